@@ -1,0 +1,342 @@
+//! The event bus: one append-only, sequence-numbered log per project, many subscribers.
+//!
+//! * `seq` starts at 1 per project and has no gaps: it is assigned under the log's lock.
+//! * [`EventBus::subscribe`] with `since = N` replays every event after N, then goes live.
+//! * Emitting never waits for a subscriber: live delivery goes through a bounded broadcast
+//!   channel, and a subscriber that falls behind is told how much it lagged
+//!   ([`Subscription::lagged`]) and catches up from the log, so it still sees every event once,
+//!   in order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::broadcast;
+
+use crate::event::{Envelope, Event};
+
+/// Default live-buffer size per project (events held for slow subscribers before they lag).
+pub const DEFAULT_LIVE_BUFFER: usize = 1024;
+
+/// The bus of all projects in this process.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    projects: Mutex<HashMap<String, Arc<ProjectLog>>>,
+    live_buffer: usize,
+}
+
+struct ProjectLog {
+    project_id: String,
+    state: Mutex<LogState>,
+}
+
+struct LogState {
+    history: Vec<Envelope>,
+    live: Option<broadcast::Sender<Envelope>>,
+    live_buffer: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(DEFAULT_LIVE_BUFFER)
+    }
+}
+
+impl EventBus {
+    /// A bus whose live buffers hold `live_buffer` events per project.
+    pub fn new(live_buffer: usize) -> Self {
+        Self {
+            inner: Arc::new(BusInner {
+                projects: Mutex::new(HashMap::new()),
+                live_buffer: live_buffer.max(1),
+            }),
+        }
+    }
+
+    fn log(&self, project_id: &str) -> Arc<ProjectLog> {
+        let mut projects = lock(&self.inner.projects);
+        projects
+            .entry(project_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(ProjectLog {
+                    project_id: project_id.to_string(),
+                    state: Mutex::new(LogState {
+                        history: Vec::new(),
+                        live: Some(broadcast::channel(self.inner.live_buffer).0),
+                        live_buffer: self.inner.live_buffer,
+                    }),
+                })
+            })
+            .clone()
+    }
+
+    /// An emitter that appends to `project_id`'s log.
+    pub fn emitter(&self, project_id: &str) -> Emitter {
+        Emitter {
+            log: self.log(project_id),
+        }
+    }
+
+    /// Subscribes to `project_id`: every event with `seq > since`, then live ones. The
+    /// subscription ends after the last event once the project's stream is closed.
+    pub fn subscribe(&self, project_id: &str, since: u64) -> Subscription {
+        let log = self.log(project_id);
+        let (rx, pending, closed) = {
+            let st = lock(&log.state);
+            let rx = st.live.as_ref().map(|tx| tx.subscribe());
+            let pending: VecDeque<Envelope> = st
+                .history
+                .iter()
+                .filter(|e| e.seq > since)
+                .cloned()
+                .collect();
+            (rx, pending, st.live.is_none())
+        };
+        Subscription {
+            log,
+            rx,
+            pending,
+            next: since + 1,
+            lagged: 0,
+            closed,
+        }
+    }
+
+    /// Every event of `project_id` so far.
+    pub fn history(&self, project_id: &str) -> Vec<Envelope> {
+        lock(&self.log(project_id).state).history.clone()
+    }
+
+    /// The ids of the projects this bus knows.
+    pub fn projects(&self) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.inner.projects).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Ends the live stream of `project_id`: subscribers drain what is left and end. A later
+    /// emit opens a new live stream; sequence numbers continue.
+    pub fn close(&self, project_id: &str) {
+        lock(&self.log(project_id).state).live = None;
+    }
+}
+
+/// Appends events to one project's log. Cheap to clone; usable from any thread.
+#[derive(Clone)]
+pub struct Emitter {
+    log: Arc<ProjectLog>,
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter")
+            .field("project_id", &self.log.project_id)
+            .finish()
+    }
+}
+
+impl Emitter {
+    /// The project this emitter writes to.
+    pub fn project_id(&self) -> &str {
+        &self.log.project_id
+    }
+
+    /// Appends `event` with the next sequence number and the current time; never blocks on
+    /// subscribers.
+    pub fn emit(&self, event: Event) -> Envelope {
+        let mut st = lock(&self.log.state);
+        let seq = st.history.last().map_or(1, |e| e.seq + 1);
+        let env = Envelope {
+            kind: "event".to_string(),
+            project_id: self.log.project_id.clone(),
+            seq,
+            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            event,
+        };
+        st.history.push(env.clone());
+        if st.live.is_none() {
+            st.live = Some(broadcast::channel(st.live_buffer).0);
+        }
+        if let Some(tx) = &st.live {
+            // An error only means nobody is listening live right now; the log keeps the event.
+            let _ = tx.send(env.clone());
+        }
+        env
+    }
+
+    /// The last sequence number emitted (0 when none).
+    pub fn last_seq(&self) -> u64 {
+        lock(&self.log.state).history.last().map_or(0, |e| e.seq)
+    }
+}
+
+/// A replay-then-live stream of one project's envelopes.
+pub struct Subscription {
+    log: Arc<ProjectLog>,
+    rx: Option<broadcast::Receiver<Envelope>>,
+    pending: VecDeque<Envelope>,
+    next: u64,
+    lagged: u64,
+    closed: bool,
+}
+
+impl Subscription {
+    /// The next envelope, in `seq` order with no gaps; `None` once the stream is closed and
+    /// drained.
+    pub async fn next(&mut self) -> Option<Envelope> {
+        loop {
+            while let Some(e) = self.pending.pop_front() {
+                if e.seq >= self.next {
+                    self.next = e.seq + 1;
+                    return Some(e);
+                }
+            }
+            if self.closed {
+                self.refill();
+                if self.pending.is_empty() {
+                    return None;
+                }
+                continue;
+            }
+            let Some(rx) = self.rx.as_mut() else {
+                self.closed = true;
+                continue;
+            };
+            match rx.recv().await {
+                Ok(e) if e.seq < self.next => continue,
+                Ok(e) if e.seq == self.next => {
+                    self.next += 1;
+                    return Some(e);
+                }
+                Ok(_) => self.refill(),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    self.lagged += n;
+                    tracing::debug!(
+                        project = %self.log.project_id,
+                        lagged = n,
+                        "subscriber lagged; catching up from the log"
+                    );
+                    self.refill();
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.closed = true;
+                }
+            }
+        }
+    }
+
+    /// The next envelope if one is ready now, without waiting.
+    pub fn try_next(&mut self) -> Option<Envelope> {
+        if let Some(e) = self.pending.pop_front() {
+            self.next = e.seq + 1;
+            return Some(e);
+        }
+        self.refill();
+        let e = self.pending.pop_front()?;
+        self.next = e.seq + 1;
+        Some(e)
+    }
+
+    fn refill(&mut self) {
+        let st = lock(&self.log.state);
+        self.pending = st
+            .history
+            .iter()
+            .filter(|e| e.seq >= self.next)
+            .cloned()
+            .collect();
+    }
+
+    /// How many live events this subscriber missed because it was slow (each was then
+    /// re-read from the log, so none was lost).
+    pub fn lagged(&self) -> u64 {
+        self.lagged
+    }
+
+    /// The sequence number this subscription will yield next.
+    pub fn next_seq(&self) -> u64 {
+        self.next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    fn warn(i: u64) -> Event {
+        Event::warning("t", format!("{i}"))
+    }
+
+    #[tokio::test]
+    async fn seq_is_gapless_and_replay_then_live() {
+        let bus = EventBus::new(4);
+        let em = bus.emitter("p");
+        for i in 0..3 {
+            em.emit(warn(i));
+        }
+        let mut sub = bus.subscribe("p", 1);
+        assert_eq!(sub.next().await.map(|e| e.seq), Some(2));
+        assert_eq!(sub.next().await.map(|e| e.seq), Some(3));
+        em.emit(warn(3));
+        assert_eq!(sub.next().await.map(|e| e.seq), Some(4));
+        bus.close("p");
+        assert!(sub.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn slow_subscriber_lags_but_loses_nothing_and_never_blocks() {
+        let bus = EventBus::new(2);
+        let em = bus.emitter("p");
+        let mut sub = bus.subscribe("p", 0);
+        // 100 events into a live buffer of 2: emit must not wait for the subscriber.
+        for i in 0..100 {
+            em.emit(warn(i));
+        }
+        bus.close("p");
+        let mut seqs = vec![];
+        while let Some(e) = sub.next().await {
+            seqs.push(e.seq);
+        }
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
+        assert!(sub.lagged() > 0, "the subscriber is told it lagged");
+    }
+
+    #[tokio::test]
+    async fn projects_are_independent() {
+        let bus = EventBus::default();
+        bus.emitter("a").emit(warn(0));
+        bus.emitter("b").emit(warn(0));
+        let e = bus.emitter("a").emit(warn(1));
+        assert_eq!(e.seq, 2);
+        assert_eq!(bus.history("b").len(), 1);
+        assert_eq!(bus.projects(), vec!["a".to_string(), "b".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn emitting_from_threads_keeps_order() {
+        let bus = EventBus::new(8);
+        let mut handles = vec![];
+        for t in 0..4 {
+            let em = bus.emitter("p");
+            handles.push(std::thread::spawn(move || {
+                for i in 0..50 {
+                    em.emit(warn(t * 100 + i));
+                }
+            }));
+        }
+        for h in handles {
+            h.join().expect("thread");
+        }
+        let seqs: Vec<u64> = bus.history("p").iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,214 @@
+//! The error type of automl-core.
+//!
+//! One enum for the crate's boundary; each variant names the problem and carries the context a
+//! user needs to fix it (the file, the column, the stage). [`AutomlError::is_user_error`] tells
+//! bad input (exit code 2 on the command line) from a failure of ours or of the machine (1).
+
+use std::path::PathBuf;
+
+use crate::event::Stage;
+
+/// Result alias used across automl-core.
+pub type Result<T, E = AutomlError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AutomlError {
+    /// A data file named by the caller does not exist or cannot be opened.
+    #[error("cannot open data file {path}: {source}")]
+    DataFileUnreadable {
+        /// The path as given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but holds no data rows.
+    #[error("empty data: {path} has no data rows{detail}")]
+    EmptyData {
+        /// The file.
+        path: PathBuf,
+        /// Extra detail, e.g. " (only a header)".
+        detail: String,
+    },
+    /// The file could not be parsed.
+    #[error("cannot parse {path}: {message}")]
+    DataParse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, with the line where it has one.
+        message: String,
+    },
+    /// The file format is not one we load.
+    #[error("unsupported data format for {path}: {message}")]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// Which formats are supported.
+        message: String,
+    },
+    /// The target column named by the caller is not in the data.
+    #[error("target column {target:?} is not in the data; the columns are: {}", available.join(", "))]
+    TargetNotFound {
+        /// The name asked for.
+        target: String,
+        /// The columns that exist.
+        available: Vec<String>,
+    },
+    /// The target cannot be learned (all missing, one class...).
+    #[error("target column {target:?} cannot be learned: {reason}")]
+    BadTarget {
+        /// The target column.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The data cannot be used for the task (too few rows, no features...).
+    #[error("the data cannot be used: {0}")]
+    BadData(String),
+    /// The prompt could not be turned into a task we can run.
+    #[error("cannot use this request: {reason}. Understood: {understood}. Needed: {needed}")]
+    UnusablePrompt {
+        /// Why it cannot be used.
+        reason: String,
+        /// What the parser understood, in words.
+        understood: String,
+        /// What the caller should add.
+        needed: String,
+    },
+    /// The task is recognised but automl cannot train it.
+    #[error("unsupported task ({task_type}): {reason}")]
+    UnsupportedTask {
+        /// The recognised task type.
+        task_type: String,
+        /// Why it is not supported.
+        reason: String,
+    },
+    /// No data set could be found or used.
+    #[error("no usable data set: {0}")]
+    NoDataset(String),
+    /// No registered trainer handles the task.
+    #[error("no trainer for {task} yet")]
+    NoTrainer {
+        /// The task in words, e.g. "image classification".
+        task: String,
+    },
+    /// A caller-supplied option is invalid.
+    #[error("invalid option {name}: {message}")]
+    InvalidOption {
+        /// The option.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The data set catalog is missing or malformed.
+    #[error("data set catalog at {path}: {message}")]
+    Catalog {
+        /// Where the catalog was looked for.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Training failed.
+    #[error("training failed ({model}): {message}")]
+    Training {
+        /// The model family.
+        model: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A stage failed for a reason of its own.
+    #[error("stage {stage} failed: {message}")]
+    Stage {
+        /// The stage.
+        stage: Stage,
+        /// What went wrong.
+        message: String,
+    },
+    /// The run was cancelled.
+    #[error("run cancelled")]
+    Cancelled,
+    /// A saved model or pipeline could not be read.
+    #[error("cannot load model from {path}: {message}")]
+    ModelLoad {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An I/O error while writing artifacts or logs.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An event could not be serialised or a sink failed.
+    #[error("event sink {sink} failed: {message}")]
+    Sink {
+        /// The sink's name.
+        sink: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An internal invariant was broken (a bug of ours).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AutomlError {
+    /// True when the caller's input is at fault (bad file, bad column, bad prompt, bad option):
+    /// the command line exits with 2 for these and with 1 for everything else.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Self::DataFileUnreadable { .. }
+                | Self::EmptyData { .. }
+                | Self::DataParse { .. }
+                | Self::UnsupportedFormat { .. }
+                | Self::TargetNotFound { .. }
+                | Self::BadTarget { .. }
+                | Self::BadData(_)
+                | Self::UnusablePrompt { .. }
+                | Self::UnsupportedTask { .. }
+                | Self::NoDataset(_)
+                | Self::InvalidOption { .. }
+        )
+    }
+
+    /// A short machine-readable code for ERROR events.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::DataFileUnreadable { .. } => "data_file_unreadable",
+            Self::EmptyData { .. } => "empty_data",
+            Self::DataParse { .. } => "data_parse",
+            Self::UnsupportedFormat { .. } => "unsupported_format",
+            Self::TargetNotFound { .. } => "target_not_found",
+            Self::BadTarget { .. } => "bad_target",
+            Self::BadData(_) => "bad_data",
+            Self::UnusablePrompt { .. } => "unusable_prompt",
+            Self::UnsupportedTask { .. } => "unsupported_task",
+            Self::NoDataset(_) => "no_dataset",
+            Self::NoTrainer { .. } => "no_trainer",
+            Self::InvalidOption { .. } => "invalid_option",
+            Self::Catalog { .. } => "catalog",
+            Self::Training { .. } => "training_failed",
+            Self::Stage { .. } => "stage_failed",
+            Self::Cancelled => "cancelled",
+            Self::ModelLoad { .. } => "model_load",
+            Self::Io { .. } => "io",
+            Self::Sink { .. } => "sink",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! PREPROCESS: a seeded (stratified) train/valid/test split, then a feature pipeline fitted on
+//! the training rows only and applied identically at predict time.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use arrow::array::UInt32Array;
+use arrow::compute::take_record_batch;
+use arrow::record_batch::RecordBatch;
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{column_f64, column_str};
+use crate::error::{AutomlError, Result};
+use crate::profile::{ColumnKind, Profile, TaskKind};
+
+/// Share of rows held out for the final test.
+pub const TEST_SHARE: f64 = 0.2;
+/// Share of rows used for validation (model choice).
+pub const VALID_SHARE: f64 = 0.16;
+/// Most categories one-hot encoded per column; rarer ones map to no column.
+pub const MAX_ONE_HOT: usize = 30;
+/// Buckets of the hashed bag of words for text columns.
+pub const TEXT_BUCKETS: usize = 4096;
+
+/// One fitted transformation of one input column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeatureStep {
+    /// Median imputation then standardisation; a missing indicator when the column had gaps.
+    Numeric {
+        /// Input column.
+        column: String,
+        /// Value for missing entries (the training median).
+        fill: f64,
+        /// Training mean after imputation.
+        mean: f64,
+        /// Training standard deviation (1 when constant).
+        std: f64,
+        /// Adds a 0/1 "was missing" feature.
+        missing_indicator: bool,
+    },
+    /// One-hot encoding of the most frequent training categories; others and missing give zeros.
+    OneHot {
+        /// Input column.
+        column: String,
+        /// Encoded categories, in output order.
+        categories: Vec<String>,
+    },
+    /// Hashed bag of words and word pairs, log-scaled and L2-normalised.
+    TextHash {
+        /// Input column.
+        column: String,
+        /// Number of buckets.
+        buckets: usize,
+    },
+}
+
+impl FeatureStep {
+    /// The input column.
+    pub fn column(&self) -> &str {
+        match self {
+            FeatureStep::Numeric { column, .. }
+            | FeatureStep::OneHot { column, .. }
+            | FeatureStep::TextHash { column, .. } => column,
+        }
+    }
+
+    fn width(&self) -> usize {
+        match self {
+            FeatureStep::Numeric {
+                missing_indicator, ..
+            } => 1 + usize::from(*missing_indicator),
+            FeatureStep::OneHot { categories, .. } => categories.len(),
+            FeatureStep::TextHash { buckets, .. } => *buckets,
+        }
+    }
+}
+
+/// The fitted, serialisable feature pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// Format version.
+    pub version: u32,
+    /// The target column (ignored at predict time when present).
+    pub target: String,
+    /// Classification or regression.
+    pub task: TaskKind,
+    /// Class labels in index order (classification).
+    pub classes: Vec<String>,
+    /// Steps, in output order.
+    pub steps: Vec<FeatureStep>,
+    /// Names of the output features.
+    pub feature_names: Vec<String>,
+    /// Input columns not used, with the reason.
+    pub dropped: Vec<DroppedColumn>,
+}
+
+/// An input column the pipeline does not use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedColumn {
+    /// Column name.
+    pub column: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What applying the pipeline to new rows ran into.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransformReport {
+    /// Input columns the pipeline needs that the rows lack (treated as missing).
+    pub missing_columns: Vec<String>,
+    /// Values that were not numbers in numeric columns (treated as missing).
+    pub coerced_values: u64,
+    /// Values of categorical columns not seen in training (encoded as zeros).
+    pub unseen_categories: u64,
+}
+
+/// Numeric and date columns, and booleans stored as numbers or `true`/`false`, are encoded as
+/// numbers; everything else by its category.
+fn as_number(kind: ColumnKind, dtype: &arrow::datatypes::DataType) -> bool {
+    match kind {
+        ColumnKind::Numeric | ColumnKind::Datetime => {
+            crate::data::is_numeric_type(dtype)
+                || matches!(
+                    dtype,
+                    arrow::datatypes::DataType::Date32
+                        | arrow::datatypes::DataType::Date64
+                        | arrow::datatypes::DataType::Timestamp(_, _)
+                )
+        }
+        ColumnKind::Boolean => {
+            crate::data::is_numeric_type(dtype)
+                || matches!(dtype, arrow::datatypes::DataType::Boolean)
+        }
+        _ => false,
+    }
+}
+
+fn text_tokens(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '£' && c != '$')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn bucket(token: &str, buckets: usize) -> usize {
+    // FNV-1a: stable across platforms and releases, unlike std's default hasher.
+    let mut h = FnvHasher(0xcbf2_9ce4_8422_2325);
+    token.hash(&mut h);
+    (h.finish() % buckets as u64) as usize
+}
+
+struct FnvHasher(u64);
+impl Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+impl Pipeline {
+    /// Number of output features.
+    pub fn width(&self) -> usize {
+        self.steps.iter().map(FeatureStep::width).sum()
+    }
+
+    /// Fits the pipeline on `train` using the profile's column kinds.
+    pub fn fit(train: &RecordBatch, profile: &Profile, classes: Vec<String>) -> Result<Pipeline> {
+        let mut steps = Vec::new();
+        let mut dropped = Vec::new();
+        let target_values = train
+            .column_by_name(&profile.target)
+            .map(column_str)
+            .unwrap_or_default();
+        for col in &profile.columns {
+            if col.name == profile.target {
+                continue;
+            }
+            let Some(array) = train.column_by_name(&col.name) else {
+                continue;
+            };
+            if column_str(array) == target_values {
+                dropped.push(DroppedColumn {
+                    column: col.name.clone(),
+                    reason: "equals the target (leak)".to_string(),
+                });
+                continue;
+            }
+            match col.kind {
+                _ if as_number(col.kind, array.data_type()) => {
+                    let v = column_f64(array);
+                    let mut present: Vec<f64> = v.iter().flatten().copied().collect();
+                    if present.is_empty() {
+                        dropped.push(DroppedColumn {
+                            column: col.name.clone(),
+                            reason: "no values in the training rows".to_string(),
+                        });
+                        continue;
+                    }
+                    present.sort_by(f64::total_cmp);
+                    let fill = present[present.len() / 2];
+                    let filled: Vec<f64> = v.iter().map(|x| x.unwrap_or(fill)).collect();
+                    let mean = filled.iter().sum::<f64>() / filled.len() as f64;
+                    let var = filled.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
+                        / filled.len() as f64;
+                    let std = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+                    steps.push(FeatureStep::Numeric {
+                        column: col.name.clone(),
+                        fill,
+                        mean,
+                        std,
+                        missing_indicator: present.len() < v.len(),
+                    });
+                }
+                ColumnKind::Categorical | ColumnKind::Boolean => {
+                    let mut counts: HashMap<String, u64> = HashMap::new();
+                    for s in column_str(array).into_iter().flatten() {
+                        *counts.entry(s).or_default() += 1;
+                    }
+                    let mut cats: Vec<(String, u64)> = counts.into_iter().collect();
+                    cats.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                    cats.truncate(MAX_ONE_HOT);
+                    // Drop the most frequent category: it is the all-zeros reference, which
+                    // keeps linear models free of exact collinearity with the intercept.
+                    let categories: Vec<String> =
+                        cats.into_iter().skip(1).map(|(c, _)| c).collect();
+                    if categories.is_empty() {
+                        dropped.push(DroppedColumn {
+                            column: col.name.clone(),
+                            reason: "a single category in the training rows".to_string(),
+                        });
+                        continue;
+                    }
+                    steps.push(FeatureStep::OneHot {
+                        column: col.name.clone(),
+                        categories,
+                    });
+                }
+                ColumnKind::Text => steps.push(FeatureStep::TextHash {
+                    column: col.name.clone(),
+                    buckets: TEXT_BUCKETS,
+                }),
+                ColumnKind::Identifier => dropped.push(DroppedColumn {
+                    column: col.name.clone(),
+                    reason: "identifier-like".to_string(),
+                }),
+                ColumnKind::Constant => dropped.push(DroppedColumn {
+                    column: col.name.clone(),
+                    reason: "constant".to_string(),
+                }),
+                ColumnKind::Numeric | ColumnKind::Datetime => dropped.push(DroppedColumn {
+                    column: col.name.clone(),
+                    reason: "profiled as numeric but not numeric in the training rows".to_string(),
+                }),
+            }
+        }
+        if steps.is_empty() {
+            return Err(AutomlError::BadData(format!(
+                "no usable feature columns besides the target {:?} ({})",
+                profile.target,
+                dropped
+                    .iter()
+                    .map(|d| format!("{}: {}", d.column, d.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+        let mut feature_names = Vec::new();
+        for s in &steps {
+            match s {
+                FeatureStep::Numeric {
+                    column,
+                    missing_indicator,
+                    ..
+                } => {
+                    feature_names.push(column.clone());
+                    if *missing_indicator {
+                        feature_names.push(format!("{column}__missing"));
+                    }
+                }
+                FeatureStep::OneHot { column, categories } => {
+                    feature_names.extend(categories.iter().map(|c| format!("{column}={c}")))
+                }
+                FeatureStep::TextHash { column, buckets } => {
+                    feature_names.extend((0..*buckets).map(|b| format!("{column}#{b}")))
+                }
+            }
+        }
+        Ok(Pipeline {
+            version: 1,
+            target: profile.target.clone(),
+            task: profile.task,
+            classes,
+            steps,
+            feature_names,
+            dropped,
+        })
+    }
+
+    /// Turns rows into the model's feature matrix.
+    pub fn transform(&self, batch: &RecordBatch) -> (Array2<f64>, TransformReport) {
+        let n = batch.num_rows();
+        let mut x = Array2::<f64>::zeros((n, self.width()));
+        let mut report = TransformReport::default();
+        let mut off = 0;
+        for step in &self.steps {
+            let col = batch.column_by_name(step.column());
+            if col.is_none() {
+                report.missing_columns.push(step.column().to_string());
+            }
+            match step {
+                FeatureStep::Numeric {
+                    fill,
+                    mean,
+                    std,
+                    missing_indicator,
+                    ..
+                } => {
+                    let vals = col.map(column_f64).unwrap_or_else(|| vec![None; n]);
+                    let raw = col.map(column_str).unwrap_or_else(|| vec![None; n]);
+                    for (i, v) in vals.iter().enumerate() {
+                        if v.is_none() && raw[i].is_some() {
+                            report.coerced_values += 1;
+                        }
+                        x[[i, off]] = (v.unwrap_or(*fill) - mean) / std;
+                        if *missing_indicator {
+                            x[[i, off + 1]] = if v.is_none() { 1.0 } else { 0.0 };
+                        }
+                    }
+                }
+                FeatureStep::OneHot { categories, .. } => {
+                    let index: HashMap<&str, usize> = categories
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.as_str(), i))
+                        .collect();
+                    if let Some(c) = col {
+                        for (i, v) in column_str(c).iter().enumerate() {
+                            if let Some(v) = v {
+                                match index.get(v.as_str()) {
+                                    Some(j) => x[[i, off + j]] = 1.0,
+                                    None => report.unseen_categories += 1,
+                                }
+                            }
+                        }
+                    }
+                }
+                FeatureStep::TextHash { buckets, .. } => {
+                    if let Some(c) = col {
+                        for (i, v) in column_str(c).iter().enumerate() {
+                            let Some(text) = v else { continue };
+                            let toks = text_tokens(text);
+                            for t in &toks {
+                                x[[i, off + bucket(t, *buckets)]] += 1.0;
+                            }
+                            for w in toks.windows(2) {
+                                x[[i, off + bucket(&format!("{} {}", w[0], w[1]), *buckets)]] +=
+                                    1.0;
+                            }
+                            let mut norm = 0.0;
+                            for b in 0..*buckets {
+                                let v = x[[i, off + b]];
+                                if v > 0.0 {
+                                    let l = (1.0 + v).ln();
+                                    x[[i, off + b]] = l;
+                                    norm += l * l;
+                                }
+                            }
+                            if norm > 0.0 {
+                                let norm = norm.sqrt();
+                                for b in 0..*buckets {
+                                    x[[i, off + b]] /= norm;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            off += step.width();
+        }
+        (x, report)
+    }
+
+    /// Encodes class labels into indices; unknown labels give `None`.
+    pub fn encode_classes(&self, labels: &[Option<String>]) -> Vec<Option<usize>> {
+        let idx: HashMap<&str, usize> = self
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
+            .collect();
+        labels
+            .iter()
+            .map(|l| l.as_deref().and_then(|l| idx.get(l).copied()))
+            .collect()
+    }
+}
+
+/// Class labels in a stable order: numeric order when every label is a number, else text order.
+pub fn class_order(labels: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = labels.into_iter().collect();
+    v.sort();
+    v.dedup();
+    if v.iter().all(|s| s.parse::<f64>().is_ok()) {
+        v.sort_by(|a, b| {
+            a.parse::<f64>()
+                .unwrap_or(0.0)
+                .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
+        });
+    }
+    v
+}
+
+/// Row indices of a train/valid/test split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// Training rows.
+    pub train: Vec<usize>,
+    /// Validation rows.
+    pub valid: Vec<usize>,
+    /// Test rows.
+    pub test: Vec<usize>,
+}
+
+/// Splits rows with a seed; `strata` (one label per row) keeps class shares in every part.
+pub fn split_rows(rows: &[usize], strata: Option<&[usize]>, seed: u64) -> Split {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut groups: Vec<Vec<usize>> = match strata {
+        Some(s) => {
+            let k = s.iter().copied().max().map_or(0, |m| m + 1);
+            let mut g = vec![Vec::new(); k];
+            for (i, r) in rows.iter().enumerate() {
+                g[s[i]].push(*r);
+            }
+            g
+        }
+        None => vec![rows.to_vec()],
+    };
+    let mut split = Split {
+        train: vec![],
+        valid: vec![],
+        test: vec![],
+    };
+    for g in &mut groups {
+        g.shuffle(&mut rng);
+        let n = g.len();
+        let mut n_test = (n as f64 * TEST_SHARE).round() as usize;
+        let mut n_valid = (n as f64 * VALID_SHARE).round() as usize;
+        if n >= 3 {
+            n_test = n_test.max(1);
+            n_valid = n_valid.max(1);
+        } else {
+            // Too few to share out: keep them for training.
+            n_test = 0;
+            n_valid = 0;
+        }
+        split.test.extend_from_slice(&g[..n_test]);
+        split.valid.extend_from_slice(&g[n_test..n_test + n_valid]);
+        split.train.extend_from_slice(&g[n_test + n_valid..]);
+    }
+    split.train.sort_unstable();
+    split.valid.sort_unstable();
+    split.test.sort_unstable();
+    split
+}
+
+/// Rows `idx` of `batch`.
+pub fn take_rows(batch: &RecordBatch, idx: &[usize]) -> Result<RecordBatch> {
+    let indices = UInt32Array::from(idx.iter().map(|i| *i as u32).collect::<Vec<u32>>());
+    take_record_batch(batch, &indices).map_err(|e| AutomlError::Internal(e.to_string()))
+}
+
+/// The targets of a split.
+#[derive(Debug, Clone)]
+pub enum Targets {
+    /// Class indices into `Pipeline::classes`.
+    Classes(Vec<usize>),
+    /// Numbers.
+    Values(Vec<f64>),
+}
+
+impl Targets {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes(v) => v.len(),
+            Targets::Values(v) => v.len(),
+        }
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A table split, encoded and ready for the tabular trainers.
+#[derive(Debug, Clone)]
+pub struct TabularData {
+    /// The fitted pipeline.
+    pub pipeline: Pipeline,
+    /// Training features.
+    pub x_train: Array2<f64>,
+    /// Training targets.
+    pub y_train: Targets,
+    /// Validation features.
+    pub x_valid: Array2<f64>,
+    /// Validation targets.
+    pub y_valid: Targets,
+    /// Raw test rows (evaluated through the whole pipeline, as a user would predict).
+    pub test_rows: RecordBatch,
+    /// Test targets.
+    pub y_test: Targets,
+}
+
+/// The PREPROCESS_READY payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessSummary {
+    /// The fitted steps.
+    pub steps: Vec<FeatureStep>,
+    /// Columns not used, with reasons.
+    pub dropped: Vec<DroppedColumn>,
+    /// Output features.
+    pub n_features: u64,
+    /// Rows in each part.
+    pub split: SplitSizes,
+    /// Seed of the split.
+    pub seed: u64,
+    /// Whether the split keeps class shares.
+    pub stratified: bool,
+}
+
+/// Rows per part of the split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitSizes {
+    /// Training rows.
+    pub train: u64,
+    /// Validation rows.
+    pub valid: u64,
+    /// Test rows.
+    pub test: u64,
+}
+
+/// Splits `batch`, fits the pipeline on the training rows and encodes every part.
+pub fn prepare_table(
+    batch: &RecordBatch,
+    profile: &Profile,
+    seed: u64,
+) -> Result<(TabularData, PreprocessSummary)> {
+    let target_col =
+        batch
+            .column_by_name(&profile.target)
+            .ok_or_else(|| AutomlError::TargetNotFound {
+                target: profile.target.clone(),
+                available: batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+            })?;
+    let labelled: Vec<usize>;
+    let mut strata = None;
+    let mut classes = Vec::new();
+    match profile.task {
+        TaskKind::Classification => {
+            let labels = column_str(target_col);
+            labelled = (0..labels.len()).filter(|i| labels[*i].is_some()).collect();
+            classes = class_order(labels.iter().flatten().cloned());
+            let index: HashMap<&str, usize> = classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), i))
+                .collect();
+            strata = Some(
+                labelled
+                    .iter()
+                    .map(|i| index[labels[*i].as_deref().unwrap_or_default()])
+                    .collect::<Vec<usize>>(),
+            );
+        }
+        TaskKind::Regression => {
+            let vals = column_f64(target_col);
+            labelled = (0..vals.len()).filter(|i| vals[*i].is_some()).collect();
+        }
+    }
+    if labelled.len() < 10 {
+        return Err(AutomlError::BadData(format!(
+            "only {} rows have a target value; at least 10 are needed to train and test",
+            labelled.len()
+        )));
+    }
+    let split = split_rows(&labelled, strata.as_deref(), seed);
+    let train = take_rows(batch, &split.train)?;
+    let valid = take_rows(batch, &split.valid)?;
+    let test = take_rows(batch, &split.test)?;
+    let pipeline = Pipeline::fit(&train, profile, classes)?;
+    let targets = |b: &RecordBatch| -> Result<Targets> {
+        let c = b
+            .column_by_name(&profile.target)
+            .ok_or_else(|| AutomlError::Internal("target column lost in split".to_string()))?;
+        Ok(match profile.task {
+            TaskKind::Classification => Targets::Classes(
+                pipeline
+                    .encode_classes(&column_str(c))
+                    .into_iter()
+                    .map(|v| v.unwrap_or(0))
+                    .collect(),
+            ),
+            TaskKind::Regression => Targets::Values(
+                column_f64(c)
+                    .into_iter()
+                    .map(|v| v.unwrap_or(0.0))
+                    .collect(),
+            ),
+        })
+    };
+    let (x_train, _) = pipeline.transform(&train);
+    let (x_valid, _) = pipeline.transform(&valid);
+    let summary = PreprocessSummary {
+        steps: pipeline.steps.iter().map(|s| s.clone()).collect(),
+        dropped: pipeline.dropped.clone(),
+        n_features: pipeline.width() as u64,
+        split: SplitSizes {
+            train: split.train.len() as u64,
+            valid: split.valid.len() as u64,
+            test: split.test.len() as u64,
+        },
+        seed,
+        stratified: strata.is_some(),
+    };
+    let data = TabularData {
+        y_train: targets(&train)?,
+        y_valid: targets(&valid)?,
+        y_test: targets(&test)?,
+        pipeline,
+        x_train,
+        x_valid,
+        test_rows: test,
+    };
+    Ok((data, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stratified_split_keeps_every_class_everywhere() {
+        let rows: Vec<usize> = (0..100).collect();
+        let strata: Vec<usize> = (0..100).map(|i| usize::from(i >= 80)).collect();
+        let s = split_rows(&rows, Some(&strata), 7);
+        assert_eq!(s.train.len() + s.valid.len() + s.test.len(), 100);
+        assert!(s.test.iter().any(|r| *r >= 80) && s.test.iter().any(|r| *r < 80));
+        assert!(s.valid.iter().any(|r| *r >= 80));
+        assert_eq!(s, split_rows(&rows, Some(&strata), 7), "seeded");
+        assert_ne!(s, split_rows(&rows, Some(&strata), 8));
+    }
+
+    #[test]
+    fn class_order_is_numeric_when_labels_are_numbers() {
+        let v = class_order(["10", "2", "1"].map(String::from));
+        assert_eq!(v, vec!["1", "2", "10"]);
+    }
+}

@@ -1,0 +1,225 @@
+//! Event sinks: where envelopes go besides the in-memory log.
+//!
+//! Each sink runs in its own task on its own [`Subscription`], so a slow or failing sink never
+//! stalls the conductor or the other sinks; a slow one lags and catches up from the log, a
+//! failing one has its failures counted and reported in its [`SinkReport`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::bus::Subscription;
+use crate::error::{AutomlError, Result};
+use crate::event::Envelope;
+
+/// Receives every envelope of a project, in order.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// A short name for reports and logs.
+    fn name(&self) -> &str;
+
+    /// Takes one envelope. An error is counted and reported; the sink keeps receiving.
+    async fn emit(&self, event: &Envelope) -> Result<()>;
+
+    /// Called once after the last envelope of a run.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<T: EventSink + ?Sized> EventSink for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn emit(&self, event: &Envelope) -> Result<()> {
+        (**self).emit(event).await
+    }
+    async fn flush(&self) -> Result<()> {
+        (**self).flush().await
+    }
+}
+
+/// What a sink did during a run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SinkReport {
+    /// The sink's name.
+    pub name: String,
+    /// Envelopes it accepted.
+    pub delivered: u64,
+    /// Envelopes it failed to take (each logged with its error).
+    pub failed: u64,
+    /// Live events it fell behind on and re-read from the log.
+    pub lagged: u64,
+    /// The first error it reported, if any.
+    pub first_error: Option<String>,
+    /// True when it did not finish within the drain timeout and was abandoned.
+    pub timed_out: bool,
+}
+
+/// Spawns the task that feeds `sink` from `sub` until the stream closes.
+pub(crate) fn spawn_sink(
+    sink: Arc<dyn EventSink>,
+    mut sub: Subscription,
+) -> tokio::task::JoinHandle<SinkReport> {
+    tokio::spawn(async move {
+        let mut report = SinkReport {
+            name: sink.name().to_string(),
+            ..Default::default()
+        };
+        while let Some(env) = sub.next().await {
+            match sink.emit(&env).await {
+                Ok(()) => report.delivered += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(sink = %report.name, seq = env.seq, error = %e, "event sink dropped an event");
+                    report.first_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        if let Err(e) = sink.flush().await {
+            report.failed += 1;
+            report.first_error.get_or_insert_with(|| e.to_string());
+        }
+        report.lagged = sub.lagged();
+        report
+    })
+}
+
+/// Waits for a sink task, giving up after `timeout` (the sink is then reported as timed out).
+pub(crate) async fn join_sink(
+    name: String,
+    handle: tokio::task::JoinHandle<SinkReport>,
+    timeout: Duration,
+) -> SinkReport {
+    match tokio::time::timeout(timeout, handle).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => SinkReport {
+            name,
+            first_error: Some(format!("sink task panicked: {e}")),
+            failed: 1,
+            ..Default::default()
+        },
+        Err(_) => SinkReport {
+            name,
+            timed_out: true,
+            first_error: Some(format!("did not drain within {timeout:?}")),
+            ..Default::default()
+        },
+    }
+}
+
+/// Sends every envelope into a bounded tokio channel (for in-process listeners).
+pub struct ChannelSink {
+    name: String,
+    tx: mpsc::Sender<Envelope>,
+}
+
+impl ChannelSink {
+    /// A sink and the receiver of its channel, holding up to `capacity` envelopes.
+    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Envelope>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (
+            Self {
+                name: "channel".to_string(),
+                tx,
+            },
+            rx,
+        )
+    }
+}
+
+#[async_trait]
+impl EventSink for ChannelSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn emit(&self, event: &Envelope) -> Result<()> {
+        // Waiting here only holds up this sink's own task.
+        self.tx
+            .send(event.clone())
+            .await
+            .map_err(|_| AutomlError::Sink {
+                sink: self.name.clone(),
+                message: "receiver dropped".to_string(),
+            })
+    }
+}
+
+/// The durable event log: one JSON envelope per line, appended and flushed per event.
+pub struct JsonlSink {
+    path: PathBuf,
+    file: Mutex<tokio::fs::File>,
+}
+
+impl JsonlSink {
+    /// Opens (creating or appending to) `path`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| AutomlError::io(dir, e))?;
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(|e| AutomlError::io(&path, e))?;
+        Ok(Self {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Where the log is written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait]
+impl EventSink for JsonlSink {
+    fn name(&self) -> &str {
+        "jsonl"
+    }
+
+    async fn emit(&self, event: &Envelope) -> Result<()> {
+        let mut line = event.to_json_line();
+        line.push('\n');
+        let mut f = self.file.lock().await;
+        f.write_all(line.as_bytes())
+            .await
+            .map_err(|e| AutomlError::io(&self.path, e))?;
+        f.flush().await.map_err(|e| AutomlError::io(&self.path, e))
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let f = self.file.lock().await;
+        f.sync_all()
+            .await
+            .map_err(|e| AutomlError::io(&self.path, e))
+    }
+}
+
+/// Reads a JSONL event log back into envelopes (to rebuild state or check a run).
+pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Envelope>> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|e| AutomlError::io(path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| AutomlError::DataParse {
+                path: path.to_path_buf(),
+                message: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
