@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what the test suites need beyond cargo, by running scripts/setup.d/*.sh in name order
+# (each installs one thing: a Python venv, npm packages, Chromium...). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for f in scripts/setup.d/*.sh; do
+  [ -e "$f" ] || continue
+  echo "== setup: $f"
+  bash "$f"
+done

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test of automl: the cargo workspace, then each suite in scripts/test.d/ in name
+# order (Python, Node, browser...). This is the command README.md gives and .ci/run calls.
+# Prerequisites (venvs, npm packages, Chromium) are installed by scripts/setup.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+echo "== cargo test --workspace"
+cargo test --workspace --locked
+for f in scripts/test.d/*.sh; do
+  [ -e "$f" ] || continue
+  echo "== $f"
+  bash "$f"
+done
+echo "== all test suites passed"
