@@ -506,8 +506,10 @@ async fn drive(
     };
     inner.bus.close(&project_id);
     let mut reports = Vec::new();
+    let deadline = tokio::time::Instant::now() + inner.sink_drain_timeout;
+    let total = em.last_seq().saturating_sub(since);
     for (name, h) in handles {
-        reports.push(join_sink(name, h, inner.sink_drain_timeout).await);
+        reports.push(join_sink(name, h, deadline, total).await);
     }
     for r in &reports {
         if r.failed > 0 || r.timed_out {

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
@@ -90,13 +89,15 @@ pub(crate) fn spawn_sink(
     })
 }
 
-/// Waits for a sink task, giving up after `timeout` (the sink is then reported as timed out).
+/// Waits for a sink task until `deadline`; a sink still busy then is aborted and reported as
+/// timed out (its remaining events are counted as failed).
 pub(crate) async fn join_sink(
     name: String,
-    handle: tokio::task::JoinHandle<SinkReport>,
-    timeout: Duration,
+    mut handle: tokio::task::JoinHandle<SinkReport>,
+    deadline: tokio::time::Instant,
+    total: u64,
 ) -> SinkReport {
-    match tokio::time::timeout(timeout, handle).await {
+    match tokio::time::timeout_at(deadline, &mut handle).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => SinkReport {
             name,
@@ -104,12 +105,18 @@ pub(crate) async fn join_sink(
             failed: 1,
             ..Default::default()
         },
-        Err(_) => SinkReport {
-            name,
-            timed_out: true,
-            first_error: Some(format!("did not drain within {timeout:?}")),
-            ..Default::default()
-        },
+        Err(_) => {
+            handle.abort();
+            SinkReport {
+                name,
+                timed_out: true,
+                failed: total,
+                first_error: Some(
+                    "did not drain before the run's end timeout; aborted".to_string(),
+                ),
+                ..Default::default()
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `automl run`: one request end to end, with a progress bar per stage or JSON lines.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -44,7 +44,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let mut events = handle.events();
     let json = args.json;
     let printer = tokio::spawn(async move {
-        let mut ui = if json { None } else { Some(Bars::new()) };
+        let mut ui = if json {
+            None
+        } else {
+            Some(Bars::new(std::io::stderr().is_terminal()))
+        };
         let stdout = std::io::stdout();
         while let Some(env) = events.next().await {
             if json {
@@ -109,6 +113,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
 }
 
 struct Bars {
+    /// Without a terminal, one plain line per finished stage instead of bars.
+    plain: bool,
     multi: MultiProgress,
     bars: HashMap<Stage, ProgressBar>,
     spin: ProgressStyle,
@@ -117,8 +123,12 @@ struct Bars {
 }
 
 impl Bars {
-    fn new() -> Self {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    fn new(terminal: bool) -> Self {
+        let multi = MultiProgress::with_draw_target(if terminal {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
         let spin = ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bar =
@@ -136,6 +146,7 @@ impl Bars {
             bars.insert(s, pb);
         }
         Self {
+            plain: !terminal,
             multi,
             bars,
             spin,
@@ -165,6 +176,9 @@ impl Bars {
                             StageStatus::Failed => "✗",
                             _ => "-",
                         };
+                        if self.plain {
+                            eprintln!("{mark} {} {}", stage_label(p.stage), p.message);
+                        }
                         pb.set_style(self.done.clone());
                         pb.set_prefix(format!("{mark} {}", stage_label(p.stage)));
                         pb.finish_with_message(p.message.clone());
@@ -180,7 +194,11 @@ impl Bars {
                 }
             }
             Event::Warning(w) => {
-                let _ = self.multi.println(format!("warning: {}", w.message));
+                if self.plain {
+                    eprintln!("warning: {}", w.message);
+                } else {
+                    let _ = self.multi.println(format!("warning: {}", w.message));
+                }
             }
             _ => {}
         }
