@@ -200,6 +200,7 @@ async fn review_waits_for_confirm_and_an_edit_picks_another_trial() {
     let c = conductor().build().expect("build");
     let handle = c.start(
         RunRequest::new("classify wine cultivars")
+            .time_budget(5.0)
             .out_dir(out.path())
             .review(true),
     );
@@ -304,7 +305,11 @@ async fn failing_and_stuck_sinks_never_stall_the_run_and_are_reported() {
     });
     let outcome = tokio::time::timeout(
         Duration::from_secs(60),
-        c.run(RunRequest::new("classify iris species").out_dir(out.path())),
+        c.run(
+            RunRequest::new("classify iris species")
+                .time_budget(5.0)
+                .out_dir(out.path()),
+        ),
     )
     .await
     .expect("the run is not stalled by its sinks")
@@ -345,6 +350,7 @@ async fn late_subscribers_replay_from_any_seq() {
     let outcome = c
         .run(
             RunRequest::new("classify iris species")
+                .time_budget(5.0)
                 .out_dir(out.path())
                 .project_id("p-replay"),
         )

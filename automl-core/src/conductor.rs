@@ -43,6 +43,9 @@ use crate::trainer::{
 /// The default training budget when neither the caller nor the prompt gives one.
 pub const DEFAULT_TIME_BUDGET_S: f64 = 60.0;
 
+/// The share of the remaining budget each trainer but the last may use.
+const TRAINER_SHARE: f64 = 0.3;
+
 /// A request to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunRequest {
@@ -66,6 +69,9 @@ pub struct RunRequest {
     pub review: bool,
     /// Allow research/demo-only licences (CC-BY-NC), flagged.
     pub allow_restricted: bool,
+    /// Rows (0-based, in file order) to hold out as the test split, e.g. to score on the same
+    /// rows as another system; the rest is split into train and valid.
+    pub test_rows: Option<Vec<usize>>,
 }
 
 impl RunRequest {
@@ -279,6 +285,7 @@ impl ConductorBuilder {
         let mut trainers = self.trainers;
         if self.default_trainers {
             trainers.push(Arc::new(LinearTrainer));
+            trainers.push(Arc::new(crate::gbdt::GbdtTrainer));
         }
         Ok(Conductor {
             inner: Arc::new(Inner {
@@ -838,7 +845,12 @@ impl RunState {
         let seed = self.cx.settings.seed;
         let (input, summary) = match loaded {
             Dataset::Table(t) => {
-                let (data, summary) = preprocess::prepare_table(&t.batch, &profile, seed)?;
+                let (data, summary) = preprocess::prepare_table(
+                    &t.batch,
+                    &profile,
+                    seed,
+                    self.req.test_rows.as_deref(),
+                )?;
                 (TrainInput::Tabular(Arc::new(data)), summary)
             }
             Dataset::Images(f) => {
@@ -1067,11 +1079,19 @@ impl RunState {
                 }
             }
         }
-        for t in order {
+        // Cost-frugal sharing: every trainer but the last may use at most its share of what is
+        // left (cheap ones come first and finish early); the last gets everything that is left.
+        let n = order.len();
+        for (i, t) in order.into_iter().enumerate() {
             if tcx.should_stop() {
                 break;
             }
-            if let Err(e) = t.train(input.clone(), tcx.clone()).await {
+            let sub = if i + 1 < n {
+                tcx.with_deadline(Instant::now() + tcx.time_left().mul_f64(TRAINER_SHARE))
+            } else {
+                tcx.clone()
+            };
+            if let Err(e) = t.train(input.clone(), sub).await {
                 if matches!(e, AutomlError::Cancelled) {
                     break;
                 }

@@ -7,6 +7,7 @@
 //! See `docs/architecture.md` for the flow and `docs/events.md` for the contract.
 
 pub mod agent;
+pub mod boost;
 pub mod bus;
 pub mod catalog;
 pub mod conductor;
@@ -14,6 +15,7 @@ pub mod data;
 pub mod error;
 pub mod event;
 pub mod export;
+pub mod gbdt;
 pub mod intent;
 pub mod licence;
 pub mod linear;

@@ -516,6 +516,10 @@ pub struct TabularData {
     pub x_valid: Array2<f64>,
     /// Validation targets.
     pub y_valid: Targets,
+    /// Raw training rows (for trainers that fit an encoding of their own).
+    pub train_rows: RecordBatch,
+    /// Raw validation rows.
+    pub valid_rows: RecordBatch,
     /// Raw test rows (evaluated through the whole pipeline, as a user would predict).
     pub test_rows: RecordBatch,
     /// Test targets.
@@ -555,6 +559,7 @@ pub fn prepare_table(
     batch: &RecordBatch,
     profile: &Profile,
     seed: u64,
+    fixed_test: Option<&[usize]>,
 ) -> Result<(TabularData, PreprocessSummary)> {
     let target_col =
         batch
@@ -599,7 +604,57 @@ pub fn prepare_table(
             labelled.len()
         )));
     }
-    let split = split_rows(&labelled, strata.as_deref(), seed);
+    let split = match fixed_test {
+        None => split_rows(&labelled, strata.as_deref(), seed),
+        Some(test) => {
+            let n = batch.num_rows();
+            if let Some(bad) = test.iter().find(|r| **r >= n) {
+                return Err(AutomlError::InvalidOption {
+                    name: "test_rows".to_string(),
+                    message: format!("row {bad} is out of range: the data has {n} rows"),
+                });
+            }
+            let held: std::collections::HashSet<usize> = test.iter().copied().collect();
+            let (rest, rest_strata): (Vec<usize>, Vec<usize>) = match &strata {
+                Some(st) => labelled
+                    .iter()
+                    .zip(st)
+                    .filter(|(r, _)| !held.contains(r))
+                    .map(|(r, c)| (*r, *c))
+                    .unzip(),
+                None => labelled
+                    .iter()
+                    .filter(|r| !held.contains(r))
+                    .map(|r| (*r, 0))
+                    .unzip(),
+            };
+            // Split the rest into train and valid in the usual proportions.
+            let inner = split_rows(&rest, strata.as_ref().map(|_| rest_strata.as_slice()), seed);
+            let mut train = inner.train;
+            train.extend(inner.test);
+            train.sort_unstable();
+            let mut test: Vec<usize> = test
+                .iter()
+                .copied()
+                .filter(|r| labelled.binary_search(r).is_ok())
+                .collect();
+            test.sort_unstable();
+            test.dedup();
+            Split {
+                train,
+                valid: inner.valid,
+                test,
+            }
+        }
+    };
+    if split.test.is_empty() || split.valid.is_empty() || split.train.is_empty() {
+        return Err(AutomlError::BadData(format!(
+            "the split left an empty part (train {}, valid {}, test {} rows)",
+            split.train.len(),
+            split.valid.len(),
+            split.test.len()
+        )));
+    }
     let train = take_rows(batch, &split.train)?;
     let valid = take_rows(batch, &split.valid)?;
     let test = take_rows(batch, &split.test)?;
@@ -645,6 +700,8 @@ pub fn prepare_table(
         pipeline,
         x_train,
         x_valid,
+        train_rows: train,
+        valid_rows: valid,
         test_rows: test,
     };
     Ok((data, summary))

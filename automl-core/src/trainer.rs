@@ -171,6 +171,15 @@ impl TrainContext {
         }
     }
 
+    /// The same context (leaderboard, cancel, trial count) with an earlier deadline: how the
+    /// conductor shares the budget among trainers.
+    pub fn with_deadline(&self, deadline: Instant) -> TrainContext {
+        TrainContext {
+            deadline: deadline.min(self.deadline),
+            ..self.clone()
+        }
+    }
+
     /// The metric the leaderboard ranks on.
     pub fn metric(&self) -> &str {
         &self.board.metric
@@ -329,6 +338,12 @@ pub fn load_model(path: &Path) -> Result<Box<dyn TrainedModel>> {
     })?;
     match v.get("format").and_then(|f| f.as_str()) {
         Some(crate::linear::FORMAT) => crate::linear::LinearModel::from_json(v)
+            .map(|m| Box::new(m) as Box<dyn TrainedModel>)
+            .map_err(|message| AutomlError::ModelLoad {
+                path: file,
+                message,
+            }),
+        Some(crate::gbdt::FORMAT) => crate::gbdt::GbdtModel::from_json(v)
             .map(|m| Box::new(m) as Box<dyn TrainedModel>)
             .map_err(|message| AutomlError::ModelLoad {
                 path: file,

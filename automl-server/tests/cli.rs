@@ -67,6 +67,8 @@ fn iris_json_run_is_a_gapless_contract_stream_with_accuracy_above_090() {
     let out = automl(&[
         "run",
         "classify iris species",
+        "--time-budget",
+        "5s",
         "--json",
         "--out",
         out_dir.path().to_str().expect("utf8"),
@@ -112,6 +114,8 @@ fn diamonds_regression_reports_r2_and_rmse() {
     let out = automl(&[
         "run",
         "predict diamond prices",
+        "--time-budget",
+        "5s",
         "--json",
         "--out",
         out_dir.path().to_str().expect("utf8"),

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-cargo run --quiet -p automl-server --bin automl -- run "classify iris species" --out "$out/iris" --json > "$out/stream.jsonl"
+cargo run --quiet -p automl-server --bin automl -- run "classify iris species" --time-budget 10s --out "$out/iris" --json > "$out/stream.jsonl"
 checker=../shared/checks/events.py
 if [ -f "$checker" ]; then
   python3 "$checker" "$out/iris/events.jsonl" stages
