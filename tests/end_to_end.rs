@@ -77,6 +77,8 @@ impl Trainer for SlowTrainer {
                 .into_iter()
                 .collect(),
             model: best.model.clone(),
+            refit: None,
+            duration_s: 0.0,
         });
         cx.emit(Event::warning(
             "slow_trainer",

@@ -72,6 +72,8 @@ pub struct RunRequest {
     /// Rows (0-based, in file order) to hold out as the test split, e.g. to score on the same
     /// rows as another system; the rest is split into train and valid.
     pub test_rows: Option<Vec<usize>>,
+    /// The metric to optimise (overrides the prompt's).
+    pub metric: Option<String>,
 }
 
 impl RunRequest {
@@ -1113,16 +1115,85 @@ impl RunState {
             model: "search".to_string(),
             message: format!("no trial finished within the {budget:.1} s budget"),
         })?;
+        let refitted = self.refit(&best, &input, &tcx).await?;
         self.complete(
             Stage::Train,
             format!(
-                "best {} ({}), {metric} {:.4} on validation",
+                "best {} ({}), {metric} {:.4} on validation{}",
                 best.model.model_name(),
                 best.run_id,
-                best.score
+                best.score,
+                if refitted {
+                    "; refitted on train + valid"
+                } else {
+                    ""
+                }
             ),
         );
         Ok(())
+    }
+
+    /// Refits the best configuration on train + valid when its trainer offers it and the time
+    /// left covers the estimated cost (the trial's time scaled by the extra rows, with margin).
+    async fn refit(
+        &mut self,
+        best: &BestModel,
+        input: &TrainInput,
+        tcx: &TrainContext,
+    ) -> Result<bool> {
+        let (Some(refit), TrainInput::Tabular(data)) = (best.refit.clone(), input) else {
+            return Ok(false);
+        };
+        let n_train = data.train_rows.num_rows().max(1);
+        let n_all = n_train + data.valid_rows.num_rows();
+        let estimate = best.duration_s * n_all as f64 / n_train as f64 * 1.3 + 0.02;
+        if estimate > tcx.time_left().as_secs_f64() {
+            return Ok(false);
+        }
+        let run_id = format!("{}-refit", best.run_id);
+        let mut params = serde_json::Map::new();
+        params.insert("refit_of".into(), best.run_id.clone().into());
+        params.insert("rows".into(), (n_all as u64).into());
+        self.emit(Event::TrainRunStarted(
+            crate::event::TrainRunStartedPayload {
+                run_id: run_id.clone(),
+                model: best.model.model_name().to_string(),
+                params,
+            },
+        ));
+        let started = Instant::now();
+        let data = data.clone();
+        let result = tokio::task::spawn_blocking(move || refit(&data))
+            .await
+            .map_err(|e| AutomlError::Internal(format!("refit task failed: {e}")))?;
+        let ok = result.is_ok();
+        self.emit(Event::TrainRunFinished(
+            crate::event::TrainRunFinishedPayload {
+                run_id,
+                model: best.model.model_name().to_string(),
+                metrics: Metrics::new(),
+                duration_s: started.elapsed().as_secs_f64(),
+                status: if ok { "completed" } else { "failed" }.to_string(),
+            },
+        ));
+        match result {
+            Ok(model) => {
+                if let Some(b) = self.best.as_mut() {
+                    b.model = model;
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                self.emit(Event::warning(
+                    "refit_failed",
+                    format!(
+                        "refitting {} on train + valid failed ({e}); the validated model is kept",
+                        best.run_id
+                    ),
+                ));
+                Ok(false)
+            }
+        }
     }
 
     fn evaluate(&self, best: &BestModel) -> Result<ReviewPayload> {

@@ -387,6 +387,254 @@ impl Trainer for GbdtTrainer {
     }
 }
 
+fn objective_for(data: &TabularData) -> Objective {
+    match data.pipeline.task {
+        TaskKind::Regression => Objective::Squared,
+        TaskKind::Classification if data.pipeline.classes.len() <= 2 => Objective::Binary,
+        TaskKind::Classification => Objective::Multiclass(data.pipeline.classes.len()),
+    }
+}
+
+/// Small data: each configuration is scored by k-fold cross-validation on train + valid (each
+/// fold stops early on its held-out part); the trial's model is then fitted on all of
+/// train + valid for the folds' mean number of rounds.
+fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
+    let (rows, _, targets) = data.train_and_valid()?;
+    let encoder = TreeEncoder::fit(&data.pipeline, &rows);
+    let n = rows.num_rows();
+    let (x, _) = encoder.encode(&rows);
+    let cats = encoder.categorical();
+    let mappers: Vec<BinMapper> = (0..encoder.width())
+        .map(|f| BinMapper::fit(&x[f * n..(f + 1) * n], cats.contains(&f)))
+        .collect();
+    let objective = objective_for(data);
+    let (y, labels): (Vec<f64>, Option<Vec<usize>>) = match &targets {
+        Targets::Classes(c) => (c.iter().map(|v| *v as f64).collect(), Some(c.clone())),
+        Targets::Values(v) => (v.clone(), None),
+    };
+    let folds =
+        crate::preprocess::folds(n, labels.as_deref(), crate::preprocess::CV_FOLDS, cx.seed);
+    let k_out = match objective {
+        Objective::Multiclass(k) => k,
+        _ => 1,
+    };
+    let subset = |idx: &[usize]| -> (Vec<f64>, Vec<f64>) {
+        let d = encoder.width();
+        let mut xs = vec![0.0; idx.len() * d];
+        for f in 0..d {
+            for (j, i) in idx.iter().enumerate() {
+                xs[f * idx.len() + j] = x[f * n + i];
+            }
+        }
+        (xs, idx.iter().map(|i| y[*i]).collect())
+    };
+    let all_binned = boost::bin_data(&x, n, &mappers);
+    let configs = configs(n, cx.seed);
+    for (ci, params) in configs.into_iter().enumerate() {
+        if !cx.may_start_trial() || cx.time_left().as_secs_f64() < 0.02 {
+            break;
+        }
+        let run_id = cx.next_run_id();
+        let params_json = serde_json::to_value(&params).unwrap_or_default();
+        let mut params_map = match &params_json {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => Default::default(),
+        };
+        params_map.insert("cv_folds".into(), (folds.len() as u64).into());
+        cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
+            run_id: run_id.clone(),
+            model: "gbdt".to_string(),
+            params: params_map.clone(),
+        }));
+        let started = Instant::now();
+        let mut oof = vec![0.0; n * k_out];
+        let mut rounds_used = Vec::new();
+        let mut interrupted = false;
+        for (fi, held) in folds.iter().enumerate() {
+            let held_set: HashSet<usize> = held.iter().copied().collect();
+            let fit_idx: Vec<usize> = (0..n).filter(|i| !held_set.contains(i)).collect();
+            let (xf, yf) = subset(&fit_idx);
+            let (xh, yh) = subset(held);
+            let bf = boost::bin_data(&xf, fit_idx.len(), &mappers);
+            let bh = boost::bin_data(&xh, held.len(), &mappers);
+            let (model, stop) = boost::train(
+                objective,
+                &params,
+                mappers.clone(),
+                &bf,
+                &yf,
+                &bh,
+                &yh,
+                |_| !cx.should_stop(),
+            );
+            if stop == Stop::Interrupted {
+                interrupted = true;
+                break;
+            }
+            rounds_used.push(model.rounds.len());
+            let p = model.predict(&xh, held.len());
+            for (j, i) in held.iter().enumerate() {
+                for o in 0..k_out {
+                    oof[i * k_out + o] = p[j * k_out + o];
+                }
+            }
+            let fold_loss = boost::loss(objective, &model.raw_scores(&xh, held.len()), &yh);
+            cx.emit(Event::MetricScalar(MetricScalarPayload {
+                run_id: run_id.clone(),
+                name: "loss".to_string(),
+                split: "valid".to_string(),
+                step: fi as u64 + 1,
+                value: fold_loss,
+            }));
+            cx.emit(Event::TrainProgress(TrainProgressPayload {
+                run_id: run_id.clone(),
+                step: fi as u64 + 1,
+                steps: folds.len() as u64,
+                eta_s: None,
+            }));
+        }
+        if interrupted || rounds_used.is_empty() {
+            cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+                run_id,
+                model: "gbdt".to_string(),
+                metrics: Default::default(),
+                duration_s: started.elapsed().as_secs_f64(),
+                status: if cx.cancel.is_cancelled() {
+                    "cancelled"
+                } else {
+                    "cut_by_budget"
+                }
+                .to_string(),
+            }));
+            break;
+        }
+        let m_cv = match objective {
+            Objective::Squared => metrics::regression(&y, &oof),
+            Objective::Binary => {
+                let mut proba = Array2::<f64>::zeros((n, 2));
+                for i in 0..n {
+                    proba[[i, 0]] = 1.0 - oof[i];
+                    proba[[i, 1]] = oof[i];
+                }
+                metrics::classification(labels.as_deref().unwrap_or_default(), &proba)
+            }
+            Objective::Multiclass(k) => {
+                let proba =
+                    Array2::from_shape_vec((n, k), oof).unwrap_or_else(|_| Array2::zeros((n, k)));
+                metrics::classification(labels.as_deref().unwrap_or_default(), &proba)
+            }
+        };
+        // The trial's model: all of train + valid, for the folds' mean rounds.
+        let mean_rounds = rounds_used.iter().sum::<usize>() as f64 / rounds_used.len() as f64;
+        let final_params = Params {
+            max_rounds: ((mean_rounds * 1.1).round() as usize).max(1),
+            early_stopping_rounds: usize::MAX,
+            ..params.clone()
+        };
+        let empty = boost::Binned {
+            rows: 0,
+            codes: vec![Vec::new(); mappers.len()],
+        };
+        let (model, stop) = boost::train(
+            objective,
+            &final_params,
+            mappers.clone(),
+            &all_binned,
+            &y,
+            &empty,
+            &[],
+            |_| !cx.should_stop(),
+        );
+        let status = match stop {
+            Stop::Interrupted if cx.cancel.is_cancelled() => "cancelled",
+            Stop::Interrupted => "cut_by_budget",
+            _ => "completed",
+        };
+        if let Some(v) = m_cv.get(cx.metric()) {
+            cx.emit(Event::MetricScalar(MetricScalarPayload {
+                run_id: run_id.clone(),
+                name: cx.metric().to_string(),
+                split: "valid".to_string(),
+                step: folds.len() as u64,
+                value: *v,
+            }));
+        }
+        cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+            run_id: run_id.clone(),
+            model: "gbdt".to_string(),
+            metrics: m_cv.clone(),
+            duration_s: started.elapsed().as_secs_f64(),
+            status: status.to_string(),
+        }));
+        if model.rounds.is_empty() {
+            break;
+        }
+        params_map.insert("rounds".into(), (model.rounds.len() as u64).into());
+        let _ = ci;
+        cx.report_trial(TrialRecord {
+            run_id,
+            model_name: "gbdt".to_string(),
+            params: params_map,
+            metrics: m_cv,
+            model: Arc::new(GbdtModel {
+                format: FORMAT.to_string(),
+                pipeline: data.pipeline.clone(),
+                encoder: encoder.clone(),
+                booster: model,
+                params: serde_json::to_value(&final_params).unwrap_or_default(),
+            }),
+            refit: None,
+            duration_s: started.elapsed().as_secs_f64(),
+        });
+        if status != "completed" {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Refits `params` for the validated number of rounds (scaled up a little for the extra rows)
+/// on train + valid.
+fn refit_fn(
+    params: Params,
+    objective: Objective,
+    rounds: usize,
+    encoder: TreeEncoder,
+    cats: HashSet<usize>,
+) -> crate::trainer::RefitFn {
+    Arc::new(move |data: &TabularData| {
+        let (rows, _, y) = data.train_and_valid()?;
+        let n = rows.num_rows();
+        let (x, _) = encoder.encode(&rows);
+        let mappers: Vec<BinMapper> = (0..encoder.width())
+            .map(|f| BinMapper::fit(&x[f * n..(f + 1) * n], cats.contains(&f)))
+            .collect();
+        let b = boost::bin_data(&x, n, &mappers);
+        let y: Vec<f64> = match y {
+            Targets::Classes(c) => c.iter().map(|v| *v as f64).collect(),
+            Targets::Values(v) => v,
+        };
+        let grow = n as f64 / data.train_rows.num_rows().max(1) as f64;
+        let p = Params {
+            max_rounds: ((rounds as f64 * grow).round() as usize).max(1),
+            early_stopping_rounds: usize::MAX,
+            ..params.clone()
+        };
+        let empty = boost::Binned {
+            rows: 0,
+            codes: vec![Vec::new(); mappers.len()],
+        };
+        let (model, _) = boost::train(objective, &p, mappers, &b, &y, &empty, &[], |_| true);
+        Ok(Arc::new(GbdtModel {
+            format: FORMAT.to_string(),
+            pipeline: data.pipeline.clone(),
+            encoder: encoder.clone(),
+            booster: model,
+            params: serde_json::to_value(&p).unwrap_or_default(),
+        }) as Arc<dyn TrainedModel>)
+    })
+}
+
 /// The configurations tried, cheapest first.
 fn configs(n_rows: usize, seed: u64) -> Vec<Params> {
     let small = n_rows < 2000;
@@ -436,6 +684,9 @@ fn configs(n_rows: usize, seed: u64) -> Vec<Params> {
 }
 
 fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
+    if data.use_cv() {
+        return search_cv(data, cx);
+    }
     let encoder = TreeEncoder::fit(&data.pipeline, &data.train_rows);
     let (x_train, _) = encoder.encode(&data.train_rows);
     let (x_valid, _) = encoder.encode(&data.valid_rows);
@@ -566,12 +817,22 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         if gbdt.booster.rounds.is_empty() {
             continue;
         }
+        let duration_s = started.elapsed().as_secs_f64();
+        let refit = refit_fn(
+            params.clone(),
+            objective,
+            gbdt.booster.rounds.len(),
+            encoder.clone(),
+            cats.clone(),
+        );
         cx.report_trial(TrialRecord {
             run_id,
             model_name: "gbdt".to_string(),
             params: params_map,
             metrics: m_valid,
             model: Arc::new(gbdt),
+            refit: Some(refit),
+            duration_s,
         });
     }
     Ok(())

@@ -127,6 +127,30 @@ fn softmax_rows(z: &mut Array2<f64>) {
     }
 }
 
+fn fit_once(
+    x: &Array2<f64>,
+    y: &[usize],
+    alpha: f64,
+    iterations: u64,
+) -> Result<(Array2<f64>, Vec<usize>)> {
+    let d = x.ncols();
+    let mut seen: Vec<usize> = y.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    let fitted = MultiLogisticRegression::default()
+        .alpha(alpha)
+        .max_iterations(iterations)
+        .fit(&Dataset::new(x.clone(), Array1::from(y.to_vec())))
+        .map_err(|e| AutomlError::Training {
+            model: "logistic_regression".to_string(),
+            message: e.to_string(),
+        })?;
+    let mut w = Array2::<f64>::zeros((d + 1, seen.len()));
+    w.slice_mut(ndarray::s![..d, ..]).assign(fitted.params());
+    w.row_mut(d).assign(fitted.intercept());
+    Ok((w, seen))
+}
+
 fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
     let Targets::Classes(y_train) = &data.y_train else {
         return Err(AutomlError::Internal(
@@ -139,9 +163,23 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
         ));
     };
     let k = data.pipeline.classes.len();
-    let d = data.x_train.ncols();
-    let dataset = Dataset::new(data.x_train.clone(), Array1::from(y_train.clone()));
-    let mut seen: Vec<usize> = y_train.clone();
+    // Small data: score by cross-validation on train + valid, and fit the trial's model on all
+    // of it; otherwise fit on train and score on valid.
+    let cv = data.use_cv();
+    let (x_fit, y_fit) = if cv {
+        let (_, x, y) = data.train_and_valid()?;
+        let Targets::Classes(y) = y else {
+            return Err(AutomlError::Internal(
+                "classification without classes".to_string(),
+            ));
+        };
+        (x, y)
+    } else {
+        (data.x_train.clone(), y_train.clone())
+    };
+    let d = x_fit.ncols();
+    let dataset = Dataset::new(x_fit.clone(), Array1::from(y_fit.clone()));
+    let mut seen: Vec<usize> = y_fit.clone();
     seen.sort_unstable();
     seen.dedup();
     if seen.len() < 2 {
@@ -150,20 +188,81 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
             reason: "the training rows hold a single class".to_string(),
         });
     }
+    let folds = if cv {
+        crate::preprocess::folds(
+            y_fit.len(),
+            Some(&y_fit),
+            crate::preprocess::CV_FOLDS,
+            cx.seed,
+        )
+    } else {
+        vec![]
+    };
     for alpha in ALPHAS {
         if !cx.may_start_trial() {
             break;
         }
         let run_id = cx.next_run_id();
-        let params = params_map(
+        let mut params = params_map(
             json!({"alpha": alpha, "solver": "lbfgs", "max_iterations": MAX_ITERATIONS}),
         );
+        if cv {
+            params.insert("cv_folds".into(), (folds.len() as u64).into());
+        }
         cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
             run_id: run_id.clone(),
             model: "logistic_regression".to_string(),
             params: params.clone(),
         }));
         let started = Instant::now();
+        // Cross-validated score first (small data).
+        let mut cv_metrics = None;
+        if cv {
+            let mut oof = Array2::<f64>::zeros((y_fit.len(), k));
+            let mut complete = true;
+            for (fi, held) in folds.iter().enumerate() {
+                if cx.should_stop() {
+                    complete = false;
+                    break;
+                }
+                let held_set: std::collections::HashSet<usize> = held.iter().copied().collect();
+                let fit_idx: Vec<usize> =
+                    (0..y_fit.len()).filter(|i| !held_set.contains(i)).collect();
+                let xf = x_fit.select(Axis(0), &fit_idx);
+                let yf: Vec<usize> = fit_idx.iter().map(|i| y_fit[*i]).collect();
+                let (w, s) = fit_once(&xf, &yf, alpha, MAX_ITERATIONS)?;
+                let m = LinearModel::from_logistic(&data.pipeline, &w, &s, k, alpha);
+                let xh = x_fit.select(Axis(0), held);
+                let p = m.proba(&xh);
+                for (j, i) in held.iter().enumerate() {
+                    oof.row_mut(*i).assign(&p.row(j));
+                }
+                let yh: Vec<usize> = held.iter().map(|i| y_fit[*i]).collect();
+                cx.emit(Event::MetricScalar(MetricScalarPayload {
+                    run_id: run_id.clone(),
+                    name: "loss".to_string(),
+                    split: "valid".to_string(),
+                    step: fi as u64 + 1,
+                    value: metrics::classification(&yh, &p)["log_loss"],
+                }));
+            }
+            if !complete {
+                cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+                    run_id,
+                    model: "logistic_regression".to_string(),
+                    metrics: Default::default(),
+                    duration_s: started.elapsed().as_secs_f64(),
+                    status: if cx.cancel.is_cancelled() {
+                        "cancelled"
+                    } else {
+                        "cut_by_budget"
+                    }
+                    .to_string(),
+                }));
+                break;
+            }
+            cv_metrics = Some(metrics::classification(&y_fit, &oof));
+        }
         // (d + 1) × seen-classes parameters; the last row is the intercept.
         let mut w = Array2::<f64>::zeros((d + 1, seen.len()));
         let mut trajectory = vec![w.iter().copied().collect::<Vec<f64>>()];
@@ -198,12 +297,16 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
             trajectory.push(w.iter().copied().collect());
 
             let model = LinearModel::from_logistic(&data.pipeline, &w, &seen, k, alpha);
-            let p_train = model.proba(&data.x_train);
-            let p_valid = model.proba(&data.x_valid);
-            let m_train = metrics::classification(y_train, &p_train);
-            let m_valid = metrics::classification(y_valid, &p_valid);
+            let m_train = metrics::classification(&y_fit, &model.proba(&x_fit));
+            let mut curves = vec![("train", m_train.clone())];
+            if !cv {
+                curves.push((
+                    "valid",
+                    metrics::classification(y_valid, &model.proba(&data.x_valid)),
+                ));
+            }
             let step_u = step * CHUNK;
-            for (split, m) in [("train", &m_train), ("valid", &m_valid)] {
+            for (split, m) in &curves {
                 for name in ["loss", "accuracy"] {
                     let key = if name == "loss" { "log_loss" } else { name };
                     cx.emit(Event::MetricScalar(MetricScalarPayload {
@@ -244,7 +347,10 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
             }));
             break;
         };
-        let valid_metrics = metrics::classification(y_valid, &model.proba(&data.x_valid));
+        let valid_metrics = match cv_metrics {
+            Some(m) => m,
+            None => metrics::classification(y_valid, &model.proba(&data.x_valid)),
+        };
         cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
             run_id: run_id.clone(),
             model: "logistic_regression".to_string(),
@@ -252,12 +358,16 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
             duration_s: started.elapsed().as_secs_f64(),
             status: status.to_string(),
         }));
+        let iterations = model_iterations(&trajectory);
         cx.report_trial(TrialRecord {
             run_id,
             model_name: "logistic_regression".to_string(),
             params,
             metrics: valid_metrics,
             model: Arc::new(model),
+            // Under cross-validation the model already saw train + valid.
+            refit: (!cv).then(|| refit_logistic(alpha, iterations)),
+            duration_s: started.elapsed().as_secs_f64(),
         });
     }
     Ok(())
@@ -285,24 +395,7 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
         params: params.clone(),
     }));
     let started = Instant::now();
-    let dataset = Dataset::new(data.x_train.clone(), Array1::from(y_train.clone()));
-    let fitted = LinearRegression::new()
-        .fit(&dataset)
-        .map_err(|e| AutomlError::Training {
-            model: "linear_regression".to_string(),
-            message: e.to_string(),
-        })?;
-    let d = data.x_train.ncols();
-    let mut w = Array2::<f64>::zeros((d + 1, 1));
-    w.slice_mut(ndarray::s![..d, 0]).assign(fitted.params());
-    w[[d, 0]] = fitted.intercept();
-    let model = LinearModel {
-        format: FORMAT.to_string(),
-        name: "linear_regression".to_string(),
-        pipeline: data.pipeline.clone(),
-        weights: w.rows().into_iter().map(|r| r.to_vec()).collect(),
-        params: json!({"fit_intercept": true}),
-    };
+    let model = fit_ols(&data.pipeline, data.x_train.clone(), y_train.clone())?;
     let tr = metrics::regression(y_train, &model.values(&data.x_train));
     let va = metrics::regression(y_valid, &model.values(&data.x_valid));
     for (split, m) in [("train", &tr), ("valid", &va)] {
@@ -339,8 +432,65 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
         params,
         metrics: va,
         model: Arc::new(model),
+        refit: Some(Arc::new(|data: &TabularData| {
+            let (_, x, y) = data.train_and_valid()?;
+            let Targets::Values(y) = y else {
+                return Err(AutomlError::Internal(
+                    "regression without values".to_string(),
+                ));
+            };
+            Ok(Arc::new(fit_ols(&data.pipeline, x, y)?) as Arc<dyn TrainedModel>)
+        })),
+        duration_s: started.elapsed().as_secs_f64(),
     });
     Ok(())
+}
+
+fn fit_ols(pipeline: &Pipeline, x: Array2<f64>, y: Vec<f64>) -> Result<LinearModel> {
+    let d = x.ncols();
+    let dataset = Dataset::new(x, Array1::from(y));
+    let fitted = LinearRegression::new()
+        .fit(&dataset)
+        .map_err(|e| AutomlError::Training {
+            model: "linear_regression".to_string(),
+            message: e.to_string(),
+        })?;
+    let mut w = Array2::<f64>::zeros((d + 1, 1));
+    w.slice_mut(ndarray::s![..d, 0]).assign(fitted.params());
+    w[[d, 0]] = fitted.intercept();
+    Ok(LinearModel {
+        format: FORMAT.to_string(),
+        name: "linear_regression".to_string(),
+        pipeline: pipeline.clone(),
+        weights: w.rows().into_iter().map(|r| r.to_vec()).collect(),
+        params: json!({"fit_intercept": true}),
+    })
+}
+
+fn model_iterations(trajectory: &[Vec<f64>]) -> u64 {
+    (trajectory.len().saturating_sub(1) as u64 * CHUNK).max(CHUNK)
+}
+
+/// Refits logistic regression with `alpha` for the validated number of iterations on train +
+/// valid, in one L-BFGS run.
+fn refit_logistic(alpha: f64, iterations: u64) -> crate::trainer::RefitFn {
+    Arc::new(move |data: &TabularData| {
+        let (_, x, y) = data.train_and_valid()?;
+        let Targets::Classes(y) = y else {
+            return Err(AutomlError::Internal(
+                "classification without classes".to_string(),
+            ));
+        };
+        let k = data.pipeline.classes.len();
+        let (w, seen) = fit_once(&x, &y, alpha, iterations)?;
+        Ok(Arc::new(LinearModel::from_logistic(
+            &data.pipeline,
+            &w,
+            &seen,
+            k,
+            alpha,
+        )) as Arc<dyn TrainedModel>)
+    })
 }
 
 /// A fitted linear model with its pipeline; saved as one JSON file.

@@ -526,6 +526,84 @@ pub struct TabularData {
     pub y_test: Targets,
 }
 
+impl TabularData {
+    /// Whether trainers should choose by cross-validation (small data).
+    pub fn use_cv(&self) -> bool {
+        self.train_rows.num_rows() + self.valid_rows.num_rows() < CV_MAX_ROWS
+    }
+
+    /// Training and validation rows together (all rows but the test split): raw rows, encoded
+    /// features and targets, for refitting a chosen configuration.
+    pub fn train_and_valid(&self) -> Result<(RecordBatch, Array2<f64>, Targets)> {
+        let rows = arrow::compute::concat_batches(
+            &self.train_rows.schema(),
+            [&self.train_rows, &self.valid_rows],
+        )
+        .map_err(|e| AutomlError::Internal(e.to_string()))?;
+        let x = ndarray::concatenate(
+            ndarray::Axis(0),
+            &[self.x_train.view(), self.x_valid.view()],
+        )
+        .map_err(|e| AutomlError::Internal(e.to_string()))?;
+        let y = match (&self.y_train, &self.y_valid) {
+            (Targets::Classes(a), Targets::Classes(b)) => {
+                Targets::Classes(a.iter().chain(b).copied().collect())
+            }
+            (Targets::Values(a), Targets::Values(b)) => {
+                Targets::Values(a.iter().chain(b).copied().collect())
+            }
+            _ => return Err(AutomlError::Internal("mixed targets".to_string())),
+        };
+        Ok((rows, x, y))
+    }
+}
+
+/// Below this many training + validation rows, trainers choose by k-fold cross-validation on
+/// train + valid instead of the single validation split.
+pub const CV_MAX_ROWS: usize = 2000;
+/// Folds of that cross-validation.
+pub const CV_FOLDS: usize = 5;
+
+/// `k` folds over `n` rows (stratified by `labels` when given), seeded: each fold's held-out
+/// row indices.
+pub fn folds(n: usize, labels: Option<&[usize]>, k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f01d);
+    let mut out = vec![Vec::new(); k];
+    let groups: Vec<Vec<usize>> = match labels {
+        Some(l) => {
+            let m = l.iter().copied().max().map_or(0, |m| m + 1);
+            let mut g = vec![Vec::new(); m];
+            for (i, c) in l.iter().enumerate() {
+                g[*c].push(i);
+            }
+            g
+        }
+        None => vec![(0..n).collect()],
+    };
+    let mut next = 0;
+    for mut g in groups {
+        g.shuffle(&mut rng);
+        for i in g {
+            out[next % k].push(i);
+            next += 1;
+        }
+    }
+    for f in &mut out {
+        f.sort_unstable();
+    }
+    out
+}
+
+impl Targets {
+    /// The rows `idx` of these targets.
+    pub fn select(&self, idx: &[usize]) -> Targets {
+        match self {
+            Targets::Classes(v) => Targets::Classes(idx.iter().map(|i| v[*i]).collect()),
+            Targets::Values(v) => Targets::Values(idx.iter().map(|i| v[*i]).collect()),
+        }
+    }
+}
+
 /// The PREPROCESS_READY payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreprocessSummary {

@@ -96,6 +96,10 @@ pub trait TrainedModel: Send + Sync {
     fn save(&self, dir: &Path) -> Result<Vec<PathBuf>>;
 }
 
+/// Refits a trial's configuration on the training and validation rows together (all rows but
+/// the test split), as the final model of a search; returns the refitted model.
+pub type RefitFn = Arc<dyn Fn(&TabularData) -> Result<Arc<dyn TrainedModel>> + Send + Sync>;
+
 /// A finished trial.
 pub struct TrialRecord {
     /// Trial id from [`TrainContext::next_run_id`].
@@ -108,6 +112,10 @@ pub struct TrialRecord {
     pub metrics: Metrics,
     /// The fitted model.
     pub model: Arc<dyn TrainedModel>,
+    /// How to refit this configuration on train + valid, when the trainer offers it.
+    pub refit: Option<RefitFn>,
+    /// Wall time of the trial in seconds (to estimate the refit's cost).
+    pub duration_s: f64,
 }
 
 /// The best model of a search so far.
@@ -119,12 +127,35 @@ pub struct BestModel {
     pub score: f64,
     /// The model.
     pub model: Arc<dyn TrainedModel>,
+    /// How to refit it on train + valid, if offered.
+    pub refit: Option<RefitFn>,
+    /// Wall time of its trial.
+    pub duration_s: f64,
+}
+
+struct Entry {
+    row: LeaderboardRow,
+    model: Arc<dyn TrainedModel>,
+    refit: Option<RefitFn>,
+    duration_s: f64,
+}
+
+impl Entry {
+    fn best(&self) -> BestModel {
+        BestModel {
+            run_id: self.row.run_id.clone(),
+            score: self.row.score,
+            model: self.model.clone(),
+            refit: self.refit.clone(),
+            duration_s: self.duration_s,
+        }
+    }
 }
 
 struct Board {
     metric: String,
     higher: bool,
-    rows: Mutex<Vec<(LeaderboardRow, Arc<dyn TrainedModel>)>>,
+    rows: Mutex<Vec<Entry>>,
     counter: AtomicU64,
     trials: AtomicU32,
 }
@@ -232,29 +263,31 @@ impl TrainContext {
                 });
         let payload = {
             let mut rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
-            rows.push((
-                LeaderboardRow {
+            rows.push(Entry {
+                row: LeaderboardRow {
                     rank: 0,
                     run_id: trial.run_id,
                     model: trial.model_name,
                     score,
                     params: trial.params,
                 },
-                trial.model,
-            ));
+                model: trial.model,
+                refit: trial.refit,
+                duration_s: trial.duration_s,
+            });
             let higher = self.board.higher;
             // Stable: among equal scores the earlier (cheaper) trial stays ahead.
             rows.sort_by(|a, b| {
-                let o = a.0.score.total_cmp(&b.0.score);
+                let o = a.row.score.total_cmp(&b.row.score);
                 if higher { o.reverse() } else { o }
             });
             for (i, r) in rows.iter_mut().enumerate() {
-                r.0.rank = i as u32 + 1;
+                r.row.rank = i as u32 + 1;
             }
             LeaderboardPayload {
                 metric: self.board.metric.clone(),
                 higher_is_better: self.board.higher,
-                rows: rows.iter().map(|r| r.0.clone()).collect(),
+                rows: rows.iter().map(|r| r.row.clone()).collect(),
             }
         };
         self.emit(Event::LeaderboardUpdated(payload));
@@ -263,29 +296,21 @@ impl TrainContext {
     /// The best model so far.
     pub fn best(&self) -> Option<BestModel> {
         let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
-        rows.first().map(|(r, m)| BestModel {
-            run_id: r.run_id.clone(),
-            score: r.score,
-            model: m.clone(),
-        })
+        rows.first().map(Entry::best)
     }
 
     /// The model of trial `run_id`, if it is on the leaderboard.
     pub fn model_of(&self, run_id: &str) -> Option<BestModel> {
         let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
         rows.iter()
-            .find(|(r, _)| r.run_id == run_id)
-            .map(|(r, m)| BestModel {
-                run_id: r.run_id.clone(),
-                score: r.score,
-                model: m.clone(),
-            })
+            .find(|e| e.row.run_id == run_id)
+            .map(Entry::best)
     }
 
     /// The ranked leaderboard rows.
     pub fn leaderboard(&self) -> Vec<LeaderboardRow> {
         let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
-        rows.iter().map(|r| r.0.clone()).collect()
+        rows.iter().map(|r| r.row.clone()).collect()
     }
 }
 

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod predict;
 mod run;
 
 /// automl: from a plain-language request to a trained, evaluated, exported model.
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run a request end to end: parse, find data, profile, preprocess, select, train, review, export.
     Run(RunArgs),
+    /// Apply an exported model to new rows and write predictions as CSV.
+    Predict(predict::PredictArgs),
     /// Parse a request and print the intent (no data is touched).
     Parse {
         /// The request text.
@@ -69,6 +72,14 @@ pub struct RunArgs {
     /// Allow research/demo-only licences (CC-BY-NC), flagged in the model card.
     #[arg(long)]
     pub research: bool,
+    /// The metric to optimise (accuracy, balanced_accuracy, macro_f1, roc_auc, log_loss,
+    /// precision, recall; r2, rmse, mae); default: the prompt's, else per task.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// A JSON file `{"test": [row, ...]}` fixing the held-out test rows (0-based, file order),
+    /// e.g. to score on the same rows as another system.
+    #[arg(long)]
+    pub test_rows: Option<PathBuf>,
 }
 
 /// Parses "30s", "2m", "1.5h", "45" (seconds).
@@ -116,6 +127,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => rt.block_on(run::run(args)),
+        Command::Predict(args) => predict::predict(args),
         Command::Parse { prompt, file, json } => {
             let text = match (prompt, file) {
                 (Some(p), None) => p,

@@ -32,6 +32,16 @@ pub async fn run(args: RunArgs) -> ExitCode {
     req.max_trials = args.max_trials;
     req.project_id = args.project_id.clone();
     req.allow_restricted = args.research;
+    req.metric = args.metric.clone();
+    if let Some(path) = &args.test_rows {
+        match read_test_rows(path) {
+            Ok(rows) => req.test_rows = Some(rows),
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return ExitCode::from(2);
+            }
+        }
+    }
 
     let handle = conductor.start(req);
     let cancel = handle.cancel_token();
@@ -110,6 +120,28 @@ pub async fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(if e.is_user_error() { 2 } else { 1 })
         }
     }
+}
+
+fn read_test_rows(path: &std::path::Path) -> Result<Vec<usize>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --test-rows {}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("--test-rows {} is not JSON: {e}", path.display()))?;
+    let list = v.get("test").unwrap_or(&v);
+    list.as_array()
+        .ok_or_else(|| {
+            format!(
+                "--test-rows {}: expected {{\"test\": [row, ...]}}",
+                path.display()
+            )
+        })?
+        .iter()
+        .map(|x| {
+            x.as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| format!("--test-rows {}: {x} is not a row number", path.display()))
+        })
+        .collect()
 }
 
 struct Bars {
