@@ -32,8 +32,11 @@ use crate::trainer::{
 
 /// The `format` field of a saved linear model.
 pub const FORMAT: &str = "automl-linear/1";
-/// L-BFGS iterations per chunk (one point of the curves each).
+/// L-BFGS iterations per chunk (one point of the curves each) on small matrices.
 const CHUNK: u64 = 5;
+/// On large matrices (e.g. hashed text), longer chunks: fewer solver restarts and evaluations.
+const LARGE_CHUNK: u64 = 15;
+const LARGE_CELLS: usize = 2_000_000;
 /// Most L-BFGS iterations per trial.
 const MAX_ITERATIONS: u64 = 150;
 /// Regularisation strengths tried, in order (the first is scikit-learn's default).
@@ -266,7 +269,12 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
         // (d + 1) × seen-classes parameters; the last row is the intercept.
         let mut w = Array2::<f64>::zeros((d + 1, seen.len()));
         let mut trajectory = vec![w.iter().copied().collect::<Vec<f64>>()];
-        let steps = MAX_ITERATIONS / CHUNK;
+        let chunk = if x_fit.len() > LARGE_CELLS {
+            LARGE_CHUNK
+        } else {
+            CHUNK
+        };
+        let steps = MAX_ITERATIONS / chunk;
         let mut losses = vec![];
         let mut best_model: Option<LinearModel> = None;
         let mut status = "completed";
@@ -281,7 +289,7 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
             }
             let fitted = MultiLogisticRegression::default()
                 .alpha(alpha)
-                .max_iterations(CHUNK)
+                .max_iterations(chunk)
                 .initial_params(w.clone())
                 .fit(&dataset)
                 .map_err(|e| AutomlError::Training {
@@ -305,7 +313,7 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
                     metrics::classification(y_valid, &model.proba(&data.x_valid)),
                 ));
             }
-            let step_u = step * CHUNK;
+            let step_u = step * chunk;
             for (split, m) in &curves {
                 for name in ["loss", "accuracy"] {
                     let key = if name == "loss" { "log_loss" } else { name };
@@ -358,7 +366,7 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
             duration_s: started.elapsed().as_secs_f64(),
             status: status.to_string(),
         }));
-        let iterations = model_iterations(&trajectory);
+        let iterations = model_iterations(&trajectory, chunk);
         cx.report_trial(TrialRecord {
             run_id,
             model_name: "logistic_regression".to_string(),
@@ -467,8 +475,8 @@ fn fit_ols(pipeline: &Pipeline, x: Array2<f64>, y: Vec<f64>) -> Result<LinearMod
     })
 }
 
-fn model_iterations(trajectory: &[Vec<f64>]) -> u64 {
-    (trajectory.len().saturating_sub(1) as u64 * CHUNK).max(CHUNK)
+fn model_iterations(trajectory: &[Vec<f64>], chunk: u64) -> u64 {
+    (trajectory.len().saturating_sub(1) as u64 * chunk).max(chunk)
 }
 
 /// Refits logistic regression with `alpha` for the validated number of iterations on train +

@@ -278,3 +278,62 @@ fn parse_prints_the_intent_as_json() {
     }
     assert_eq!(v["constraints"]["time_budget_s"], 30.0);
 }
+
+#[test]
+fn predict_applies_an_exported_model_in_input_order_and_counts_bad_values() {
+    let run_dir = tempfile::tempdir().expect("tmp");
+    let out = automl(&[
+        "run",
+        "classify iris species",
+        "--time-budget",
+        "3s",
+        "--out",
+        run_dir.path().to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = tempfile::tempdir().expect("tmp");
+    let rows = write(
+        d.path(),
+        "new.csv",
+        "sepal_length,sepal_width,petal_length,petal_width,species\n5.1,3.5,1.4,0.2,x\n6.7,3.0,5.2,2.3,x\nabc,3.0,5.0,1.8,x\n",
+    );
+    let preds = d.path().join("preds.csv");
+    let out = automl(&[
+        "predict",
+        "--model",
+        run_dir.path().to_str().expect("utf8"),
+        "--data",
+        rows.to_str().expect("utf8"),
+        "--out",
+        preds.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&preds).expect("preds");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "prediction,proba_setosa,proba_versicolor,proba_virginica"
+    );
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[1].starts_with("setosa,"), "{text}");
+    assert!(lines[2].starts_with("virginica,"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 values that were not numbers"), "{err}");
+    // A model folder that is not one is bad input.
+    let out = automl(&[
+        "predict",
+        "--model",
+        d.path().to_str().expect("utf8"),
+        "--data",
+        rows.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
