@@ -468,8 +468,10 @@ impl Agent<DatasetQuery, DatasetChoice> for HfCacheFinder {
                 ds.card.pretty_name.clone().unwrap_or_default(),
                 ds.card.tags.join(" ")
             );
+            // The request's words must name it: a cached set of the right task type alone is
+            // not a match (it may be about anything).
             let terms = term_overlap(&q.intent, &words);
-            if terms == 0.0 && task < 1.0 {
+            if terms == 0.0 {
                 continue;
             }
             scored.push((2.0 * task + terms, ds, path));
