@@ -528,13 +528,10 @@ impl Agent<DatasetQuery, DatasetChoice> for HfCacheFinder {
         }
         if choice.chosen.is_none() {
             choice.why_none = Some(if choice.rejected.is_empty() {
-                format!(
-                    "no data set in the local HF cache ({}) matches the request",
-                    dir.display()
-                )
+                "no cached data set matches the request".to_string()
             } else {
                 format!(
-                    "the matching data sets in the local HF cache may not be used: {}",
+                    "the matching cached data sets may not be used: {}",
                     choice
                         .rejected
                         .iter()
