@@ -569,11 +569,11 @@ pub fn validate(schema: &Value, v: &Value, path: &str) -> std::result::Result<()
         }
     }
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
-        if !e.contains(v)
-            && !(v.is_null()
-                && s.get("type")
-                    .is_some_and(|t| t.to_string().contains("null")))
-        {
+        let null_allowed = s
+            .get("type")
+            .is_some_and(|t| t.to_string().contains("null"));
+        let ok = e.contains(v) || (v.is_null() && null_allowed);
+        if !ok {
             return Err(format!(
                 "{path}: {v} is not one of {}",
                 Value::Array(e.clone())

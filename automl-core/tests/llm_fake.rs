@@ -326,10 +326,18 @@ fn schema_is_generated_from_intent_and_strict() {
     assert!(validate(&s, &iris_intent(), "$").is_ok());
     let mut bad = iris_intent();
     bad["objective"] = json!("ranking");
-    assert!(validate(&s, &bad, "$").unwrap_err().contains("$.objective"));
+    assert!(
+        validate(&s, &bad, "$")
+            .expect_err("bad objective")
+            .contains("$.objective")
+    );
     let mut bad = iris_intent();
     bad.as_object_mut().expect("object").remove("keywords");
-    assert!(validate(&s, &bad, "$").unwrap_err().contains("keywords"));
+    assert!(
+        validate(&s, &bad, "$")
+            .expect_err("no keywords")
+            .contains("keywords")
+    );
 }
 
 /// The endpoint answers PARSE_INTENT and is then killed: the explainer at MODEL_SELECT finds it
