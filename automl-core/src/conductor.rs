@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, Prompt, RunSettings, StageContext};
 use crate::bus::{Emitter, EventBus, Subscription};
-use crate::catalog::{CatalogFinder, ChosenDataset, DatasetChoice, DatasetQuery};
+use crate::catalog::{ChosenDataset, DatasetChoice, DatasetQuery};
 use crate::data::{self, Dataset};
 use crate::error::{AutomlError, Result};
 use crate::event::{
@@ -31,10 +31,9 @@ use crate::export::{self, ExportInput};
 use crate::intent::{Intent, Modality, Objective};
 use crate::linear::LinearTrainer;
 use crate::metrics;
-use crate::parser::EmbeddedParser;
 use crate::preprocess::{self, PreprocessSummary, SplitSizes, Targets};
 use crate::profile::{self, Profile, TargetHints, TaskKind};
-use crate::selector::{CostFirstSelector, SelectionInput};
+use crate::selector::SelectionInput;
 use crate::sink::{EventSink, JsonlSink, SinkReport, join_sink, spawn_sink};
 use crate::trainer::{
     BestModel, ImageData, Predictions, TaskSpec, TrainContext, TrainInput, Trainer,
@@ -195,10 +194,13 @@ pub struct ConductorBuilder {
 
 impl Default for ConductorBuilder {
     fn default() -> Self {
+        // LLM parser when configured (else embedded), Hub → HF cache → catalog, cheapest-first
+        // selector (explained by the LLM when configured): see `finders::default_agents`.
+        let agents = crate::finders::default_agents();
         Self {
-            parser: Arc::new(EmbeddedParser),
-            finder: Arc::new(CatalogFinder::default()),
-            selector: Arc::new(CostFirstSelector),
+            parser: agents.parser,
+            finder: agents.finder,
+            selector: agents.selector,
             trainers: Vec::new(),
             default_trainers: true,
             sinks: Vec::new(),
@@ -212,13 +214,15 @@ impl Default for ConductorBuilder {
 }
 
 impl ConductorBuilder {
-    /// Replaces the prompt parser (default: the embedded rule parser).
+    /// Replaces the prompt parser (default: the LLM parser when `AUTOML_LLM_BASE_URL` is set,
+    /// else the embedded rule parser; see [`crate::finders::default_agents`]).
     pub fn parser(mut self, p: Arc<dyn Agent<Prompt, Intent>>) -> Self {
         self.parser = p;
         self
     }
 
-    /// Replaces the data set finder (default: caller's data, then the bundled catalog).
+    /// Replaces the data set finder (default: caller's data, else Hub → local HF cache →
+    /// bundled catalog, see [`crate::finders::FinderChain`]).
     pub fn finder(mut self, f: Arc<dyn Agent<DatasetQuery, DatasetChoice>>) -> Self {
         self.finder = f;
         self

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The kind of data the task is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Modality {
     /// Rows and columns.
@@ -35,7 +35,7 @@ impl Modality {
 }
 
 /// What is predicted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// A class out of a fixed set.
@@ -58,7 +58,7 @@ impl Objective {
 }
 
 /// Which parser produced the intent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParserKind {
     /// An LLM behind an OpenAI-compatible endpoint.
@@ -68,7 +68,7 @@ pub enum ParserKind {
 }
 
 /// Limits and preferences stated in the request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Constraints {
     /// Training time budget in seconds ("in 30 seconds").
     pub time_budget_s: Option<f64>,
@@ -79,7 +79,7 @@ pub struct Constraints {
 }
 
 /// The parsed request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Intent {
     /// The kind of data.
     pub modality: Modality,

@@ -15,10 +15,16 @@ pub mod data;
 pub mod error;
 pub mod event;
 pub mod export;
+pub mod finders;
 pub mod gbdt;
+pub mod hfcache;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod intent;
 pub mod licence;
 pub mod linear;
+#[cfg(feature = "hub")]
+pub mod llm;
 pub mod metrics;
 pub mod parser;
 pub mod path;

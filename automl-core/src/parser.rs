@@ -161,14 +161,14 @@ static UNSUPPORTED: LazyLock<Vec<(Regex, &'static str, &'static str)>> = LazyLoc
         ),
         (
             r(
-                r"\bquestion[- ]answering\b|\banswer(s|ing)? (the |user |customer )?questions\b|\bchat ?bot\b|\bassistant that answers\b",
+                r"\bquestion[- ]answering\b|\banswer(s|ing)? (the |user |customer |their )?questions\b|\b(build|create|make|develop|train)\w* (a |an |our )?(\w+ )?chat ?bot\b|\bassistant that answers\b",
             ),
             "question_answering",
             "question answering needs a language model; automl trains classifiers and regressors",
         ),
         (
             r(
-                r"\b(generate|generating|generation|generative)\b.*\b(images?|pictures?|text|stor(y|ies)|poems?|music|captions?|code|faces|art|summar(y|ies)|responses?|essays?|articles?)\b|\b(summari[sz](e|ation|ing))\b|\btranslat(e|ion|ing)\b|\btext[- ]to[- ](image|speech)\b|\bimage caption",
+                r"\b(generate|generating|generation|generative)\b.*\b(images?|pictures?|text|stor(y|ies)|poems?|music|captions?|code|faces|art|summar(y|ies)|responses?|essays?|articles?|descriptions?|emails?|slogans?)\b|\b(summari[sz](e|ation|ing))\b|\btranslat(e|ion|ing)\b|\btext[- ]to[- ](image|speech)\b|\bimage caption",
             ),
             "generation",
             "generating or transforming content (text, images, translation, summaries) is not something automl trains; it predicts labels and numbers",
@@ -181,7 +181,9 @@ static UNSUPPORTED: LazyLock<Vec<(Regex, &'static str, &'static str)>> = LazyLoc
             "clustering is unsupervised; automl needs a target column to learn",
         ),
         (
-            r(r"\brecommend(er|ation|ations|ing)?\b"),
+            r(
+                r"\brecommender\b|\brecommendation (system|engine|model)s?\b|\brecommend(s|ing)? \w+ to (users|customers|people|each|our)\b|\b(product|movie|item|music|content) recommendations?\b",
+            ),
             "recommendation",
             "recommender systems are not something automl can train yet",
         ),
@@ -231,7 +233,7 @@ fn cue_weights(m: Modality) -> &'static [(&'static str, f64)] {
             ("horse", 1.0),
             ("horses", 1.0),
             ("leaf", 1.0),
-            ("leaves", 1.0),
+            ("leaves", 0.5),
             ("plant", 0.5),
             ("face", 1.0),
             ("faces", 1.0),
@@ -281,6 +283,12 @@ fn cue_weights(m: Modality) -> &'static [(&'static str, f64)] {
             ("titles", 1.0),
             ("queries", 1.0),
             ("intent", 1.0),
+            ("intents", 1.5),
+            ("query", 1.0),
+            ("questions", 1.0),
+            ("passage", 2.0),
+            ("passages", 2.0),
+            ("descriptions", 1.0),
         ],
         Modality::Audio => &[
             ("audio", 3.0),
@@ -309,10 +317,10 @@ fn cue_weights(m: Modality) -> &'static [(&'static str, f64)] {
             ("horizon", 1.5),
             ("lag", 1.0),
             ("lags", 1.0),
-            ("hourly", 1.0),
-            ("daily", 1.0),
-            ("weekly", 1.0),
-            ("monthly", 1.0),
+            ("hourly", 0.7),
+            ("daily", 0.7),
+            ("weekly", 0.7),
+            ("monthly", 0.7),
             ("tomorrow", 1.5),
             ("trend", 1.0),
         ],
@@ -392,6 +400,28 @@ const CLASSIFICATION_CUES: &[(&str, f64)] = &[
     ("income", 0.5),
     ("digit", 1.0),
     ("digits", 1.0),
+    ("types", 1.0),
+    ("categorised", 2.0),
+    ("categorized", 2.0),
+    ("classified", 1.5),
+    ("assign", 1.5),
+    ("flag", 1.5),
+    ("flags", 1.5),
+    ("failure", 1.0),
+    ("convert", 1.5),
+    ("converted", 1.0),
+    ("edible", 1.0),
+    ("poisonous", 1.0),
+    ("accuracy", 1.5),
+    ("auc", 1.5),
+    ("f1", 1.5),
+    ("precision", 1.0),
+    ("recall", 1.0),
+    ("true/false", 3.0),
+    ("yes/no", 3.0),
+    ("which of", 1.5),
+    ("as a class", 2.0),
+    ("or not", 2.0),
 ];
 
 const REGRESSION_CUES: &[(&str, f64)] = &[
@@ -440,7 +470,24 @@ const REGRESSION_CUES: &[(&str, f64)] = &[
     ("concentration", 1.5),
     ("level", 0.5),
     ("strength", 1.0),
+    ("rmse", 2.5),
+    ("mae", 2.5),
+    ("mse", 2.5),
+    ("r2", 2.5),
+    ("absolute error", 2.5),
+    ("squared error", 2.5),
+    ("on a scale of", 2.0),
+    ("how much", 2.5),
+    ("how many", 2.5),
+    ("number of", 1.5),
 ];
+
+static IMAGE_OUTPUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(images?|pictures?|photos?|art|faces|drawings?)\b").expect("static regex")
+});
+
+/// The head start of tabular data in the modality vote.
+const TABULAR_PRIOR: f64 = 1.2;
 
 static WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[a-z0-9][a-z0-9_\-]*").expect("static regex"));
@@ -549,10 +596,69 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Words that mark the sentence stating the task (what to predict).
+const TASK_VERBS: &[&str] = &[
+    "predict",
+    "predicting",
+    "estimate",
+    "forecast",
+    "classify",
+    "categorise",
+    "categorize",
+    "identify",
+    "detect",
+    "determine",
+    "diagnose",
+    "recognise",
+    "recognize",
+    "flag",
+    "flags",
+    "tell",
+    "decide",
+    "assign",
+    "route",
+    "sort",
+    "label",
+    "target",
+];
+
+/// Cue score over sentences: a sentence that states the task counts 1.5 times, a sentence
+/// that lists many attributes (three commas or more: a feature list) counts 0.3 times, so that
+/// the columns a brief describes ("salary, age, number of products") weigh less than what it
+/// asks to predict (`list_factor`: 0.3 for objective cues, 0.6 for modality cues).
+fn weighted_score(text: &str, cues: &[(&str, f64)], list_factor: f64) -> f64 {
+    let mut total = 0.0;
+    let sentences = text
+        .split("\n\n")
+        .flat_map(|para| para.split(['.', '!', '?', ';']));
+    for sentence in sentences {
+        let joined = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
+        let s = joined.as_str();
+        if s.is_empty() {
+            continue;
+        }
+        let ws = words(s);
+        let raw = score(&ws, s, cues);
+        if raw == 0.0 {
+            continue;
+        }
+        let commas = s.matches(',').count();
+        let factor = if ws.iter().any(|w| TASK_VERBS.contains(&w.as_str())) {
+            1.5
+        } else if commas >= 3 {
+            list_factor
+        } else {
+            1.0
+        };
+        total += raw * factor;
+    }
+    total
+}
+
 fn score(words: &[String], text: &str, cues: &[(&str, f64)]) -> f64 {
     let mut s = 0.0;
     for (cue, w) in cues {
-        if cue.contains(' ') || cue.contains('-') {
+        if cue.contains(|c: char| !c.is_ascii_alphanumeric()) {
             if text.contains(cue) {
                 s += w;
             }
@@ -577,8 +683,12 @@ pub fn parse(text: &str) -> Intent {
         Modality::Tabular,
     ]
     .into_iter()
-    .map(|m| (m, score(&ws, &lower, cue_weights(m))))
+    .map(|m| (m, weighted_score(&lower, cue_weights(m), 0.6)))
     .collect();
+    // Rows and columns are the default kind of data: another modality must beat this prior.
+    if let Some(t) = modal.iter_mut().find(|(m, _)| *m == Modality::Tabular) {
+        t.1 += TABULAR_PRIOR;
+    }
     for (phrase, m, w) in [
         ("time series", Modality::TimeSeries, 3.0),
         ("time-series", Modality::TimeSeries, 3.0),
@@ -603,26 +713,15 @@ pub fn parse(text: &str) -> Intent {
     modal.sort_by(|a, b| b.1.total_cmp(&a.1));
     let (mut modality, top) = modal[0];
     let second = modal[1].1;
-    let any_modality_cue = top > 0.0;
+    let any_modality_cue = top > TABULAR_PRIOR;
     if !any_modality_cue {
         modality = Modality::Tabular;
     }
 
     // Objective.
-    let cls = score(&ws, &lower, CLASSIFICATION_CUES)
-        + if lower.contains("or not") { 2.0 } else { 0.0 }
+    let cls = weighted_score(&lower, CLASSIFICATION_CUES, 0.3)
         + if lower.contains("is it") { 1.0 } else { 0.0 };
-    let reg = score(&ws, &lower, REGRESSION_CUES)
-        + if lower.contains("how much") || lower.contains("how many") {
-            2.5
-        } else {
-            0.0
-        }
-        + if lower.contains("number of") {
-            1.5
-        } else {
-            0.0
-        };
+    let reg = weighted_score(&lower, REGRESSION_CUES, 0.3);
     let mut objective = if cls == 0.0 && reg == 0.0 {
         Objective::Other
     } else if cls >= reg {
@@ -654,6 +753,12 @@ pub fn parse(text: &str) -> Intent {
             objective = Objective::Other;
             if *tt == "object_detection" || *tt == "image_segmentation" {
                 modality = Modality::Image;
+            } else if (*tt == "question_answering"
+                || (*tt == "generation" && !IMAGE_OUTPUT.is_match(&lower)))
+                && modality == Modality::Tabular
+            {
+                // Answering, translating, summarising and writing are about text.
+                modality = Modality::Text;
             }
             break;
         }

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use automl_core::Agent;
 use clap::{Parser, Subcommand};
 
 mod predict;
@@ -143,7 +144,37 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let intent = automl_core::parser::parse(&text);
+            // The same parser a run uses: the LLM when AUTOML_LLM_BASE_URL is set, else (and on
+            // any LLM failure, with a warning on stderr) the embedded parser.
+            let bus = automl_core::EventBus::default();
+            let cx = automl_core::StageContext {
+                emitter: bus.emitter("parse"),
+                cancel: Default::default(),
+                settings: std::sync::Arc::new(automl_core::RunSettings {
+                    seed: 0,
+                    time_budget_s: automl_core::conductor::DEFAULT_TIME_BUDGET_S,
+                    max_trials: None,
+                    run_dir: PathBuf::from("."),
+                    catalog_dir: None,
+                }),
+            };
+            let parser = automl_core::finders::default_agents().parser;
+            let prompt = automl_core::Prompt {
+                text,
+                has_data: false,
+            };
+            let intent = match rt.block_on(parser.run(prompt, &cx)) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            for env in bus.history("parse") {
+                if let automl_core::Event::Warning(w) = env.event {
+                    eprintln!("warning [{}]: {}", w.code, w.message);
+                }
+            }
             if json {
                 match serde_json::to_string(&intent) {
                     Ok(s) => println!("{s}"),
@@ -182,6 +213,13 @@ fn main() -> ExitCode {
                 println!(
                     "metric:     {}",
                     intent.constraints.metric.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "parser:     {}",
+                    match intent.parser {
+                        automl_core::intent::ParserKind::Llm => "llm",
+                        automl_core::intent::ParserKind::Embedded => "embedded",
+                    }
                 );
                 println!("confidence: {:.2}", intent.confidence);
             }

@@ -1,0 +1,98 @@
+//! Accuracy of the embedded parser on `tests/data/parser_corpus.txt`: multi-paragraph task
+//! descriptions labelled with modality and objective. The floors below are the measured
+//! accuracy less a small margin, so a regression of the rules fails this test.
+//!
+//! Run: `cargo test -p automl-core --test parser_corpus -- --nocapture` (prints the figures
+//! and every miss).
+
+use automl_core::intent::{Modality, Objective};
+use automl_core::parser::parse;
+
+/// Floors on the share of entries answered right.
+const MODALITY_FLOOR: f64 = 0.95;
+const OBJECTIVE_FLOOR: f64 = 0.95;
+
+struct Entry {
+    modality: String,
+    objective: String,
+    text: String,
+}
+
+fn corpus() -> Vec<Entry> {
+    let raw = include_str!("data/parser_corpus.txt");
+    let mut out: Vec<Entry> = Vec::new();
+    for line in raw.lines() {
+        if let Some(h) = line.strip_prefix("=== ") {
+            let mut it = h.split_whitespace();
+            let modality = it.next().expect("modality").to_string();
+            let objective = it.next().expect("objective").to_string();
+            out.push(Entry {
+                modality,
+                objective,
+                text: String::new(),
+            });
+        } else if let Some(e) = out.last_mut() {
+            e.text.push_str(line);
+            e.text.push('\n');
+        }
+    }
+    out
+}
+
+fn modality_name(m: Modality) -> &'static str {
+    m.as_str()
+}
+
+#[test]
+fn embedded_parser_accuracy_on_the_corpus() {
+    let entries = corpus();
+    assert!(entries.len() >= 100, "corpus has {} entries", entries.len());
+    let (mut m_ok, mut o_ok) = (0usize, 0usize);
+    let mut per_label: std::collections::BTreeMap<String, (usize, usize, usize)> =
+        Default::default();
+    for e in &entries {
+        let i = parse(&e.text);
+        let mo = modality_name(i.modality) == e.modality;
+        let oo = match e.objective.as_str() {
+            "unsupported" => !i.supported,
+            "classification" => i.supported && i.objective == Objective::Classification,
+            "regression" => i.supported && i.objective == Objective::Regression,
+            other => panic!("unknown objective label {other}"),
+        };
+        m_ok += mo as usize;
+        o_ok += oo as usize;
+        let k = per_label
+            .entry(format!("{} {}", e.modality, e.objective))
+            .or_default();
+        k.0 += 1;
+        k.1 += mo as usize;
+        k.2 += oo as usize;
+        if !mo || !oo {
+            let first: String = e.text.trim().chars().take(90).collect();
+            println!(
+                "MISS [{} {}] got {} {} supported={} :: {first}",
+                e.modality,
+                e.objective,
+                i.modality.as_str(),
+                i.objective.as_str(),
+                i.supported
+            );
+        }
+    }
+    let n = entries.len() as f64;
+    let (ma, oa) = (m_ok as f64 / n, o_ok as f64 / n);
+    println!("entries {}", entries.len());
+    for (k, (n, m, o)) in &per_label {
+        println!("  {k:28} n={n:3} modality {m:3}/{n}  objective {o:3}/{n}");
+    }
+    println!("modality accuracy  {ma:.3} ({m_ok}/{})", entries.len());
+    println!("objective accuracy {oa:.3} ({o_ok}/{})", entries.len());
+    assert!(
+        ma >= MODALITY_FLOOR,
+        "modality accuracy {ma:.3} < {MODALITY_FLOOR}"
+    );
+    assert!(
+        oa >= OBJECTIVE_FLOOR,
+        "objective accuracy {oa:.3} < {OBJECTIVE_FLOOR}"
+    );
+}
