@@ -18,6 +18,7 @@ pub mod intent;
 pub mod licence;
 pub mod linear;
 pub mod metrics;
+pub mod notebook;
 pub mod parser;
 pub mod path;
 pub mod preprocess;
@@ -29,7 +30,7 @@ pub mod trainer;
 pub use agent::{Agent, Prompt, RunSettings, StageContext};
 pub use bus::{Emitter, EventBus, Subscription};
 pub use conductor::{
-    Choice, Conductor, ConductorBuilder, RunHandle, RunOutcome, RunRequest, RunStatus,
+    Choice, Conductor, ConductorBuilder, RunControl, RunHandle, RunOutcome, RunRequest, RunStatus,
 };
 pub use error::{AutomlError, Result};
 pub use event::{Envelope, Event, Stage, StageStatus};
