@@ -42,11 +42,16 @@ def test_exported_notebook_reproduces_the_test_metrics(prompt, file, target, con
     r = automl.run(prompt, DATASETS / "tabular" / file, target=target, time_budget=20,
                    progress=False, conductor=conductor)
     nb = execute(r.notebook, r.run_dir)
-    text = outputs_text(nb)
+    # The check cell asserts inside the notebook; its table must list every headline metric as
+    # matching metrics.json.
+    check = next(c for c in nb.cells if 'table["match"]' in c.source)
+    table = "".join(o.get("data", {}).get("text/plain", "") for o in check.outputs)
     recorded = json.loads((r.run_dir / "metrics.json").read_text())["metrics"]
-    first = "accuracy" if target == "species" else "r2"
-    assert first in text and f"{recorded[first]:.4f}"[:5] in text
-    assert "False" not in text.split("match")[-1].split("\n")[0]
+    names = ["accuracy", "macro_f1", "log_loss"] if target == "species" else ["r2", "rmse", "mae"]
+    for name in names:
+        row = next(line for line in table.splitlines() if line.startswith(name))
+        assert row.split()[-1] == "True", table
+        assert float(row.split()[2]) == pytest.approx(recorded[name], rel=1e-5), table
 
 
 def test_quickstart_notebook_runs_with_live_view(tmp_path, monkeypatch):

@@ -119,10 +119,10 @@ class _AutoBase(BaseEstimator):
         return self
 
     def _X(self, X: Any) -> Any:
-        df = _frame(X)
-        df.columns = [str(c) for c in df.columns]
         if not hasattr(self, "model_"):
             raise _not_fitted(self)
+        df = _frame(X)
+        df.columns = [str(c) for c in df.columns]
         if list(df.columns) != list(self.feature_names_in_):
             if df.shape[1] == self.n_features_in_ and all(c.startswith("x") for c in df.columns):
                 df.columns = list(self.feature_names_in_)
@@ -161,10 +161,12 @@ class AutoClassifier(ClassifierMixin, _AutoBase):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.model_.predict_proba(self._X(X))
+        rows = self._X(X)
+        return self.model_.predict_proba(rows)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class AutoRegressor(RegressorMixin, _AutoBase):
@@ -173,7 +175,8 @@ class AutoRegressor(RegressorMixin, _AutoBase):
     _objective = "regression"
 
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.model_.predict(self._X(X)), dtype=float)
+        rows = self._X(X)
+        return np.asarray(self.model_.predict(rows), dtype=float)
 
 
 __all__ = ["AutoClassifier", "AutoRegressor"]
