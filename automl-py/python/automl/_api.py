@@ -214,10 +214,10 @@ class RunHandle:
         try:
             outcome = self._native.wait()
         except _automl.Cancelled as e:
-            outcome = getattr(e, "outcome", None)
-            if outcome is None:
+            kept: Optional[Dict[str, Any]] = getattr(e, "outcome", None)
+            if kept is None:
                 raise
-            raise _cancelled(str(e), self._result(outcome), e.__cause__) from e.__cause__
+            raise _cancelled(str(e), self._result(kept), e.__cause__) from e.__cause__
         return self._result(outcome)
 
     async def wait_async(self) -> Result:

@@ -1,7 +1,25 @@
 # Type stubs of the native module automl._automl (automl-py/src/lib.rs, error.rs).
 # Written by hand and checked against the built module in CI by `python -m mypy.stubtest
 # automl._automl` (scripts/test.d/20-python.sh): a signature that drifts fails the tests.
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union, final
+
+__all__ = [
+    "AutomlError",
+    "Cancelled",
+    "Conductor",
+    "DataError",
+    "DatasetNotFound",
+    "EventStream",
+    "LicenseError",
+    "Model",
+    "ModelLoadError",
+    "OptionError",
+    "PromptError",
+    "RunHandle",
+    "TrainingError",
+    "load_model",
+    "__version__",
+]
 
 __version__: str
 
@@ -20,6 +38,7 @@ class ModelLoadError(AutomlError): ...
 class Cancelled(AutomlError):
     outcome: Dict[str, Any]
 
+@final
 class EventStream:
     def __iter__(self) -> EventStream: ...
     def __next__(self) -> Dict[str, Any]: ...
@@ -28,6 +47,7 @@ class EventStream:
     @property
     def next_seq(self) -> int: ...
 
+@final
 class RunHandle:
     @property
     def project_id(self) -> str: ...
@@ -39,6 +59,7 @@ class RunHandle:
     def wait(self) -> Dict[str, Any]: ...
     def wait_async(self) -> Any: ...
 
+@final
 class Conductor:
     def __new__(
         cls,
@@ -60,6 +81,7 @@ class Conductor:
         allow_restricted: bool = False,
     ) -> RunHandle: ...
 
+@final
 class Model:
     @property
     def name(self) -> str: ...

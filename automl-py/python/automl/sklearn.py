@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
     class RegressorMixin:  # type: ignore[no-redef]
         def score(self, X: Any, y: Any) -> float:
             y = np.asarray(y, dtype=float)
-            p = np.asarray(self.predict(X), dtype=float)  # type: ignore[attr-defined]
+            p = np.asarray(self.predict(X), dtype=float)  # type: ignore
             ss = float(np.sum((y - y.mean()) ** 2))
             return 1.0 - float(np.sum((y - p) ** 2)) / ss if ss > 0 else 0.0
 
