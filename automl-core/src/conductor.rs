@@ -383,6 +383,39 @@ impl RunHandle {
             .await
             .map_err(|e| AutomlError::Internal(format!("run task failed: {e}")))?
     }
+
+    /// A cheap, cloneable control (confirm and cancel) that stays usable while another task
+    /// owns the handle in [`RunHandle::wait`].
+    pub fn control(&self) -> RunControl {
+        RunControl {
+            cancel: self.cancel.clone(),
+            confirm_tx: self.confirm_tx.clone(),
+        }
+    }
+}
+
+/// Confirms and cancels a run from anywhere; see [`RunHandle::control`].
+#[derive(Clone)]
+pub struct RunControl {
+    cancel: CancellationToken,
+    confirm_tx: mpsc::UnboundedSender<(Stage, Choice)>,
+}
+
+impl RunControl {
+    /// As [`RunHandle::confirm`].
+    pub fn confirm(&self, stage: Stage, choice: Choice) -> Result<()> {
+        self.confirm_tx
+            .send((stage, choice))
+            .map_err(|_| AutomlError::InvalidOption {
+                name: "confirm".to_string(),
+                message: "the run has already ended".to_string(),
+            })
+    }
+
+    /// As [`RunHandle::cancel`].
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
 }
 
 impl Conductor {
@@ -708,12 +741,16 @@ impl RunState {
             candidates: choice.candidates.clone(),
             rejected: choice.rejected.clone(),
         }));
+        let licence_only = choice.candidates.is_empty() && !choice.rejected.is_empty();
         let chosen = choice.chosen.ok_or_else(|| {
-            AutomlError::NoDataset(
-                choice
-                    .why_none
-                    .unwrap_or_else(|| "nothing matched; pass --data FILE".to_string()),
-            )
+            let why = choice
+                .why_none
+                .unwrap_or_else(|| "nothing matched; pass --data FILE".to_string());
+            if licence_only {
+                AutomlError::LicenceRejected(why)
+            } else {
+                AutomlError::NoDataset(why)
+            }
         })?;
         if chosen.license.verdict == crate::licence::Verdict::Restricted {
             self.emit(Event::warning(
@@ -1352,7 +1389,7 @@ impl RunState {
             .profile
             .clone()
             .ok_or_else(|| AutomlError::Internal("no profile".into()))?;
-        let artifacts = export::write_all(&ExportInput {
+        let mut artifacts = export::write_all(&ExportInput {
             dir: &self.run_dir,
             model: best.model.as_ref(),
             review: &review,
@@ -1362,6 +1399,22 @@ impl RunState {
             project_id: &self.project_id,
             partial,
         })?;
+        if let Some(TrainInput::Tabular(d)) = &self.input {
+            let nb = crate::notebook::write(&crate::notebook::NotebookInput {
+                dir: &self.run_dir,
+                review: &review,
+                profile: &profile,
+                test_rows: &d.test_rows,
+                prompt: &self.req.prompt,
+                project_id: &self.project_id,
+                dataset_id: &dataset.id,
+            })?;
+            self.emit(Event::NotebookReady(ArtifactsPayload {
+                dir: self.run_dir.display().to_string(),
+                artifacts: nb.clone(),
+            }));
+            artifacts.extend(nb);
+        }
         self.emit(Event::ExportReady(ArtifactsPayload {
             dir: self.run_dir.display().to_string(),
             artifacts: artifacts.clone(),

@@ -88,6 +88,9 @@ pub enum AutomlError {
     /// No data set could be found or used.
     #[error("no usable data set: {0}")]
     NoDataset(String),
+    /// Data sets matched the request, but every one has a licence the policy rejects.
+    #[error("no usable data set: {0}")]
+    LicenceRejected(String),
     /// No registered trainer handles the task.
     #[error("no trainer for {task} yet")]
     NoTrainer {
@@ -175,6 +178,7 @@ impl AutomlError {
                 | Self::UnusablePrompt { .. }
                 | Self::UnsupportedTask { .. }
                 | Self::NoDataset(_)
+                | Self::LicenceRejected(_)
                 | Self::InvalidOption { .. }
         )
     }
@@ -192,6 +196,7 @@ impl AutomlError {
             Self::UnusablePrompt { .. } => "unusable_prompt",
             Self::UnsupportedTask { .. } => "unsupported_task",
             Self::NoDataset(_) => "no_dataset",
+            Self::LicenceRejected(_) => "licence_rejected",
             Self::NoTrainer { .. } => "no_trainer",
             Self::InvalidOption { .. } => "invalid_option",
             Self::Catalog { .. } => "catalog",

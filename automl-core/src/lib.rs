@@ -26,6 +26,7 @@ pub mod linear;
 #[cfg(feature = "hub")]
 pub mod llm;
 pub mod metrics;
+pub mod notebook;
 pub mod parser;
 pub mod path;
 pub mod preprocess;
@@ -37,7 +38,7 @@ pub mod trainer;
 pub use agent::{Agent, Prompt, RunSettings, StageContext};
 pub use bus::{Emitter, EventBus, Subscription};
 pub use conductor::{
-    Choice, Conductor, ConductorBuilder, RunHandle, RunOutcome, RunRequest, RunStatus,
+    Choice, Conductor, ConductorBuilder, RunControl, RunHandle, RunOutcome, RunRequest, RunStatus,
 };
 pub use error::{AutomlError, Result};
 pub use event::{Envelope, Event, Stage, StageStatus};

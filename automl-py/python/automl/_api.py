@@ -1,0 +1,348 @@
+"""The Python API over the native classes: `run`, `Conductor`, `RunHandle`, `Result`, `Model`,
+`load`. Each function converts its arguments, calls `automl._automl` (which releases the GIL
+and runs on the shared tokio runtime), and wraps what comes back."""
+
+from __future__ import annotations
+
+import html
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Union
+
+import numpy as np
+
+from . import _automl
+from ._data import DataFile, DataLike
+from ._view import make_view
+
+Envelope = Dict[str, Any]
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Model:
+    """An exported model: `predict`, `predict_proba`, `classes_`, `feature_importance()`."""
+
+    def __init__(self, native: _automl.Model, path: Optional[Path] = None) -> None:
+        self._native = native
+        self.path = path
+
+    @property
+    def name(self) -> str:
+        return self._native.name
+
+    @property
+    def task(self) -> str:
+        return self._native.task
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """Class labels (as text) in `predict_proba` column order; empty for regression."""
+        return np.asarray(self._native.classes, dtype=object)
+
+    def feature_importance(self) -> List[tuple]:
+        """(column, share) pairs, largest first, summing to 1."""
+        return list(self._native.feature_importance())
+
+    def _predict(self, data: DataLike) -> Dict[str, Any]:
+        with DataFile(data, "rows.csv") as f:
+            assert f.path is not None
+            out = self._native.predict_file(str(f.path))
+        report = out.get("report", {})
+        if report.get("missing_columns"):
+            warnings.warn(
+                f"the rows lack columns the model uses (treated as missing): {report['missing_columns']}",
+                stacklevel=3,
+            )
+        if report.get("coerced_values"):
+            warnings.warn(
+                f"{report['coerced_values']} values in numeric columns were not numbers (treated as missing)",
+                stacklevel=3,
+            )
+        if report.get("unseen_categories"):
+            warnings.warn(
+                f"{report['unseen_categories']} categorical values were not seen in training (encoded as zeros)",
+                stacklevel=3,
+            )
+        return out
+
+    def predict(self, data: DataLike) -> np.ndarray:
+        """Predicted class labels (text) or values, one per row of `data` (path or table)."""
+        out = self._predict(data)
+        if "values" in out:
+            return np.asarray(out["values"], dtype=float)
+        proba = np.asarray(out["proba"], dtype=float)
+        classes = np.asarray(out["classes"], dtype=object)
+        if proba.shape[0] == 0:
+            return np.asarray([], dtype=object)
+        return classes[proba.argmax(axis=1)]
+
+    def predict_proba(self, data: DataLike) -> np.ndarray:
+        """Class probabilities, one row per input row, columns in `classes_` order."""
+        out = self._predict(data)
+        if "proba" not in out:
+            raise _automl.AutomlError("predict_proba: this is a regression model")
+        k = len(out["classes"])
+        return np.asarray(out["proba"], dtype=float).reshape(-1, k)
+
+    def __repr__(self) -> str:
+        where = f" from {self.path}" if self.path else ""
+        return f"<automl.Model {self.name} ({self.task}){where}>"
+
+
+def load(path: PathLike) -> Model:
+    """Loads an exported model from a run folder (or its `model.json`)."""
+    p = Path(os.fspath(path))
+    return Model(_automl.load_model(str(p)), p)
+
+
+def _frame(rows: List[Dict[str, Any]]) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows)
+
+
+class Result:
+    """How a run ended: `.metrics` (test metrics), `.leaderboard`, `.model`, `.artifacts`,
+    `.events`, `.run_dir`, `.status`."""
+
+    def __init__(self, outcome: Dict[str, Any], events: List[Envelope]) -> None:
+        self._outcome = outcome
+        self.status: str = outcome["status"]
+        self.project_id: str = outcome["project_id"]
+        self.metrics: Dict[str, float] = dict(outcome.get("metrics") or {})
+        self.model_name: Optional[str] = outcome.get("model")
+        self.run_dir = Path(outcome["run_dir"])
+        self.artifacts: Dict[str, Path] = {a["name"]: Path(a["path"]) for a in outcome.get("artifacts", [])}
+        self.intent: Optional[Dict[str, Any]] = outcome.get("intent")
+        self.events: List[Envelope] = events
+        self._rows: List[Dict[str, Any]] = [
+            {k: r.get(k) for k in ("rank", "run_id", "model", "score")} | {"params": r.get("params")}
+            for r in outcome.get("leaderboard", [])
+        ]
+        self._model: Optional[Model] = None
+
+    @property
+    def leaderboard(self) -> Any:
+        """The trials ranked on the validation metric (a DataFrame when pandas is installed)."""
+        return _frame(self._rows)
+
+    @property
+    def model(self) -> Model:
+        """The exported model, loaded from the run folder on first use."""
+        if self._model is None:
+            if "model.json" not in self.artifacts:
+                raise _automl.ModelLoadError(f"run {self.project_id} ({self.status}) exported no model")
+            self._model = load(self.run_dir)
+        return self._model
+
+    @property
+    def notebook(self) -> Optional[Path]:
+        return self.artifacts.get("notebook.ipynb")
+
+    def __repr__(self) -> str:
+        m = ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items())
+        return (
+            f"<automl.Result {self.status} {self.project_id}: {self.model_name} [{m}] "
+            f"{len(self._rows)} trials, {len(self.events)} events, in {self.run_dir}>"
+        )
+
+    def _repr_html_(self) -> str:
+        metrics = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in self.metrics.items()
+        )
+        board = "".join(
+            f"<tr><td>{r['rank']}</td><td>{html.escape(str(r['run_id']))}</td>"
+            f"<td>{html.escape(str(r['model']))}</td><td>{float(r['score']):.4f}</td></tr>"
+            for r in self._rows[:5]
+        )
+        files = "".join(f"<li><code>{html.escape(n)}</code></li>" for n in self.artifacts)
+        intent = self.intent or {}
+        return (
+            f"<div class='automl-result'><h4>automl run {html.escape(self.project_id)}: "
+            f"{html.escape(self.status)}</h4>"
+            f"<p>{html.escape(str(intent.get('task_type', '')))}, target "
+            f"<code>{html.escape(str(intent.get('target')))}</code>; best model "
+            f"<b>{html.escape(str(self.model_name))}</b></p>"
+            f"<div style='display:flex;gap:24px'><div><b>test metrics</b><table>{metrics}</table></div>"
+            f"<div><b>leaderboard</b><table><tr><th>#</th><th>trial</th><th>model</th><th>score</th></tr>"
+            f"{board}</table></div><div><b>artifacts</b> in <code>{html.escape(str(self.run_dir))}</code>"
+            f"<ul>{files}</ul></div></div></div>"
+        )
+
+
+def _cancelled(message: str, result: Result, cause: Optional[BaseException]) -> _automl.Cancelled:
+    err = _automl.Cancelled(message)
+    err.code = "cancelled"  # type: ignore[attr-defined]
+    err.user_error = False  # type: ignore[attr-defined]
+    err.result = result  # type: ignore[attr-defined]
+    err.__cause__ = cause
+    return err
+
+
+class RunHandle:
+    """A started run: `events()` (iterator and async iterator of envelopes), `confirm`,
+    `cancel`, `wait`, `wait_async`."""
+
+    def __init__(self, native: _automl.RunHandle, data: DataFile) -> None:
+        self._native = native
+        self._data = data
+
+    @property
+    def project_id(self) -> str:
+        return self._native.project_id
+
+    def events(self, since: int = 0) -> _automl.EventStream:
+        """Every event after `since`, then live ones, ending with the run."""
+        return self._native.events(since)
+
+    def confirm(self, stage: str, choice: Union[str, Dict[str, Any]] = "accept") -> None:
+        """Answers a waiting stage (REVIEW_EDIT with review=True): "accept" or {"run_id": ...}."""
+        self._native.confirm(stage, choice)
+
+    def cancel(self) -> None:
+        self._native.cancel()
+
+    def _result(self, outcome: Dict[str, Any]) -> Result:
+        self._data.close()
+        return Result(outcome, list(self._native.events(0)))
+
+    def wait(self) -> Result:
+        """Blocks until the run ends (Ctrl-C cancels it cleanly and raises `Cancelled`)."""
+        try:
+            outcome = self._native.wait()
+        except _automl.Cancelled as e:
+            kept: Optional[Dict[str, Any]] = getattr(e, "outcome", None)
+            if kept is None:
+                raise
+            raise _cancelled(str(e), self._result(kept), e.__cause__) from e.__cause__
+        return self._result(outcome)
+
+    async def wait_async(self) -> Result:
+        """`await`s the end of the run without blocking the event loop."""
+        return self._result(await self._native.wait_async())
+
+
+class Conductor:
+    """Starts runs. `Conductor(runs_dir="runs", catalog_dir=None, default_time_budget=60)`."""
+
+    def __init__(
+        self,
+        runs_dir: Optional[PathLike] = None,
+        catalog_dir: Optional[PathLike] = None,
+        default_time_budget: Optional[float] = None,
+    ) -> None:
+        self._native = _automl.Conductor(
+            runs_dir=None if runs_dir is None else os.fspath(runs_dir),
+            catalog_dir=None if catalog_dir is None else os.fspath(catalog_dir),
+            default_time_budget=default_time_budget,
+        )
+
+    def start(
+        self,
+        prompt: str,
+        data: Optional[DataLike] = None,
+        *,
+        target: Optional[str] = None,
+        time_budget: Optional[float] = None,
+        max_trials: Optional[int] = None,
+        seed: Optional[int] = None,
+        out_dir: Optional[PathLike] = None,
+        project_id: Optional[str] = None,
+        review: bool = False,
+        allow_restricted: bool = False,
+    ) -> RunHandle:
+        """Starts a run and returns its handle at once."""
+        df = DataFile(data)
+        try:
+            native = self._native.start(
+                prompt,
+                data=None if df.path is None else str(df.path),
+                target=target,
+                time_budget=time_budget,
+                max_trials=max_trials,
+                seed=seed,
+                out_dir=None if out_dir is None else os.fspath(out_dir),
+                project_id=project_id,
+                review=review,
+                allow_restricted=allow_restricted,
+            )
+        except BaseException:
+            df.close()
+            raise
+        return RunHandle(native, df)
+
+
+def run(
+    prompt: str,
+    data: Optional[DataLike] = None,
+    target: Optional[str] = None,
+    time_budget: Optional[float] = None,
+    on_event: Optional[Callable[[Envelope], Any]] = None,
+    *,
+    progress: Any = "auto",
+    conductor: Optional[Conductor] = None,
+    **options: Any,
+) -> Result:
+    """Runs a request to its end and returns its `Result`.
+
+    `data`: a path, a pandas/polars DataFrame, a pyarrow Table or an Arrow stream object (else
+    the bundled catalog is searched). `on_event(envelope)` is called for every event, in `seq`
+    order. `progress`: "auto" (live HTML in Jupyter, text lines elsewhere), "html", "text" or
+    False. `options`: max_trials, seed, out_dir, project_id, review, allow_restricted. Errors
+    raise `automl.AutomlError` subclasses; Ctrl-C cancels the run cleanly and raises
+    `automl.Cancelled` (its `.result` holds the best model so far, when there was one).
+    """
+    c = conductor or Conductor()
+    h = c.start(prompt, data, target=target, time_budget=time_budget, **options)
+    view = make_view(progress, f"automl: {prompt}")
+    try:
+        for env in h.events():
+            if on_event is not None:
+                on_event(env)
+            if view is not None:
+                view.update(env)
+    except KeyboardInterrupt as kb:
+        h.cancel()
+        res = h.wait()
+        raise _cancelled(f"run {h.project_id} cancelled by KeyboardInterrupt", res, kb) from kb
+    except BaseException:
+        # A failing on_event callback or view: stop the run, then report the callback's error.
+        h.cancel()
+        try:
+            h.wait()
+        except _automl.AutomlError:
+            pass
+        raise
+    finally:
+        if view is not None:
+            view.close()
+    res = h.wait()
+    if res.status == "cancelled":
+        raise _cancelled(f"run {h.project_id} was cancelled", res, None)
+    return res
+
+
+async def run_async(
+    prompt: str,
+    data: Optional[DataLike] = None,
+    target: Optional[str] = None,
+    time_budget: Optional[float] = None,
+    on_event: Optional[Callable[[Envelope], Any]] = None,
+    *,
+    conductor: Optional[Conductor] = None,
+    **options: Any,
+) -> Result:
+    """`await automl.run_async(...)`: as `run`, on the asyncio loop (no progress view)."""
+    c = conductor or Conductor()
+    h = c.start(prompt, data, target=target, time_budget=time_budget, **options)
+    if on_event is not None:
+        async for env in h.events():
+            on_event(env)
+    res = await h.wait_async()
+    if res.status == "cancelled":
+        raise _cancelled(f"run {h.project_id} was cancelled", res, None)
+    return res
+
