@@ -14,6 +14,8 @@ pub mod data;
 pub mod error;
 pub mod event;
 pub mod export;
+#[cfg(feature = "image")]
+pub mod image;
 pub mod intent;
 pub mod licence;
 pub mod linear;

@@ -1,0 +1,205 @@
+//! The two architectures: a small CNN and a small residual net, both sized to the data.
+
+use candle_core::{D, Module, ModuleT, Result, Tensor};
+use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+/// Which network, and its size. Saved in `model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchSpec {
+    /// `small_cnn` or `resnet`.
+    pub arch: String,
+    /// Channels of the first stage; later stages double it.
+    pub width: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input side in pixels.
+    pub side: usize,
+    /// Output classes.
+    pub n_classes: usize,
+}
+
+impl ArchSpec {
+    /// Sizes an architecture to the data: the width grows with the training set, and larger
+    /// inputs get an extra early downsampling.
+    pub fn sized(
+        arch: &str,
+        in_channels: usize,
+        side: usize,
+        n_classes: usize,
+        n_train: usize,
+    ) -> Self {
+        let width = if n_train >= 2000 { 32 } else { 24 };
+        Self {
+            arch: arch.to_string(),
+            width,
+            in_channels,
+            side,
+            n_classes,
+        }
+    }
+
+    /// Multiply-accumulates of one forward pass of one image (for cost estimates).
+    pub fn forward_macs(&self) -> f64 {
+        let (c, w, s) = (self.in_channels as f64, self.width as f64, self.side as f64);
+        match self.arch.as_str() {
+            "resnet" => {
+                let s0 = if self.side > 32 { s / 2.0 } else { s };
+                let stem = s * s * w * c * 9.0;
+                let b1 = 2.0 * s0 * s0 * w * w * 9.0;
+                let s1 = s0 / 2.0;
+                let b2 = s1 * s1 * (2.0 * w * w * 9.0 + 4.0 * w * w * 9.0 + 2.0 * w * w);
+                let s2 = s1 / 2.0;
+                let b3 = s2 * s2 * (8.0 * w * w * 9.0 + 16.0 * w * w * 9.0 + 8.0 * w * w);
+                stem + b1 + b2 + b3
+            }
+            _ => {
+                let l1 = s * s * w * c * 9.0;
+                let s1 = s / 2.0;
+                let l2 = s1 * s1 * 2.0 * w * w * 9.0;
+                let s2 = s1 / 2.0;
+                let l3 = s2 * s2 * 8.0 * w * w * 9.0;
+                l1 + l2 + l3
+            }
+        }
+    }
+}
+
+fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
+    let cfg = Conv2dConfig {
+        padding: k / 2,
+        stride,
+        ..Default::default()
+    };
+    candle_nn::conv2d_no_bias(cin, cout, k, cfg, vb)
+}
+
+fn bn(c: usize, vb: VarBuilder) -> Result<BatchNorm> {
+    candle_nn::batch_norm(c, 1e-5, vb)
+}
+
+struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            conv: conv(cin, cout, k, stride, vb.pp("conv"))?,
+            bn: bn(cout, vb.pp("bn"))?,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.bn.forward_t(&self.conv.forward(x)?, train)
+    }
+}
+
+struct Block {
+    a: ConvBn,
+    b: ConvBn,
+    short: Option<ConvBn>,
+}
+
+impl Block {
+    fn new(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            a: ConvBn::new(cin, cout, 3, stride, vb.pp("a"))?,
+            b: ConvBn::new(cout, cout, 3, 1, vb.pp("b"))?,
+            short: if stride != 1 || cin != cout {
+                Some(ConvBn::new(cin, cout, 1, stride, vb.pp("short"))?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = self.a.forward_t(x, train)?.relu()?;
+        let y = self.b.forward_t(&y, train)?;
+        let s = match &self.short {
+            Some(s) => s.forward_t(x, train)?,
+            None => x.clone(),
+        };
+        (y + s)?.relu()
+    }
+}
+
+enum Body {
+    Small(Vec<ConvBn>),
+    Res {
+        stem: ConvBn,
+        pool: bool,
+        blocks: Vec<Block>,
+    },
+}
+
+/// A network built from an [`ArchSpec`]; its variables live in the caller's `VarMap`.
+pub struct Net {
+    body: Body,
+    head: Linear,
+}
+
+impl Net {
+    /// Builds the network's variables under `vb`.
+    pub fn new(spec: &ArchSpec, vb: VarBuilder) -> Result<Self> {
+        let (c, w) = (spec.in_channels, spec.width);
+        let (body, feat) = match spec.arch.as_str() {
+            "resnet" => {
+                let stem = ConvBn::new(c, w, 3, 1, vb.pp("stem"))?;
+                let blocks = vec![
+                    Block::new(w, w, 1, vb.pp("block1"))?,
+                    Block::new(w, 2 * w, 2, vb.pp("block2"))?,
+                    Block::new(2 * w, 4 * w, 2, vb.pp("block3"))?,
+                ];
+                (
+                    Body::Res {
+                        stem,
+                        pool: spec.side > 32,
+                        blocks,
+                    },
+                    4 * w,
+                )
+            }
+            "small_cnn" => (
+                Body::Small(vec![
+                    ConvBn::new(c, w, 3, 1, vb.pp("layer1"))?,
+                    ConvBn::new(w, 2 * w, 3, 1, vb.pp("layer2"))?,
+                    ConvBn::new(2 * w, 4 * w, 3, 1, vb.pp("layer3"))?,
+                ]),
+                4 * w,
+            ),
+            other => candle_core::bail!("unknown architecture {other:?}"),
+        };
+        let head = candle_nn::linear(feat, spec.n_classes, vb.pp("head"))?;
+        Ok(Self { body, head })
+    }
+
+    /// Logits for a batch `n × c × side × side`.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut x = x.clone();
+        match &self.body {
+            Body::Small(layers) => {
+                for (i, l) in layers.iter().enumerate() {
+                    x = l.forward_t(&x, train)?.relu()?;
+                    // Pool after the first two layers, and after the third on large inputs.
+                    if i < 2 || x.dim(2)? > 8 {
+                        x = x.max_pool2d(2)?;
+                    }
+                }
+            }
+            Body::Res { stem, pool, blocks } => {
+                x = stem.forward_t(&x, train)?.relu()?;
+                if *pool {
+                    x = x.max_pool2d(2)?;
+                }
+                for b in blocks {
+                    x = b.forward_t(&x, train)?;
+                }
+            }
+        }
+        let x = x.mean(D::Minus1)?.mean(D::Minus1)?;
+        self.head.forward(&x)
+    }
+}
