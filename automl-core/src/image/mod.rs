@@ -79,7 +79,7 @@ impl Default for ImageTrainerConfig {
     fn default() -> Self {
         Self {
             archs: vec!["small_cnn".to_string(), "resnet".to_string()],
-            max_side: 64,
+            max_side: 32,
             max_epochs: 60,
             patience: 12,
             lr: 3e-3,

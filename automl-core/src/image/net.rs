@@ -1,7 +1,7 @@
 //! The two architectures: a small CNN and a small residual net, both sized to the data.
 
 use candle_core::{D, Module, ModuleT, Result, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{BatchNorm, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 /// Which network, and its size. Saved in `model.json`.
@@ -65,13 +65,84 @@ impl ArchSpec {
     }
 }
 
-fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    let cfg = Conv2dConfig {
-        padding: k / 2,
-        stride,
-        ..Default::default()
+/// A bias-free `k`×`k` convolution with "same" padding, computed as im2col (zero padding,
+/// shifted views stacked on a new axis) and one batched matrix product. Every op here has a
+/// cheap backward pass in candle, unlike its CPU `conv2d`, whose kernel gradient is a
+/// convolution with an image-sized kernel. The weight has PyTorch's shape
+/// `cout × cin × k × k`.
+struct Conv {
+    weight: Tensor,
+    k: usize,
+    stride: usize,
+}
+
+impl Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let (cout, k) = (self.weight.dim(0)?, self.k);
+        let x = if self.stride > 1 && k == 1 {
+            subsample(x, self.stride)?
+        } else {
+            x.clone()
+        };
+        let cols = if k == 1 {
+            let (_, _, h1, w1) = x.dims4()?;
+            x.reshape((n, c, h1 * w1))?
+        } else {
+            let p = k / 2;
+            let xp = x.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
+            let mut views = Vec::with_capacity(k * k);
+            for dy in 0..k {
+                for dx in 0..k {
+                    let v = xp.narrow(2, dy, h)?.narrow(3, dx, w)?;
+                    views.push(if self.stride > 1 {
+                        subsample(&v, self.stride)?
+                    } else {
+                        v
+                    });
+                }
+            }
+            let (_, _, h1, w1) = views[0].dims4()?;
+            Tensor::stack(&views, 2)?.reshape((n, c * k * k, h1 * w1))?
+        };
+        let (ho, wo) = if self.stride > 1 {
+            (h.div_ceil(self.stride), w.div_ceil(self.stride))
+        } else {
+            (h, w)
+        };
+        let wm = self.weight.reshape((cout, c * k * k))?;
+        wm.broadcast_matmul(&cols)?.reshape((n, cout, ho, wo))
+    }
+}
+
+/// Every `s`-th row and column (the top-left of each `s`×`s` cell; sizes padded up to a
+/// multiple of `s`).
+fn subsample(x: &Tensor, s: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (hp, wp) = (h.div_ceil(s) * s, w.div_ceil(s) * s);
+    let x = if hp != h || wp != w {
+        x.pad_with_zeros(2, 0, hp - h)?
+            .pad_with_zeros(3, 0, wp - w)?
+    } else {
+        x.clone()
     };
-    candle_nn::conv2d_no_bias(cin, cout, k, cfg, vb)
+    x.reshape((n, c, hp / s, s, wp / s, s))?
+        .narrow(3, 0, 1)?
+        .narrow(5, 0, 1)?
+        .reshape((n, c, hp / s, wp / s))
+}
+
+fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv> {
+    let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+    let weight = vb.get_with_hints(
+        (cout, cin, k, k),
+        "weight",
+        candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )?;
+    Ok(Conv { weight, k, stride })
 }
 
 fn bn(c: usize, vb: VarBuilder) -> Result<BatchNorm> {
@@ -79,7 +150,7 @@ fn bn(c: usize, vb: VarBuilder) -> Result<BatchNorm> {
 }
 
 struct ConvBn {
-    conv: Conv2d,
+    conv: Conv,
     bn: BatchNorm,
 }
 

@@ -27,6 +27,7 @@ struct Args {
     steps: usize,
     python: PathBuf,
     out: Option<PathBuf>,
+    only: Option<(String, usize)>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -37,6 +38,7 @@ fn parse() -> Result<Args, String> {
         steps: 20,
         python: PathBuf::from("bench/image/.venv/bin/python"),
         out: None,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +50,12 @@ fn parse() -> Result<Args, String> {
             "--steps" => a.steps = val()?.parse().map_err(|e| format!("--steps: {e}"))?,
             "--python" => a.python = PathBuf::from(val()?),
             "--out" => a.out = Some(PathBuf::from(val()?)),
+            // Throughput only, for one architecture: --only '<ArchSpec JSON>' BATCH.
+            "--only" => {
+                let spec = val()?;
+                let batch = val()?.parse().map_err(|e| format!("--only batch: {e}"))?;
+                a.only = Some((spec, batch));
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -102,6 +110,19 @@ async fn main() {
         }
     };
     let threads = threads();
+    if let Some((spec, batch)) = &args.only {
+        let arch: ArchSpec = match serde_json::from_str(spec) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("bench-image: --only: {e}");
+                std::process::exit(2);
+            }
+        };
+        let ours = throughput(&arch, *batch, args.steps, 0).map_err(|e| e.to_string());
+        let theirs = torch_throughput(&args.python, &arch, *batch, args.steps, threads);
+        println!("automl {ours:?} images/s; torch {theirs:?}");
+        return;
+    }
     let scratch = std::env::temp_dir().join(format!("automl-bench-image-{}", std::process::id()));
     let mut results = Vec::new();
     println!(
