@@ -309,8 +309,9 @@ fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConf
             ),
         ));
     }
-    let n_archs = config.archs.len();
-    for (i, arch) in config.archs.iter().enumerate() {
+    let archs = affordable_archs(&prep, cx, config, &dev)?;
+    let n_archs = archs.len();
+    for (i, arch) in archs.iter().enumerate() {
         if !cx.may_start_trial() {
             break;
         }
@@ -335,6 +336,109 @@ fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConf
         }
     }
     Ok(())
+}
+
+/// Fewest training steps worth giving a trial: below this an architecture is left out, so
+/// that a short budget trains one net well rather than several badly.
+const MIN_STEPS_PER_TRIAL: f64 = 500.0;
+
+/// The batch size of a trial.
+fn batch_size(config: &ImageTrainerConfig, n_train: usize) -> usize {
+    config
+        .batch_size
+        .unwrap_or(if n_train >= 1000 { 64 } else { 32 })
+        .clamp(2, n_train.max(2))
+}
+
+/// The architectures that fit the time left: the first always; each further one only if,
+/// with the time shared equally, every trial still gets [`MIN_STEPS_PER_TRIAL`] steps. The
+/// step time of the first is measured on three real batches (after one untimed step) and
+/// scaled by compute for the others. Left-out architectures are named in a WARNING.
+fn affordable_archs(
+    prep: &Prepared,
+    cx: &TrainContext,
+    config: &ImageTrainerConfig,
+    dev: &Device,
+) -> Result<Vec<String>> {
+    if config.archs.len() <= 1 {
+        return Ok(config.archs.clone());
+    }
+    let n_train = prep.train.labels.len();
+    let bs = batch_size(config, n_train);
+    let spec_of = |a: &str| {
+        ArchSpec::sized(
+            a,
+            prep.spec.channels,
+            prep.spec.side,
+            prep.classes.len(),
+            n_train,
+        )
+    };
+    let first = spec_of(&config.archs[0]);
+    let step_s = step_seconds(&first, prep, bs, dev)?;
+    let left = cx.time_left().as_secs_f64();
+    let mut keep = vec![config.archs[0].clone()];
+    let mut cost = step_s;
+    for a in &config.archs[1..] {
+        let c = step_s * spec_of(a).forward_macs() / first.forward_macs().max(1.0);
+        let n = (keep.len() + 1) as f64;
+        // Every kept trial needs its minimum steps within an equal share of the time.
+        if (cost.max(c)) * MIN_STEPS_PER_TRIAL * n > left {
+            break;
+        }
+        cost = cost.max(c);
+        keep.push(a.clone());
+    }
+    if keep.len() < config.archs.len() {
+        let skipped: Vec<&str> = config.archs[keep.len()..]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        cx.emit(Event::warning(
+            "architectures_skipped",
+            format!(
+                "{:.0} s left and about {:.2} s per training step: not enough for {} as well as \
+                 {}; training {} only (a larger --time-budget trains them too)",
+                left,
+                step_s,
+                skipped.join(", "),
+                keep.join(", "),
+                keep.join(", ")
+            ),
+        ));
+    }
+    Ok(keep)
+}
+
+/// Seconds per training step (forward, backward, AdamW) of `arch` on real batches of `bs`.
+fn step_seconds(arch: &ArchSpec, prep: &Prepared, bs: usize, dev: &Device) -> Result<f64> {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, dev);
+    let net = Net::new(arch, vb).map_err(cerr("build"))?;
+    seeded_init(&varmap, 0, dev)?;
+    let mut opt = AdamW::new(
+        trainable(&varmap, false)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect(),
+        ParamsAdamW::default(),
+    )
+    .map_err(cerr("optimizer"))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let n = prep.train.labels.len();
+    let idx: Vec<usize> = (0..bs.min(n)).collect();
+    let mut t0 = Instant::now();
+    for s in 0..4 {
+        if s == 1 {
+            t0 = Instant::now();
+        }
+        let (x, y) = batch_tensor(&prep.train, &idx, &prep.spec, &prep.augment, &mut rng, dev)?;
+        let logits = net.forward_t(&x, true).map_err(cerr("forward"))?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &y).map_err(cerr("loss"))?;
+        opt.backward_step(&loss).map_err(cerr("backward"))?;
+        loss.to_scalar::<f32>().map_err(cerr("loss"))?;
+    }
+    Ok(t0.elapsed().as_secs_f64() / 3.0)
 }
 
 /// Sets every variable from a seeded generator: He-uniform conv weights, uniform linear
@@ -454,6 +558,22 @@ impl PathProbe {
     }
 }
 
+/// Steps of linear learning-rate warm-up (at most one epoch). Short on purpose: with a
+/// time budget that allows one or two epochs, a warm-up of a whole epoch would spend most of
+/// the run at a tiny learning rate.
+const WARMUP_STEPS: usize = 20;
+
+/// The number of steps the schedule should last: `max_steps`, or fewer when the mean time per
+/// step so far (validation passes included) says the deadline comes first.
+fn plan_steps(started: Instant, deadline: Instant, step: usize, max_steps: usize) -> usize {
+    let per_step = started.elapsed().as_secs_f64() / step.max(1) as f64;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_secs_f64();
+    let fit = step + (left / per_step.max(1e-9)).floor() as usize;
+    fit.min(max_steps).max(step + 1)
+}
+
 /// The learning rate at `step` of `total`: linear warm-up, then cosine decay to 1 % of the peak.
 fn lr_at(peak: f64, step: usize, warmup: usize, total: usize) -> f64 {
     if step < warmup {
@@ -563,10 +683,7 @@ fn run_trial(
         Some((tensors, _)) => load_pretrained(&varmap, tensors)?,
         None => 0,
     };
-    let bs = config
-        .batch_size
-        .unwrap_or(if n_train >= 1000 { 64 } else { 32 })
-        .clamp(2, n_train.max(2));
+    let bs = batch_size(config, n_train);
     let steps_per_epoch = (n_train / bs).max(1);
     let head_epochs = if loaded > 0 { 2 } else { 0 };
     let mut params = serde_json::Map::new();
@@ -621,18 +738,23 @@ fn run_trial(
 
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1));
     let mut order: Vec<usize> = (0..n_train).collect();
-    let mut planned_epochs = config.max_epochs.max(1);
+    // The schedule's length in steps: every epoch allowed, or fewer when the measured step
+    // time says the deadline comes first (re-estimated as training goes, so the cosine decay
+    // ends when the time does). Warm-up is short and fixed, never a whole epoch.
+    let max_steps = config.max_epochs.max(1) * steps_per_epoch;
+    let mut planned_steps = max_steps;
+    let warmup = steps_per_epoch.min(WARMUP_STEPS);
     let mut step = 0usize;
     let mut best: Option<(f64, f64, Vec<(Var, Tensor)>, Metrics)> = None;
     let mut since_best = 0usize;
     let mut status = "completed";
     let valid_y: Vec<usize> = prep.valid.labels.iter().map(|&c| c as usize).collect();
     let mut epoch = 0usize;
-    'epochs: while epoch < planned_epochs {
+    let mut out_of_time = false;
+    'epochs: while epoch < config.max_epochs.max(1) {
         if epoch == head_epochs && head_epochs > 0 {
             opt = adamw(all_vars.iter().map(|(_, v)| v.clone()).collect())?;
         }
-        let epoch_started = Instant::now();
         order.shuffle(&mut rng);
         let (mut correct, mut seen) = (0usize, 0usize);
         for b in 0..steps_per_epoch {
@@ -641,13 +763,17 @@ fn run_trial(
                 break 'epochs;
             }
             if Instant::now() >= deadline {
+                // Validate what this epoch has learnt so far, then stop.
                 status = "time_budget";
-                break 'epochs;
+                out_of_time = true;
+                break;
             }
             let idx = &order[b * bs..((b + 1) * bs).min(n_train)];
             let (x, y) = batch_tensor(&prep.train, idx, &prep.spec, &prep.augment, &mut rng, dev)?;
-            let total_steps = planned_epochs * steps_per_epoch;
-            opt.set_learning_rate(lr_at(config.lr, step, steps_per_epoch, total_steps));
+            if step >= 4 && step % 8 == 0 {
+                planned_steps = plan_steps(started, deadline, step, max_steps);
+            }
+            opt.set_learning_rate(lr_at(config.lr, step, warmup, planned_steps));
             let logits = net.forward_t(&x, true).map_err(cerr("forward"))?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y).map_err(cerr("loss"))?;
             opt.backward_step(&loss).map_err(cerr("backward"))?;
@@ -675,7 +801,7 @@ fn run_trial(
                 value: loss_v,
             }));
             let elapsed = started.elapsed().as_secs_f64();
-            let total = (planned_epochs * steps_per_epoch) as u64;
+            let total = planned_steps as u64;
             cx.emit(Event::TrainProgress(TrainProgressPayload {
                 run_id: run_id.to_string(),
                 step: step as u64,
@@ -700,7 +826,11 @@ fn run_trial(
                 }
             }
         }
-        // End of epoch: validation, checkpoint, early stopping, path.
+        if out_of_time && seen == 0 {
+            // Nothing trained since the last validation.
+            break;
+        }
+        // End of epoch (or of the time): validation, checkpoint, early stopping, path.
         let proba = predict_pixels(&net, &prep.valid.pixels, &prep.spec, dev)?;
         let vm = if valid_y.is_empty() {
             Metrics::new()
@@ -745,16 +875,8 @@ fn run_trial(
             status = "early_stopped";
             break;
         }
-        // Re-plan the epochs that fit in the time left (the schedule follows the plan).
-        let per_epoch = epoch_started.elapsed().as_secs_f64().max(1e-3);
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_secs_f64();
-        let fit = (left / per_epoch).floor() as usize;
-        planned_epochs = (epoch + fit).min(config.max_epochs).max(epoch);
-        if planned_epochs < config.max_epochs && planned_epochs == epoch {
-            // The time is up before the next epoch could finish.
-            status = "time_budget";
+        if out_of_time {
+            break;
         }
     }
     // A trial cut short before its first validation still yields a model.
