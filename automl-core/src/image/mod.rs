@@ -80,7 +80,7 @@ impl Default for ImageTrainerConfig {
         Self {
             archs: vec!["small_cnn".to_string(), "resnet".to_string()],
             max_side: 32,
-            max_epochs: 60,
+            max_epochs: 200,
             patience: 12,
             lr: 3e-3,
             weight_decay: 0.02,
@@ -337,6 +337,9 @@ fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConf
     }
     Ok(())
 }
+
+/// Steps without a better validation score that early stopping also waits for.
+const MIN_PATIENCE_STEPS: usize = 300;
 
 /// Fewest training steps worth giving a trial: below this an architecture is left out, so
 /// that a short budget trains one net well rather than several badly.
@@ -747,6 +750,7 @@ fn run_trial(
     let mut step = 0usize;
     let mut best: Option<(f64, f64, Vec<(Var, Tensor)>, Metrics)> = None;
     let mut since_best = 0usize;
+    let mut best_step = 0usize;
     let mut status = "completed";
     let valid_y: Vec<usize> = prep.valid.labels.iter().map(|&c| c as usize).collect();
     let mut epoch = 0usize;
@@ -867,11 +871,15 @@ fn run_trial(
         if better {
             best = Some((v_acc, v_loss, snapshot(&varmap)?, vm));
             since_best = 0;
+            best_step = step;
         } else {
             since_best += 1;
         }
         epoch += 1;
-        if since_best >= config.patience {
+        // Patience counts epochs, and also steps: on a small data set an epoch is a handful
+        // of steps and the validation split a few dozen images, so a dozen noisy epochs say
+        // little while the learning rate has not yet decayed.
+        if since_best >= config.patience && step - best_step >= MIN_PATIENCE_STEPS {
             status = "early_stopped";
             break;
         }
