@@ -283,3 +283,36 @@ impl Net {
         self.head.forward(&x)
     }
 }
+
+#[cfg(test)]
+mod conv_tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn im2col_conv_matches_candles_conv2d() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (3, 2, 7, 7), &dev).expect("x");
+        for (k, stride) in [(3, 1), (3, 2), (1, 2), (1, 1)] {
+            let weight = Tensor::randn(0f32, 1.0, (4, 2, k, k), &dev).expect("w");
+            let ours = Conv {
+                weight: weight.clone(),
+                k,
+                stride,
+            }
+            .forward(&x)
+            .expect("ours");
+            let want = x.conv2d(&weight, k / 2, stride, 1, 1).expect("candle");
+            assert_eq!(ours.dims(), want.dims(), "k={k} stride={stride}");
+            let diff = (ours - want)
+                .expect("sub")
+                .abs()
+                .expect("abs")
+                .max_all()
+                .expect("max")
+                .to_scalar::<f32>()
+                .expect("scalar");
+            assert!(diff < 1e-4, "k={k} stride={stride}: {diff}");
+        }
+    }
+}

@@ -253,6 +253,19 @@ fn the_schedule_warms_up_then_decays() {
 }
 
 #[test]
+fn the_plan_shrinks_to_the_steps_that_fit_before_the_deadline() {
+    let started = Instant::now() - Duration::from_secs(10);
+    // 10 s for 100 steps: 0.1 s a step, 5 s left → about 50 more steps.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let plan = plan_steps(started, deadline, 100, 10_000);
+    assert!((140..=150).contains(&plan), "{plan}");
+    // A far deadline leaves the epoch cap; a past one ends the plan at the next step.
+    let far = Instant::now() + Duration::from_secs(3600);
+    assert_eq!(plan_steps(started, far, 100, 1000), 1000);
+    assert_eq!(plan_steps(started, Instant::now(), 100, 1000), 101);
+}
+
+#[test]
 fn a_folder_of_only_corrupt_images_is_an_error_not_a_panic() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for c in ["a", "b"] {
