@@ -69,7 +69,7 @@ pub struct ImageTrainerConfig {
     pub lr: f64,
     /// Decoupled weight decay of AdamW.
     pub weight_decay: f64,
-    /// Batch size (default: 64 for 1,000 training images or more, else 32).
+    /// Batch size (default 32: within a short budget, more updates beat larger batches).
     pub batch_size: Option<usize>,
     /// Pretrained weights; when `None`, the path in `AUTOML_IMAGE_PRETRAINED` is used if set.
     pub pretrained: Option<PathBuf>,
@@ -347,10 +347,7 @@ const MIN_STEPS_PER_TRIAL: f64 = 500.0;
 
 /// The batch size of a trial.
 fn batch_size(config: &ImageTrainerConfig, n_train: usize) -> usize {
-    config
-        .batch_size
-        .unwrap_or(if n_train >= 1000 { 64 } else { 32 })
-        .clamp(2, n_train.max(2))
+    config.batch_size.unwrap_or(32).clamp(2, n_train.max(2))
 }
 
 /// The architectures that fit the time left: the first always; each further one only if,
