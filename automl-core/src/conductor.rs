@@ -24,8 +24,8 @@ use crate::data::{self, Dataset};
 use crate::error::{AutomlError, Result};
 use crate::event::{
     Artifact, ArtifactsPayload, ColumnType, DatasetCandidatesPayload, DatasetSamplePayload,
-    DatasetSelectedPayload, ErrorPayload, Event, LeaderboardRow, Metrics, ModelCandidate,
-    ModelCandidatesPayload, ReviewPayload, RunSummaryPayload, Stage, StageStatus,
+    DatasetSelectedPayload, ErrorPayload, Event, LeaderboardRow, Metrics, Misclassified,
+    ModelCandidate, ModelCandidatesPayload, ReviewPayload, RunSummaryPayload, Stage, StageStatus,
 };
 use crate::export::{self, ExportInput};
 use crate::intent::{Intent, Modality, Objective};
@@ -294,6 +294,8 @@ impl ConductorBuilder {
         if self.default_trainers {
             trainers.push(Arc::new(LinearTrainer));
             trainers.push(Arc::new(crate::gbdt::GbdtTrainer));
+            #[cfg(feature = "image")]
+            trainers.push(Arc::new(crate::image::ImageTrainer::default()));
         }
         Ok(Conductor {
             inner: Arc::new(Inner {
@@ -1250,10 +1252,9 @@ impl RunState {
             .input
             .as_ref()
             .ok_or_else(|| AutomlError::Internal("no input".into()))?;
-        let TrainInput::Tabular(d) = input else {
-            return Err(AutomlError::NoTrainer {
-                task: "image evaluation".to_string(),
-            });
+        let d = match input {
+            TrainInput::Tabular(d) => d,
+            TrainInput::Images(i) => return self.evaluate_images(best, i),
         };
         let (pred, _) = best.model.predict_batch(&d.test_rows)?;
         let mut review = ReviewPayload {
@@ -1264,6 +1265,7 @@ impl RunState {
             residuals: None,
             feature_importance: best.model.feature_importance(),
             n_test: d.y_test.len() as u64,
+            misclassified: vec![],
         };
         match (pred, &d.y_test) {
             (Predictions::Classes { classes, proba }, Targets::Classes(y)) => {
@@ -1281,6 +1283,82 @@ impl RunState {
             }
         }
         Ok(review)
+    }
+
+    /// Evaluates an image model on the test split: metrics, confusion matrix and a few
+    /// misclassified examples. Test files that cannot be decoded are counted and left out.
+    fn evaluate_images(&self, best: &BestModel, d: &ImageData) -> Result<ReviewPayload> {
+        let files: Vec<PathBuf> = d
+            .split
+            .test
+            .iter()
+            .filter_map(|&i| d.folder.files.get(i).map(|(p, _)| p.clone()))
+            .collect();
+        let labels: Vec<usize> = d
+            .split
+            .test
+            .iter()
+            .filter_map(|&i| d.folder.files.get(i).map(|(_, c)| *c))
+            .collect();
+        let (pred, failed) = best.model.predict_images(&files)?;
+        if !failed.is_empty() {
+            self.emit(Event::warning(
+                "images_unreadable",
+                format!(
+                    "{} of {} test images could not be decoded and were left out of the evaluation: {}",
+                    failed.len(),
+                    files.len(),
+                    failed
+                        .iter()
+                        .take(5)
+                        .map(|(p, e)| format!("{} ({e})", p.display()))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ));
+        }
+        let kept: Vec<(PathBuf, usize)> = files
+            .into_iter()
+            .zip(labels)
+            .filter(|(p, _)| !failed.iter().any(|(f, _)| f == p))
+            .collect();
+        let Predictions::Classes { classes, proba } = pred else {
+            return Err(AutomlError::Internal(
+                "image model gave numbers, not classes".to_string(),
+            ));
+        };
+        if proba.nrows() != kept.len() {
+            return Err(AutomlError::Internal(format!(
+                "image model gave {} rows for {} test images",
+                proba.nrows(),
+                kept.len()
+            )));
+        }
+        let y: Vec<usize> = kept.iter().map(|(_, c)| *c).collect();
+        let predicted = metrics::argmax_rows(&proba);
+        let misclassified = kept
+            .iter()
+            .zip(&predicted)
+            .enumerate()
+            .filter(|(_, ((_, c), p))| c != *p)
+            .take(5)
+            .map(|(i, ((path, c), p))| Misclassified {
+                item: path.display().to_string(),
+                label: classes.get(*c).cloned().unwrap_or_default(),
+                predicted: classes.get(*p).cloned().unwrap_or_default(),
+                confidence: proba[[i, *p]],
+            })
+            .collect();
+        Ok(ReviewPayload {
+            metrics: metrics::classification(&y, &proba),
+            best_run_id: best.run_id.clone(),
+            model: best.model.model_name().to_string(),
+            confusion_matrix: Some(metrics::confusion_matrix(&y, &proba, &classes)),
+            residuals: None,
+            feature_importance: vec![],
+            n_test: y.len() as u64,
+            misclassified,
+        })
     }
 
     async fn review_edit(&mut self) -> Result<()> {

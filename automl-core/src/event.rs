@@ -325,6 +325,22 @@ pub struct ReviewPayload {
     pub feature_importance: Vec<FeatureImportance>,
     /// Number of test rows.
     pub n_test: u64,
+    /// A few misclassified test examples (image tasks); omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub misclassified: Vec<Misclassified>,
+}
+
+/// A test example the model got wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Misclassified {
+    /// The example: an image file path.
+    pub item: String,
+    /// Its true class.
+    pub label: String,
+    /// The predicted class.
+    pub predicted: String,
+    /// The predicted class's probability.
+    pub confidence: f64,
 }
 
 /// A confusion matrix: `matrix[true][predicted]`.

@@ -20,6 +20,8 @@ pub mod gbdt;
 pub mod hfcache;
 #[cfg(feature = "hub")]
 pub mod hub;
+#[cfg(feature = "image")]
+pub mod image;
 pub mod intent;
 pub mod licence;
 pub mod linear;

@@ -89,6 +89,15 @@ pub trait TrainedModel: Send + Sync {
     /// Predicts for raw rows (the fitted preprocessing is applied inside).
     fn predict_batch(&self, batch: &RecordBatch) -> Result<(Predictions, TransformReport)>;
 
+    /// Predicts for image files: probabilities for the files that could be decoded (in order),
+    /// and the files that could not, with the reason. Only image models implement it.
+    fn predict_images(&self, files: &[PathBuf]) -> Result<(Predictions, Vec<(PathBuf, String)>)> {
+        let _ = files;
+        Err(AutomlError::NoTrainer {
+            task: format!("image prediction with {}", self.model_name()),
+        })
+    }
+
     /// Importance of the input columns, largest first, summing to 1.
     fn feature_importance(&self) -> Vec<FeatureImportance>;
 
@@ -374,6 +383,10 @@ pub fn load_model(path: &Path) -> Result<Box<dyn TrainedModel>> {
                 path: file,
                 message,
             }),
+        #[cfg(feature = "image")]
+        Some(crate::image::FORMAT) => {
+            crate::image::ImageModel::load(&file).map(|m| Box::new(m) as Box<dyn TrainedModel>)
+        }
         other => Err(AutomlError::ModelLoad {
             path: file,
             message: format!("unknown model format {other:?}"),

@@ -162,27 +162,28 @@ fn plain_output_names_metrics_and_artifacts() {
 }
 
 #[test]
-fn cat_dog_request_finds_the_bundled_image_set() {
-    let out = automl(&["run", "Build a cat/dog classifier", "--json"]);
+fn cat_dog_request_trains_on_the_bundled_image_set() {
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let out = automl(&[
+        "run",
+        "Build a cat/dog classifier",
+        "--time-budget",
+        "6s",
+        "--json",
+        "--out",
+        out_dir.path().to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ev = envelopes(&out.stdout);
-    assert_eq!(
-        named(&ev, "PROMPT_PARSED")[0]["task_type"],
-        "image_classification"
-    );
+    assert_eq!(named(&ev, "PROMPT_PARSED")[0]["task_type"], "image_classification");
     assert_eq!(named(&ev, "DATASET_SELECTED")[0]["id"], "cats_dogs");
-    assert!(
-        !named(&ev, "DATASET_SAMPLE_READY")[0]["images"]
-            .as_array()
-            .expect("images")
-            .is_empty()
-    );
-    // Until an image trainer is registered, the run stops at MODEL_SELECT with a clear error.
-    let errors = named(&ev, "ERROR");
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(errors[0]["code"], "no_trainer");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no trainer for image classification yet")
-    );
+    assert!(!named(&ev, "DATASET_SAMPLE_READY")[0]["images"].as_array().expect("images").is_empty());
+    assert_eq!(completed_stages(&ev), STAGES);
+    assert!(!named(&ev, "METRIC_SCALAR").is_empty(), "a live loss curve");
+    let review = named(&ev, "REVIEW_READY");
+    assert!(review[0]["metrics"]["accuracy"].is_f64());
+    assert!(review[0]["confusion_matrix"]["matrix"].is_array());
+    assert!(out_dir.path().join("model.safetensors").is_file());
 }
 
 fn write(dir: &Path, name: &str, body: &str) -> PathBuf {

@@ -212,6 +212,7 @@ pub(crate) fn examples() -> Vec<Event> {
                 importance: 0.6,
             }],
             n_test: 30,
+            misclassified: vec![],
         }),
         Event::NotebookReady(ArtifactsPayload {
             dir: "runs/p-1".into(),
