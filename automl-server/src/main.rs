@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run a request end to end: parse, find data, profile, preprocess, select, train, review, export.
     Run(RunArgs),
+    /// Serve the HTTP/WebSocket API and the browser UI.
+    Serve(automl_server::server::ServeArgs),
     /// Parse a request and print the intent (no data is touched).
     Parse {
         /// The request text.
@@ -97,10 +99,15 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_log = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AUTOML_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -116,6 +123,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => rt.block_on(run::run(args)),
+        Command::Serve(args) => rt.block_on(automl_server::server::cli(args)),
         Command::Parse { prompt, file, json } => {
             let text = match (prompt, file) {
                 (Some(p), None) => p,
