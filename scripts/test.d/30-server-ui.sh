@@ -4,9 +4,11 @@
 # socket killed mid-run. Screenshots land in ui/e2e/artifacts/ (the CI artifact).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --quiet -p automl-server --bin automl
+# The same cargo invocation as scripts/test.sh, so the binary it built is reused as is.
+cargo test --workspace --locked --no-run --quiet
+bin="$(pwd)/${CARGO_TARGET_DIR:-target}/debug/automl"
 cd ui
 npm run --silent build
 npx vitest run
-AUTOML_BIN=../target/debug/automl node --test e2e/
+AUTOML_BIN="$bin" node --test e2e/
 ls -l e2e/artifacts/*.png
