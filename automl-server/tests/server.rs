@@ -95,13 +95,10 @@ async fn http(
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
         let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16)
             .unwrap_or(0);
-        if n == 0 {
+        if n == 0 || b.len() < nl + 2 + n + 2 {
             break;
         }
         out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
