@@ -355,7 +355,17 @@ async fn slow_client_is_closed_with_a_reason_and_resumes_without_loss() {
         ..config(dir.path())
     };
     let srv = start(cfg).await;
-    let mut slow = ws(srv.addr, "flood", 0).await;
+    // The slow client's receive buffer is small, so that the server's writes block soon
+    // whatever the machine's TCP buffer defaults are.
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(8 << 10).expect("rcvbuf");
+    let stream = sock.connect(srv.addr).await.expect("connect");
+    let (mut slow, _) = tokio_tungstenite::client_async(
+        format!("ws://{}/ws/projects/flood?since=0", srv.addr),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .expect("ws handshake");
     let mut fast = ws(srv.addr, "flood", 0).await;
     let em = srv.state.bus().emitter("flood");
     let big = "x".repeat(4000);
