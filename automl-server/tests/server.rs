@@ -642,6 +642,44 @@ async fn uploads_are_validated_and_never_escape_the_project_folder() {
     assert_eq!(r.json()["classes"], serde_json::json!(["cat", "dog"]));
     assert_eq!(r.json()["images"], 3);
     assert!(dir.path().join("uploads/up/pets/cat/1.png").is_file());
+    // A run on the images: its sample images are served by index, and nothing else is.
+    let r = http(
+        addr,
+        "POST",
+        "/api/projects/up/train",
+        "application/json",
+        br#"{"prompt":"classify pet images","data":"pets","max_trials":1,"time_budget_s":5}"#,
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let mut c = ws(addr, "up", 0).await;
+    loop {
+        let v = next_env(&mut c)
+            .await
+            .expect("DATASET_SAMPLE_READY before the end");
+        if v["event"]["name"] == "DATASET_SAMPLE_READY" {
+            assert_eq!(
+                v["event"]["payload"]["images"].as_array().map(|a| a.len()),
+                Some(2),
+                "one image per class"
+            );
+            break;
+        }
+        assert!(!is_terminal(&v), "ended without a sample: {v}");
+    }
+    let img = get(addr, "/api/projects/up/sample/0").await;
+    assert_eq!(img.status, 200);
+    assert!(
+        img.headers
+            .to_ascii_lowercase()
+            .contains("content-type: image/png")
+    );
+    assert_eq!(img.body, vec![1u8; 50]);
+    assert_eq!(get(addr, "/api/projects/up/sample/7").await.status, 404);
+    assert_eq!(
+        get(addr, "/api/projects/nothing/sample/0").await.status,
+        404
+    );
     let m = String::from_utf8(get(addr, "/metrics").await.body).expect("utf8");
     assert!(m.contains("automl_uploads_accepted_total 2"), "{m}");
     assert!(m.contains("automl_uploads_rejected_total 7"), "{m}");

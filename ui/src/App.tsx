@@ -1,5 +1,5 @@
 import { useMemo, useState } from "react";
-import { artifactUrl, cancel, confirm, newProjectId, startDemo, uploadAndTrain } from "./api";
+import { artifactUrl, cancel, confirm, newProjectId, sampleUrl, startDemo, uploadAndTrain } from "./api";
 import { DescentPath, LineChart } from "./charts";
 import { isEnded } from "./reduce";
 import { follow } from "./socket";
@@ -78,7 +78,7 @@ function Timeline() {
 }
 
 function DatasetPane() {
-  const { candidates, rejected, selected, sample, intent } = useStore();
+  const { candidates, rejected, selected, sample, intent, projectId } = useStore();
   if (!intent && candidates.length === 0) return null;
   return (
     <section>
@@ -102,19 +102,21 @@ function DatasetPane() {
           </tbody>
         </table>
       )}
-      {sample && <DatasetPreview sample={sample} />}
+      {sample && <DatasetPreview sample={sample} projectId={projectId} />}
     </section>
   );
 }
 
-function DatasetPreview({ sample }: { sample: any }) {
+function DatasetPreview({ sample, projectId }: { sample: any; projectId: string | null }) {
   const images: string[] = (sample.images ?? []).slice(0, 3);
-  if (images.length > 0) {
+  if (images.length > 0 && projectId) {
+    // The event names files on the server; the server serves them by index.
     return (
       <div className="images" data-testid="image-preview">
-        {images.map((src) => (
-          <img key={src} src={src} alt="sample" width={96} height={96} />
+        {images.map((path, i) => (
+          <img key={path} src={sampleUrl(projectId, i)} alt={path.split("/").slice(-2).join("/")} title={path} width={96} height={96} />
         ))}
+        <p className="muted">{sample.n_rows} images</p>
       </div>
     );
   }

@@ -56,3 +56,7 @@ export function cancel(id: string): Promise<any> {
 export function artifactUrl(id: string, name: string): string {
   return `/api/projects/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(name)}`;
 }
+
+export function sampleUrl(id: string, index: number): string {
+  return `/api/projects/${encodeURIComponent(id)}/sample/${index}`;
+}

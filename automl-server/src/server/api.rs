@@ -410,6 +410,48 @@ pub async fn artifact(
         .into_response())
 }
 
+/// One of the 1-3 sample images of DATASET_SAMPLE_READY (its `images[index]`). Only files that
+/// the project's own event names are served.
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project_id}/sample/{index}",
+    params(("project_id" = String, Path, description = "Project id"), ("index" = usize, Path, description = "Index into DATASET_SAMPLE_READY's images")),
+    responses((status = 200, description = "The image"), (status = 404, body = ErrorBody)),
+    tag = "data"
+)]
+pub async fn sample_image(
+    State(state): State<AppState>,
+    Path((id, index)): Path<(String, usize)>,
+) -> Result<Response, AppError> {
+    let id = ProjectId::parse(&id)?;
+    let not_found = || AppError::ArtifactNotFound {
+        project: id.to_string(),
+        name: format!("sample image {index}"),
+    };
+    let path = state
+        .bus()
+        .history(id.as_str())
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event {
+            automl_core::Event::DatasetSampleReady(p) => Some(p.images.get(index).cloned()),
+            _ => None,
+        })
+        .flatten()
+        .ok_or_else(not_found)?;
+    let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let ctype = match ext.as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("bmp") => "image/bmp",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    };
+    Ok(([(header::CONTENT_TYPE, ctype)], Body::from(bytes)).into_response())
+}
+
 /// Liveness: `{"status": "ok", ...}`.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\": \"ok\", \"version\", \"active_runs\"}`")), tag = "ops")]
 pub async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -10,6 +10,7 @@
 //! | `POST /api/projects/{id}/train` | start a run on the upload (202) |
 //! | `POST /api/projects/{id}/confirm`, `/cancel` | answer REVIEW_EDIT, cancel |
 //! | `GET /api/projects/{id}/artifacts/{name}` | download a run file |
+//! | `GET /api/projects/{id}/sample/{i}` | sample image i of DATASET_SAMPLE_READY |
 //! | `GET /ws/projects/{id}?since=N` | envelopes after N, then live |
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | operations |
 //! | `GET /` | the browser UI (`ui/dist`) |
@@ -102,6 +103,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/projects/{project_id}/artifacts/{name}",
             get(api::artifact),
+        )
+        .route(
+            "/api/projects/{project_id}/sample/{index}",
+            get(api::sample_image),
         )
         .route("/ws/projects/{project_id}", get(ws::ws_handler))
         .route("/healthz", get(api::healthz))
