@@ -784,3 +784,52 @@ async fn app_level_ping_gets_a_pong() {
     }
     srv.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_pings_and_drops_clients_that_never_answer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = ServerConfig {
+        ws_ping_interval: Duration::from_millis(100),
+        ..config(dir.path())
+    };
+    let srv = start(cfg).await;
+    // A reading client answers pings (tungstenite replies to them as it reads) and stays.
+    let mut alive = ws(srv.addr, "pings", 0).await;
+    // A silent client reads nothing for a second, so it never answers.
+    let mut silent = ws(srv.addr, "pings", 0).await;
+    let reader = tokio::spawn(async move {
+        let mut pings = 0;
+        let until = tokio::time::Instant::now() + Duration::from_millis(1000);
+        while let Ok(Some(m)) = tokio::time::timeout_at(until, alive.next()).await {
+            match m {
+                Ok(Message::Ping(_)) => pings += 1,
+                Ok(Message::Close(f)) => panic!("a client that answers was closed: {f:?}"),
+                _ => {}
+            }
+        }
+        pings
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let pings = reader.await.expect("reader");
+    assert!(
+        pings >= 5,
+        "the server pings every interval ({pings} pings)"
+    );
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), silent.next())
+            .await
+            .expect("in time")
+        {
+            Some(Ok(Message::Close(f))) => break f.expect("a close frame"),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1001);
+    assert!(
+        close.reason.as_str().contains("no answer to pings"),
+        "{}",
+        close.reason
+    );
+    srv.shutdown().await.expect("shutdown");
+}

@@ -224,6 +224,16 @@ pub async fn serve_connection<S, R, E>(
     if let Some((code, text)) = reason {
         tracing::info!(project = %id, code, reason = %text, "websocket closed by the server");
         send_close(&mut tx, code, text, CLOSE_TIMEOUT).await;
+        // Wait a little for the client's Close so that it reads ours before the socket goes
+        // (dropping at once can reset the connection under a client still writing pongs).
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            while let Some(Ok(m)) = rx.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
     counters
         .ws_open
