@@ -122,6 +122,40 @@ impl EventBus {
         v
     }
 
+    /// Loads envelopes read back from a project's event log (after a restart) into its log,
+    /// keeping their `seq` and `ts`, and leaves the live stream closed. The project must have no
+    /// events yet and `events` must be numbered 1..N without gaps, all for `project_id`;
+    /// otherwise nothing is loaded and the error says which envelope is wrong.
+    pub fn restore(&self, project_id: &str, events: Vec<Envelope>) -> crate::Result<usize> {
+        let bad = |message: String| crate::AutomlError::InvalidOption {
+            name: format!("event log of {project_id}"),
+            message,
+        };
+        for (i, e) in events.iter().enumerate() {
+            if e.seq != i as u64 + 1 {
+                return Err(bad(format!("expected seq {}, found {}", i + 1, e.seq)));
+            }
+            if e.project_id != project_id {
+                return Err(bad(format!(
+                    "seq {} belongs to project {:?}",
+                    e.seq, e.project_id
+                )));
+            }
+        }
+        let log = self.log(project_id);
+        let mut st = lock(&log.state);
+        if !st.history.is_empty() {
+            return Err(bad(format!(
+                "the project already has {} events in memory",
+                st.history.len()
+            )));
+        }
+        let n = events.len();
+        st.history = events;
+        st.live = None;
+        Ok(n)
+    }
+
     /// Ends the live stream of `project_id`: subscribers drain what is left and end. A later
     /// emit opens a new live stream; sequence numbers continue.
     pub fn close(&self, project_id: &str) {
@@ -308,6 +342,28 @@ mod tests {
         }
         assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
         assert!(sub.lagged() > 0, "the subscriber is told it lagged");
+    }
+
+    #[tokio::test]
+    async fn restore_keeps_seq_and_ts_and_continues_after() {
+        let old = EventBus::default();
+        let em = old.emitter("p");
+        em.emit(warn(0));
+        em.emit(warn(1));
+        let saved = old.history("p");
+        let bus = EventBus::default();
+        assert_eq!(bus.restore("p", saved.clone()).ok(), Some(2));
+        assert_eq!(bus.history("p"), saved);
+        let mut sub = bus.subscribe("p", 1);
+        assert_eq!(sub.next().await.map(|e| e.seq), Some(2));
+        assert!(sub.next().await.is_none(), "a restored stream is closed");
+        assert_eq!(bus.emitter("p").emit(warn(2)).seq, 3);
+        // A gap, another project's event or a non-empty log is refused.
+        let mut gap = saved.clone();
+        gap.remove(0);
+        assert!(EventBus::default().restore("p", gap).is_err());
+        assert!(EventBus::default().restore("q", saved.clone()).is_err());
+        assert!(bus.restore("p", saved).is_err());
     }
 
     #[tokio::test]

@@ -34,6 +34,8 @@ enum Command {
     Run(RunArgs),
     /// Apply an exported model to new rows and write predictions as CSV.
     Predict(predict::PredictArgs),
+    /// Serve the HTTP/WebSocket API and the browser UI.
+    Serve(automl_server::server::ServeArgs),
     /// Parse a request and print the intent (no data is touched).
     Parse {
         /// The request text.
@@ -115,10 +117,15 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_log = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AUTOML_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -135,6 +142,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => rt.block_on(run::run(args)),
         Command::Predict(args) => predict::predict(args),
+        Command::Serve(args) => rt.block_on(automl_server::server::cli(args)),
         Command::Parse { prompt, file, json } => {
             let text = match (prompt, file) {
                 (Some(p), None) => p,

@@ -1,0 +1,5 @@
+//! automl-server: the reference HTTP/WebSocket server of automl (`automl serve`).
+//!
+//! HTTP is for commands, the WebSocket is for state: see [`server`] and `docs/server.md`.
+
+pub mod server;

@@ -1,0 +1,282 @@
+//! The reference server: `automl serve`.
+//!
+//! HTTP is for commands, the WebSocket is for state (see `docs/server.md`):
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /api/demo/run/{id}?prompt=...` | start a run on the catalog (202) |
+//! | `POST /api/projects/{id}/parse` | parse a prompt, no run |
+//! | `POST /api/projects/{id}/upload` | multipart CSV/TSV or zip of images |
+//! | `POST /api/projects/{id}/train` | start a run on the upload (202) |
+//! | `POST /api/projects/{id}/confirm`, `/cancel` | answer REVIEW_EDIT, cancel |
+//! | `GET /api/projects/{id}/artifacts/{name}` | download a run file |
+//! | `GET /api/projects/{id}/sample/{i}` | sample image i of DATASET_SAMPLE_READY |
+//! | `GET /ws/projects/{id}?since=N` | envelopes after N, then live |
+//! | `GET /healthz`, `/metrics`, `/openapi.json` | operations |
+//! | `GET /` | the browser UI (`ui/dist`) |
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::services::{ServeDir, ServeFile};
+use utoipa::OpenApi;
+
+pub mod api;
+pub mod error;
+pub mod state;
+pub mod upload;
+pub mod ws;
+
+pub use error::{AppError, UploadError};
+pub use state::{AppState, ProjectId, ServerConfig};
+
+/// The OpenAPI description, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "automl server",
+        description = "HTTP commands and the WebSocket event stream of automl."
+    ),
+    paths(
+        api::demo_run,
+        api::parse,
+        api::upload,
+        api::train,
+        api::confirm,
+        api::cancel,
+        api::artifact,
+        api::healthz,
+        api::metrics,
+        ws::ws_handler
+    ),
+    components(schemas(
+        api::RunStarted,
+        api::RunOptions,
+        api::ParseBody,
+        api::ConfirmBody,
+        upload::UploadSummary,
+        error::ErrorBody,
+        error::ErrorDetail
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> impl IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}
+
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    state::Counters::inc(&state.counters().http_requests);
+    next.run(req).await
+}
+
+async fn no_ui() -> Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        Html(
+            "<!doctype html><title>automl</title><p>The UI is not built. Run <code>npm ci &amp;&amp; npm run build</code> in <code>ui/</code>, or start the server with <code>--ui-dir</code>.</p>",
+        ),
+    )
+        .into_response()
+}
+
+/// The whole application: API, WebSocket, operations routes and the UI.
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.config().max_upload_bytes as usize + (64 << 10);
+    let api = Router::new()
+        .route("/api/demo/run/{project_id}", post(api::demo_run))
+        .route("/api/projects/{project_id}/parse", post(api::parse))
+        .route(
+            "/api/projects/{project_id}/upload",
+            post(api::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/projects/{project_id}/train", post(api::train))
+        .route("/api/projects/{project_id}/confirm", post(api::confirm))
+        .route("/api/projects/{project_id}/cancel", post(api::cancel))
+        .route(
+            "/api/projects/{project_id}/artifacts/{name}",
+            get(api::artifact),
+        )
+        .route(
+            "/api/projects/{project_id}/sample/{index}",
+            get(api::sample_image),
+        )
+        .route("/ws/projects/{project_id}", get(ws::ws_handler))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/openapi.json", get(openapi));
+    let ui_index = state
+        .config()
+        .ui_dir
+        .as_ref()
+        .map(|d| (d.clone(), d.join("index.html")))
+        .filter(|(_, index)| index.is_file());
+    let app = match ui_index {
+        Some((dir, index)) => {
+            api.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
+        }
+        None => {
+            tracing::warn!(ui_dir = ?state.config().ui_dir, "no built UI found; / serves a notice");
+            api.fallback(no_ui)
+        }
+    };
+    app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        count_requests,
+    ))
+    .layer(tower_http::trace::TraceLayer::new_for_http())
+    .with_state(state)
+}
+
+/// A server running in this process (for tests, examples and benchmarks).
+pub struct RunningServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its state.
+    pub state: AppState,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops it: cancels the runs, closes every WebSocket with 1001, waits for the end.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.state.shutdown_token().cancel();
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// Builds the state (rebuilding past projects from their logs), binds `addr` (port 0 picks
+/// one) and serves in a background task.
+pub async fn spawn(config: ServerConfig, addr: SocketAddr) -> Result<RunningServer, StartError> {
+    std::fs::create_dir_all(config.runs_dir()).map_err(|e| StartError::DataDir {
+        path: config.runs_dir(),
+        source: e,
+    })?;
+    let state = AppState::new(config).map_err(|e| StartError::State(e.to_string()))?;
+    let restored = state.restore();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Bind { addr, source: e })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind { addr, source: e })?;
+    tracing::info!(%addr, restored, data_dir = %state.config().data_dir.display(), "automl server listening");
+    let app = router(state.clone());
+    let st = state.clone();
+    let task = tokio::spawn(async move {
+        let token = st.shutdown_token().clone();
+        let st2 = st.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                token.cancelled().await;
+                st2.cancel_all(Duration::from_secs(5)).await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, state, task })
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data folder cannot be created.
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state cannot be built.
+    #[error("cannot start: {0}")]
+    State(String),
+}
+
+/// Options of `automl serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Run folders (`runs/<project>`) and uploads (`uploads/<project>`) go here.
+    #[arg(long, default_value = "automl-data")]
+    pub data_dir: PathBuf,
+    /// The built UI to serve at `/`.
+    #[arg(long, env = "AUTOML_UI_DIR", default_value = "ui/dist")]
+    pub ui_dir: PathBuf,
+    /// Largest upload, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_upload_mb: u64,
+    /// Most runs at once.
+    #[arg(long, default_value_t = 4)]
+    pub max_runs: usize,
+}
+
+/// `automl serve`: serves until Ctrl-C or SIGTERM, then tells every client and stops.
+pub async fn cli(args: ServeArgs) -> ExitCode {
+    let config = ServerConfig {
+        data_dir: args.data_dir,
+        ui_dir: Some(args.ui_dir),
+        max_upload_bytes: args.max_upload_mb << 20,
+        max_active_runs: args.max_runs.max(1),
+        ..ServerConfig::default()
+    };
+    let server = match spawn(config, SocketAddr::new(args.host, args.port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(match e {
+                StartError::Bind { .. } | StartError::DataDir { .. } => 2,
+                StartError::State(_) => 1,
+            });
+        }
+    };
+    eprintln!("automl server on http://{}/", server.addr);
+    wait_for_signal().await;
+    tracing::info!("stopping: cancelling runs and closing connections");
+    match server.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,426 @@
+//! The server's shared state: the conductor and its bus, the runs in progress, the per-project
+//! WebSocket hubs, the counters, and the rebuild of past projects from their event logs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use automl_core::event::{ErrorPayload, Stage, StageStatus};
+use automl_core::{Conductor, Event, EventBus, RunHandle, RunRequest};
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::error::AppError;
+
+/// Everything `automl serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Holds `runs/<project>/` (event logs, artifacts) and `uploads/<project>/`.
+    pub data_dir: PathBuf,
+    /// The built UI (`ui/dist`); `None` serves no UI.
+    pub ui_dir: Option<PathBuf>,
+    /// The bundled catalog (default: found at run time).
+    pub catalog_dir: Option<PathBuf>,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest total a zip may expand to, in bytes.
+    pub max_unzipped_bytes: u64,
+    /// Most entries a zip may hold.
+    pub max_zip_entries: usize,
+    /// Largest expansion ratio of one zip entry (uncompressed / compressed).
+    pub max_zip_ratio: u64,
+    /// How often the server pings each WebSocket; a client silent for three intervals is
+    /// disconnected.
+    pub ws_ping_interval: Duration,
+    /// How long one write to a WebSocket may wait before the client counts as too slow.
+    pub ws_send_timeout: Duration,
+    /// Frames held per project for live delivery; a client further behind is disconnected
+    /// (it reconnects with `?since=` and misses nothing).
+    pub ws_live_buffer: usize,
+    /// Most runs in progress at once.
+    pub max_active_runs: usize,
+    /// Training budget when the request gives none, in seconds.
+    pub default_time_budget_s: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("automl-data"),
+            ui_dir: Some(PathBuf::from("ui/dist")),
+            catalog_dir: None,
+            max_upload_bytes: 64 << 20,
+            max_unzipped_bytes: 512 << 20,
+            max_zip_entries: 20_000,
+            max_zip_ratio: 200,
+            ws_ping_interval: Duration::from_secs(20),
+            ws_send_timeout: Duration::from_secs(10),
+            ws_live_buffer: 4096,
+            max_active_runs: 4,
+            default_time_budget_s: automl_core::conductor::DEFAULT_TIME_BUDGET_S,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// `data_dir/runs`.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.data_dir.join("runs")
+    }
+
+    /// `data_dir/uploads/<project>`.
+    pub fn upload_dir(&self, project: &ProjectId) -> PathBuf {
+        self.data_dir.join("uploads").join(project.as_str())
+    }
+}
+
+/// A checked project id: 1-64 of `[A-Za-z0-9_-]`, starting with a letter or digit, so it is
+/// always one safe path component.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProjectId(String);
+
+impl ProjectId {
+    /// Checks `s`.
+    pub fn parse(s: &str) -> Result<Self, AppError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(AppError::bad_id(s))
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ProjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One envelope serialised once for every WebSocket client of its project.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The envelope's seq.
+    pub seq: u64,
+    /// Its JSON text.
+    pub text: Utf8Bytes,
+}
+
+/// Counters exported at `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// HTTP requests served.
+    pub http_requests: AtomicU64,
+    /// WebSocket connections open now.
+    pub ws_open: AtomicU64,
+    /// WebSocket connections accepted in all.
+    pub ws_accepted: AtomicU64,
+    /// Envelopes written to WebSockets.
+    pub ws_sent: AtomicU64,
+    /// Clients disconnected for being too slow.
+    pub ws_slow_disconnects: AtomicU64,
+    /// Clients disconnected for not answering pings.
+    pub ws_ping_timeouts: AtomicU64,
+    /// Runs started.
+    pub runs_started: AtomicU64,
+    /// Uploads accepted.
+    pub uploads_accepted: AtomicU64,
+    /// Uploads refused.
+    pub uploads_rejected: AtomicU64,
+    /// Projects rebuilt from event logs at start-up.
+    pub projects_restored: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `c`.
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Inner {
+    pub config: ServerConfig,
+    pub conductor: Conductor,
+    pub bus: EventBus,
+    pub counters: Counters,
+    pub shutdown: CancellationToken,
+    runs: Mutex<HashMap<ProjectId, RunHandle>>,
+    hubs: Mutex<HashMap<ProjectId, broadcast::Sender<Frame>>>,
+    uploads: Mutex<HashMap<ProjectId, PathBuf>>,
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AppState {
+    /// Builds the state: a conductor sharing one bus, with run folders under `data_dir/runs`.
+    pub fn new(config: ServerConfig) -> Result<Self, AppError> {
+        let bus = EventBus::default();
+        let mut builder = Conductor::builder()
+            .bus(bus.clone())
+            .runs_dir(config.runs_dir())
+            .default_time_budget(config.default_time_budget_s);
+        if let Some(c) = &config.catalog_dir {
+            builder = builder.catalog_dir(c);
+        }
+        let conductor = builder.build().map_err(AppError::internal)?;
+        Ok(Self(Arc::new(Inner {
+            config,
+            conductor,
+            bus,
+            counters: Counters::default(),
+            shutdown: CancellationToken::new(),
+            runs: Mutex::new(HashMap::new()),
+            hubs: Mutex::new(HashMap::new()),
+            uploads: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    /// The bus every run emits into.
+    pub fn bus(&self) -> &EventBus {
+        &self.0.bus
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.0.counters
+    }
+
+    /// Cancelled when the server stops.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.0.shutdown
+    }
+
+    /// True when the project has events or a run in progress.
+    pub fn project_exists(&self, id: &ProjectId) -> bool {
+        lock(&self.0.runs).contains_key(id) || self.0.bus.emitter(id.as_str()).last_seq() > 0
+    }
+
+    /// Runs in progress.
+    pub fn active_runs(&self) -> usize {
+        lock(&self.0.runs).len()
+    }
+
+    /// Remembers the latest upload of a project (the data `/train` uses by default).
+    pub fn set_upload(&self, id: &ProjectId, path: PathBuf) {
+        lock(&self.0.uploads).insert(id.clone(), path);
+    }
+
+    /// The latest upload of a project.
+    pub fn upload(&self, id: &ProjectId) -> Option<PathBuf> {
+        lock(&self.0.uploads).get(id).cloned()
+    }
+
+    /// Starts a run for a project that has none yet.
+    pub fn start_run(&self, id: &ProjectId, mut req: RunRequest) -> Result<(), AppError> {
+        if self.0.shutdown.is_cancelled() {
+            return Err(AppError::ShuttingDown);
+        }
+        req.project_id = Some(id.to_string());
+        req.out_dir = None;
+        {
+            let mut runs = lock(&self.0.runs);
+            if runs.contains_key(id) || self.0.bus.emitter(id.as_str()).last_seq() > 0 {
+                return Err(AppError::ProjectExists(id.to_string()));
+            }
+            if runs.len() >= self.0.config.max_active_runs {
+                return Err(AppError::Busy(runs.len()));
+            }
+            let handle = self.0.conductor.start(req);
+            runs.insert(id.clone(), handle);
+        }
+        Counters::inc(&self.0.counters.runs_started);
+        tracing::info!(project = %id, "run started");
+        // Reap the run once its stream is closed (the conductor closes it at the very end).
+        let state = self.clone();
+        let id = id.clone();
+        let mut sub = self.0.bus.subscribe(id.as_str(), 0);
+        tokio::spawn(async move {
+            while sub.next().await.is_some() {}
+            let handle = lock(&state.0.runs).remove(&id);
+            if let Some(h) = handle {
+                match h.wait().await {
+                    Ok(o) => {
+                        tracing::info!(project = %id, status = ?o.status, model = ?o.model, "run ended")
+                    }
+                    Err(e) => tracing::warn!(project = %id, error = %e, "run failed"),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Cancels the project's run.
+    pub fn cancel(&self, id: &ProjectId) -> Result<(), AppError> {
+        match lock(&self.0.runs).get(id) {
+            Some(h) => {
+                h.cancel();
+                Ok(())
+            }
+            None => Err(AppError::NoActiveRun(id.to_string())),
+        }
+    }
+
+    /// Answers a stage that waits.
+    pub fn confirm(
+        &self,
+        id: &ProjectId,
+        stage: Stage,
+        choice: automl_core::Choice,
+    ) -> Result<(), AppError> {
+        match lock(&self.0.runs).get(id) {
+            Some(h) => h.confirm(stage, choice).map_err(AppError::from),
+            None => Err(AppError::NoActiveRun(id.to_string())),
+        }
+    }
+
+    /// Cancels every run and waits up to `grace` for them to end (their logs then end with
+    /// RUN_CANCELLED).
+    pub async fn cancel_all(&self, grace: Duration) {
+        let ids: Vec<ProjectId> = {
+            let runs = lock(&self.0.runs);
+            for h in runs.values() {
+                h.cancel();
+            }
+            runs.keys().cloned().collect()
+        };
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.active_runs() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !ids.is_empty() {
+            tracing::info!(
+                runs = ids.len(),
+                left = self.active_runs(),
+                "runs cancelled for shutdown"
+            );
+        }
+    }
+
+    /// The live frames of a project, serialised once and shared by all its clients. The hub
+    /// task ends when the project's stream closes.
+    pub fn hub(&self, id: &ProjectId) -> broadcast::Receiver<Frame> {
+        let mut hubs = lock(&self.0.hubs);
+        if let Some(tx) = hubs.get(id) {
+            return tx.subscribe();
+        }
+        let (tx, rx) = broadcast::channel(self.0.config.ws_live_buffer.max(16));
+        hubs.insert(id.clone(), tx.clone());
+        let emitter = self.0.bus.emitter(id.as_str());
+        // Every event after this point reaches the hub; clients fill anything earlier from the
+        // log themselves.
+        let mut sub = self.0.bus.subscribe(id.as_str(), emitter.last_seq());
+        let state = self.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            while let Some(env) = sub.next().await {
+                let frame = Frame {
+                    seq: env.seq,
+                    text: Utf8Bytes::from(env.to_json_line()),
+                };
+                // No receiver right now is fine: the log keeps the event.
+                let _ = tx.send(frame);
+            }
+            let mut hubs = lock(&state.0.hubs);
+            if hubs.get(&id).is_some_and(|t| t.same_channel(&tx)) {
+                hubs.remove(&id);
+            }
+        });
+        rx
+    }
+
+    /// Rebuilds past projects from `data_dir/runs/*/events.jsonl`. A log that stops before a
+    /// terminal event (the server died mid-run) gets an ERROR `interrupted` appended, in memory
+    /// and on disk. Returns how many projects were loaded.
+    pub fn restore(&self) -> usize {
+        let dir = self.0.config.runs_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        let mut n = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(id) = ProjectId::parse(&name) else {
+                continue;
+            };
+            let log = entry.path().join("events.jsonl");
+            if !log.is_file() {
+                continue;
+            }
+            match self.restore_one(&id, &log) {
+                Ok(k) => {
+                    n += 1;
+                    tracing::info!(project = %id, events = k, "project rebuilt from its event log");
+                }
+                Err(e) => {
+                    tracing::warn!(project = %id, log = %log.display(), error = %e, "event log not loaded")
+                }
+            }
+        }
+        self.0
+            .counters
+            .projects_restored
+            .store(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    fn restore_one(&self, id: &ProjectId, log: &Path) -> automl_core::Result<usize> {
+        let events = automl_core::sink::read_jsonl(log)?;
+        let last_stage = events.iter().rev().find_map(|e| match &e.event {
+            Event::StageStatus(p) if p.status == StageStatus::Running => Some(p.stage),
+            _ => None,
+        });
+        let ended = events.last().is_some_and(|e| e.event.is_terminal());
+        let k = self.0.bus.restore(id.as_str(), events)?;
+        if !ended {
+            let env = self
+                .0
+                .bus
+                .emitter(id.as_str())
+                .emit(Event::Error(ErrorPayload {
+                    code: "interrupted".to_string(),
+                    message:
+                        "the server stopped during this run; start a new project to run it again"
+                            .to_string(),
+                    stage: last_stage,
+                    user_error: false,
+                }));
+            self.0.bus.close(id.as_str());
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(log)
+                .map_err(|e| automl_core::AutomlError::Io {
+                    path: log.to_path_buf(),
+                    source: e,
+                })?;
+            writeln!(f, "{}", env.to_json_line()).map_err(|e| automl_core::AutomlError::Io {
+                path: log.to_path_buf(),
+                source: e,
+            })?;
+        }
+        Ok(k)
+    }
+}

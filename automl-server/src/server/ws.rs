@@ -1,0 +1,302 @@
+//! `GET /ws/projects/{id}?since=N`: the project's envelopes, one per text message, exactly as
+//! the event contract writes them: every event after `N` from the log, then live ones.
+//!
+//! * Live frames are serialised once per project (the hub in [`AppState::hub`]) and shared by
+//!   every client; a gap or a late start is filled from the log, so nothing is skipped.
+//! * A client that falls more than `ws_live_buffer` events behind, or whose socket does not take
+//!   a write within `ws_send_timeout`, is disconnected with close code 1008 and a reason that
+//!   names the seq to resume from; it never slows the run or the other clients.
+//! * The server pings every `ws_ping_interval`; a client silent for three intervals is dropped.
+//!   Browsers, which cannot send ping frames, may send `{"type":"ping"}` and get
+//!   `{"type":"pong"}` back.
+//! * On shutdown every client gets close code 1001 "server shutting down".
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use super::error::AppError;
+use super::state::{AppState, Counters, Frame, ProjectId};
+
+/// Close code for a client that was too slow (policy violation).
+pub const CLOSE_TOO_SLOW: u16 = 1008;
+/// Close code for a server that is going away.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+const MAX_BATCH: usize = 256;
+/// How long the close frame may take (a slow client still gets it once it reads its backlog).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Upgrades to a WebSocket streaming the project's envelopes after `since`.
+#[utoipa::path(
+    get,
+    path = "/ws/projects/{project_id}",
+    params(
+        ("project_id" = String, Path, description = "Project id"),
+        ("since" = Option<u64>, Query, description = "Last seq the client has (0 = everything)"),
+    ),
+    responses(
+        (status = 101, description = "WebSocket: one envelope per text message, replay then live"),
+        (status = 400, description = "Bad project id or since", body = super::error::ErrorBody),
+    ),
+    tag = "events"
+)]
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let id = ProjectId::parse(&id)?;
+    let since = match q.get("since") {
+        None => 0,
+        Some(s) => s.trim().parse::<u64>().map_err(|_| {
+            AppError::BadRequest(format!("since must be a whole number, got {s:?}"))
+        })?,
+    };
+    if state.shutdown_token().is_cancelled() {
+        return Err(AppError::ShuttingDown);
+    }
+    Ok(ws
+        .read_buffer_size(4 << 10)
+        .write_buffer_size(16 << 10)
+        .max_message_size(64 << 10)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let (tx, rx) = socket.split();
+            serve_connection(state, id, since, tx, rx).await;
+        }))
+}
+
+enum SendFail {
+    /// The socket did not take the write in time.
+    Slow,
+    /// The socket is gone.
+    Closed,
+}
+
+async fn send_batch<S>(tx: &mut S, msgs: Vec<Message>, timeout: Duration) -> Result<(), SendFail>
+where
+    S: Sink<Message> + Unpin,
+{
+    let fut = async {
+        for m in msgs {
+            tx.feed(m).await.map_err(|_| SendFail::Closed)?;
+        }
+        tx.flush().await.map_err(|_| SendFail::Closed)
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(SendFail::Slow),
+    }
+}
+
+async fn send_close<S>(tx: &mut S, code: u16, reason: String, timeout: Duration)
+where
+    S: Sink<Message> + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
+    let _ = tokio::time::timeout(timeout, tx.send(Message::Close(Some(frame)))).await;
+}
+
+/// Streams one project to one client until either side leaves. Generic over the socket halves
+/// so that it can be driven without a network.
+pub async fn serve_connection<S, R, E>(
+    state: AppState,
+    id: ProjectId,
+    since: u64,
+    mut tx: S,
+    mut rx: R,
+) where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let counters = state.counters();
+    Counters::inc(&counters.ws_accepted);
+    counters
+        .ws_open
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cfg = state.config().clone();
+    let shutdown = state.shutdown_token().clone();
+    // Subscribe to live frames before reading the log so that nothing falls between the two.
+    let mut live = state.hub(&id);
+    let mut live_open = true;
+    let mut next = since + 1;
+    let interval = cfg.ws_ping_interval;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let mut last_heard = Instant::now();
+    tracing::debug!(project = %id, since, "websocket open");
+
+    let reason: Option<(u16, String)> = 'conn: {
+        // Replay.
+        let backlog = from_log(&state, &id, &mut next);
+        for chunk in backlog.chunks(MAX_BATCH) {
+            match send_batch(&mut tx, chunk.to_vec(), cfg.ws_send_timeout).await {
+                Ok(()) => add_sent(counters, chunk.len()),
+                Err(SendFail::Closed) => break 'conn None,
+                Err(SendFail::Slow) => {
+                    break 'conn Some(too_slow(
+                        counters,
+                        next,
+                        "a write did not complete in time".to_string(),
+                    ));
+                }
+            }
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    break 'conn Some((CLOSE_GOING_AWAY, "server shutting down".to_string()));
+                }
+                m = rx.next() => match m {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break 'conn None,
+                    Some(Ok(Message::Text(t))) => {
+                        last_heard = Instant::now();
+                        if is_app_ping(t.as_str()) {
+                            let pong = vec![Message::Text(Utf8Bytes::from_static(r#"{"type":"pong"}"#))];
+                            if let Err(f) = send_batch(&mut tx, pong, cfg.ws_send_timeout).await {
+                                break 'conn fail(f, counters, next);
+                            }
+                        }
+                    }
+                    Some(Ok(_)) => last_heard = Instant::now(),
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > interval * 3 {
+                        Counters::inc(&counters.ws_ping_timeouts);
+                        break 'conn Some((CLOSE_GOING_AWAY, format!("no answer to pings for {}s", (interval * 3).as_secs())));
+                    }
+                    if let Err(f) = send_batch(&mut tx, vec![Message::Ping(Default::default())], cfg.ws_send_timeout).await {
+                        break 'conn fail(f, counters, next);
+                    }
+                }
+                r = live.recv(), if live_open => {
+                    let mut frames: Vec<Frame> = Vec::new();
+                    match r {
+                        Ok(f) => frames.push(f),
+                        Err(RecvError::Lagged(_)) => break 'conn Some(too_slow(counters, next, behind(cfg.ws_live_buffer))),
+                        Err(RecvError::Closed) => live_open = false,
+                    }
+                    while live_open && frames.len() < MAX_BATCH {
+                        match live.try_recv() {
+                            Ok(f) => frames.push(f),
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Lagged(_)) => break 'conn Some(too_slow(counters, next, behind(cfg.ws_live_buffer))),
+                            Err(TryRecvError::Closed) => live_open = false,
+                        }
+                    }
+                    let mut out = Vec::with_capacity(frames.len());
+                    for f in frames {
+                        if f.seq < next {
+                            continue;
+                        }
+                        if f.seq > next {
+                            // A gap (the hub started after this client's replay): the log has it.
+                            out.extend(from_log_until(&state, &id, &mut next, f.seq));
+                        }
+                        next = f.seq + 1;
+                        out.push(Message::Text(f.text));
+                    }
+                    if !live_open {
+                        // The project's stream ended: whatever the hub did not carry is in the log.
+                        out.extend(from_log(&state, &id, &mut next));
+                    }
+                    if out.is_empty() {
+                        continue;
+                    }
+                    let n = out.len();
+                    match send_batch(&mut tx, out, cfg.ws_send_timeout).await {
+                        Ok(()) => add_sent(counters, n),
+                        Err(f) => break 'conn fail(f, counters, next - n as u64),
+                    }
+                }
+            }
+        }
+    };
+    if let Some((code, text)) = reason {
+        tracing::info!(project = %id, code, reason = %text, "websocket closed by the server");
+        send_close(&mut tx, code, text, CLOSE_TIMEOUT).await;
+        // Wait a little for the client's Close so that it reads ours before the socket goes
+        // (dropping at once can reset the connection under a client still writing pongs).
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            while let Some(Ok(m)) = rx.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    counters
+        .ws_open
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::debug!(project = %id, "websocket closed");
+}
+
+fn add_sent(c: &Counters, n: usize) {
+    c.ws_sent
+        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn too_slow(c: &Counters, next: u64, why: String) -> (u16, String) {
+    Counters::inc(&c.ws_slow_disconnects);
+    (
+        CLOSE_TOO_SLOW,
+        format!(
+            "client too slow ({why}); reconnect with ?since=<last seq received>, at most {}",
+            next.saturating_sub(1)
+        ),
+    )
+}
+
+fn behind(n: usize) -> String {
+    format!("more than {n} events behind")
+}
+
+fn fail(f: SendFail, c: &Counters, next: u64) -> Option<(u16, String)> {
+    match f {
+        SendFail::Closed => None,
+        SendFail::Slow => Some(too_slow(
+            c,
+            next,
+            "a write did not complete in time".to_string(),
+        )),
+    }
+}
+
+fn is_app_ping(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| t == "ping"))
+        .unwrap_or(false)
+}
+
+/// Every logged envelope from `*next` on, advancing `*next`.
+fn from_log(state: &AppState, id: &ProjectId, next: &mut u64) -> Vec<Message> {
+    from_log_until(state, id, next, u64::MAX)
+}
+
+/// Logged envelopes with `*next <= seq < until`, advancing `*next`.
+fn from_log_until(state: &AppState, id: &ProjectId, next: &mut u64, until: u64) -> Vec<Message> {
+    let mut sub = state.bus().subscribe(id.as_str(), next.saturating_sub(1));
+    let mut out = Vec::new();
+    while let Some(env) = sub.try_next() {
+        if env.seq >= until {
+            break;
+        }
+        if env.seq < *next {
+            continue;
+        }
+        *next = env.seq + 1;
+        out.push(Message::Text(Utf8Bytes::from(env.to_json_line())));
+    }
+    out
+}

@@ -1,0 +1,78 @@
+// The event contract as the browser sees it (docs/events.md is the reference).
+
+export const STAGES = [
+  "PARSE_INTENT",
+  "DATA_SOURCE",
+  "PROFILE_DATA",
+  "PREPROCESS",
+  "MODEL_SELECT",
+  "TRAIN",
+  "REVIEW_EDIT",
+  "EXPORT",
+] as const;
+export type Stage = (typeof STAGES)[number];
+export type StageStatus = "pending" | "running" | "waiting" | "completed" | "failed" | "skipped";
+
+export interface Envelope {
+  type: "event";
+  project_id: string;
+  seq: number;
+  ts: string;
+  event: { name: string; payload: any };
+}
+
+export interface DatasetCandidate {
+  id: string;
+  source: string;
+  license: string;
+  verdict: string;
+  reason: string;
+  downloads: number | null;
+  size: number | null;
+  score: number;
+}
+
+export interface ModelCandidate {
+  model: string;
+  family: string;
+  trainer: string;
+  pros: string[];
+  cons: string[];
+  estimated_cost_s: number;
+}
+
+export interface Point {
+  step: number;
+  value: number;
+}
+
+export interface PathPoint {
+  x: number;
+  y: number;
+  loss: number;
+}
+
+export interface TrialRun {
+  run_id: string;
+  model: string;
+  params: Record<string, unknown>;
+  status: "running" | string;
+  metrics: Record<string, number>;
+  step: number;
+  steps: number;
+}
+
+export interface LeaderboardRow {
+  rank: number;
+  run_id: string;
+  model: string;
+  score: number;
+  params: Record<string, unknown>;
+}
+
+export interface Artifact {
+  name: string;
+  path: string;
+  size: number;
+  sha256: string;
+}
