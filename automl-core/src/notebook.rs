@@ -273,6 +273,7 @@ mod tests {
             residuals: None,
             feature_importance: vec![],
             n_test: 3,
+            misclassified: vec![],
         };
         let profile = profile_json("classification");
         let arts = write(&NotebookInput {
@@ -321,6 +322,7 @@ mod tests {
             residuals: None,
             feature_importance: vec![],
             n_test: 0,
+            misclassified: vec![],
         };
         let schema = Arc::new(Schema::new(vec![Field::new("y", DataType::Float64, true)]));
         let batch = RecordBatch::new_empty(schema);

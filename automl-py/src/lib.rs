@@ -121,6 +121,7 @@ impl Conductor {
             project_id,
             review,
             allow_restricted,
+            ..RunRequest::default()
         };
         let conductor = self.inner.clone();
         let handle = py.detach(move || {

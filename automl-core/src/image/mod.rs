@@ -936,6 +936,8 @@ fn run_trial(
         params,
         metrics: valid_metrics,
         model: Arc::new(model),
+        refit: None,
+        duration_s: 0.0,
     }))
 }
 
