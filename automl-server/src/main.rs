@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! automl run "classify iris species" [--data FILE] [--target COL] [--time-budget 30s] [--out DIR] [--json]
+//! automl profile PATH [--target COL] [--json]
 //! ```
 //! Exit codes: 0 done, 1 failure, 2 bad input (file, column, prompt, option), 130 cancelled.
 
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod profile_cmd;
 mod run;
 
 /// automl: from a plain-language request to a trained, evaluated, exported model.
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run a request end to end: parse, find data, profile, preprocess, select, train, review, export.
     Run(RunArgs),
+    /// Print the profile of a data file or image folder (kinds, missing values, target, warnings).
+    Profile(profile_cmd::ProfileArgs),
     /// Parse a request and print the intent (no data is touched).
     Parse {
         /// The request text.
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => rt.block_on(run::run(args)),
+        Command::Profile(args) => profile_cmd::profile(args),
         Command::Parse { prompt, file, json } => {
             let text = match (prompt, file) {
                 (Some(p), None) => p,
