@@ -209,7 +209,7 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<TableData> {
             DataErrorKind::EmptyFile,
             None,
             None,
-            "the file is empty",
+            "the file is empty (zero bytes or only whitespace)",
         ));
     }
     let (source, head_text) = if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -341,7 +341,7 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<TableData> {
             DataErrorKind::HeaderOnly,
             None,
             None,
-            "the file has a header row and no data rows",
+            "the file has only a header row, no data rows",
         ));
     }
     let text = combine_batches(text_schema, batches)?;
