@@ -154,7 +154,12 @@ pub const PROFILE_SAMPLE_ROWS: usize = 50_000;
 struct FxHasher(u64);
 impl std::hash::Hasher for FxHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // splitmix64's finaliser: the multiply alone leaves low bits zero for values such as
+        // the bits of small whole floats, and hashbrown picks buckets from the low bits.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);

@@ -34,6 +34,13 @@ pub const MISSING_TOKENS: &[&str] = &[
 
 /// True when `s` (trimmed) is empty or one of [`MISSING_TOKENS`].
 pub fn is_missing_token(s: &str) -> bool {
+    // Every token starts with one of these (or with a space before it).
+    if !matches!(
+        s.as_bytes().first(),
+        None | Some(b'?' | b'N' | b'n' | b' ' | b'\t' | b'\r')
+    ) {
+        return false;
+    }
     let t = s.trim();
     t.is_empty() || (t.len() <= 4 && MISSING_TOKENS.contains(&t))
 }
