@@ -205,7 +205,7 @@ pub fn looks_like_date(s: &str) -> bool {
     DATE_RE.is_match(s.trim())
 }
 
-fn top_values<'a>(counts: impl Iterator<Item = (String, u64)>) -> Vec<ValueCount> {
+fn top_values(counts: impl Iterator<Item = (String, u64)>) -> Vec<ValueCount> {
     let mut top: Vec<ValueCount> = counts
         .map(|(value, count)| ValueCount { value, count })
         .collect();

@@ -116,7 +116,7 @@ fn csv_to_profile_never_panics() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(400);
     let d = tempfile::tempdir().expect("tmp");
-    let mut rng = ChaCha8Rng::seed_from_u64(0xA17_0_3);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x00A1_7003);
     let intent = automl_core::parser::parse("");
     let (mut loaded, mut profiled) = (0, 0);
     for case in 0..cases {

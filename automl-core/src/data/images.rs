@@ -409,7 +409,7 @@ pub fn load_image_parquet(path: &Path, opts: &LoadOptions) -> Result<ImageFolder
                 _ => Some(col.clone()),
             };
             let Some(bytes_col) = bytes_col else { continue };
-            for i in 0..b.num_rows() {
+            for (i, label) in labels.iter().enumerate() {
                 row += 1;
                 let bytes: Option<&[u8]> =
                     if let Some(a) = bytes_col.as_any().downcast_ref::<BinaryArray>() {
@@ -419,7 +419,7 @@ pub fn load_image_parquet(path: &Path, opts: &LoadOptions) -> Result<ImageFolder
                     } else {
                         None
                     };
-                let (Some(bytes), Some(label)) = (bytes, labels[i].as_ref()) else {
+                let (Some(bytes), Some(label)) = (bytes, label.as_ref()) else {
                     continue;
                 };
                 let class = label
