@@ -23,9 +23,9 @@ use crate::catalog::{ChosenDataset, DatasetChoice, DatasetQuery};
 use crate::data::{self, Dataset};
 use crate::error::{AutomlError, Result};
 use crate::event::{
-    Artifact, ArtifactsPayload, ColumnType, DatasetCandidatesPayload, DatasetSamplePayload,
-    DatasetSelectedPayload, ErrorPayload, Event, LeaderboardRow, Metrics, Misclassified,
-    ModelCandidate, ModelCandidatesPayload, ReviewPayload, RunSummaryPayload, Stage, StageStatus,
+    Artifact, ArtifactsPayload, DatasetCandidatesPayload, DatasetSelectedPayload, ErrorPayload,
+    Event, LeaderboardRow, Metrics, Misclassified, ModelCandidate, ModelCandidatesPayload,
+    ReviewPayload, RunSummaryPayload, Stage, StageStatus,
 };
 use crate::export::{self, ExportInput};
 use crate::intent::{Intent, Modality, Objective};
@@ -779,59 +779,10 @@ impl RunState {
         })
         .await
         .map_err(|e| AutomlError::Internal(format!("loader task failed: {e}")))??;
-        let sample = match &loaded {
-            Dataset::Table(t) => DatasetSamplePayload {
-                images: vec![],
-                columns: t
-                    .batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| ColumnType {
-                        name: f.name().clone(),
-                        dtype: f.data_type().to_string(),
-                    })
-                    .collect(),
-                n_rows: t.batch.num_rows() as u64,
-                rows: data::preview_rows(&t.batch, 5),
-            },
-            Dataset::Images(f) => {
-                let mut images = Vec::new();
-                for c in 0..f.classes.len() {
-                    if let Some((p, _)) = f.files.iter().find(|(_, ci)| *ci == c) {
-                        images.push(p.display().to_string());
-                    }
-                    if images.len() == 3 {
-                        break;
-                    }
-                }
-                DatasetSamplePayload {
-                    images,
-                    columns: vec![
-                        ColumnType {
-                            name: "image".into(),
-                            dtype: "image".into(),
-                        },
-                        ColumnType {
-                            name: "label".into(),
-                            dtype: "Utf8".into(),
-                        },
-                    ],
-                    n_rows: f.files.len() as u64,
-                    rows: f
-                        .files
-                        .iter()
-                        .take(5)
-                        .map(|(p, c)| {
-                            let mut m = serde_json::Map::new();
-                            m.insert("image".into(), p.display().to_string().into());
-                            m.insert("label".into(), f.classes[*c].clone().into());
-                            m
-                        })
-                        .collect(),
-                }
-            }
-        };
+        for note in data::load_notes(&loaded) {
+            self.emit(Event::warning("data_loaded_with_notes", note));
+        }
+        let sample = data::sample_payload(&loaded, Some(&self.run_dir.join("samples")));
         self.emit(Event::DatasetSampleReady(sample));
         self.complete(
             Stage::DataSource,

@@ -40,6 +40,20 @@ pub enum AutomlError {
         /// What the parser said, with the line where it has one.
         message: String,
     },
+    /// The input file is malformed; names the file, and the row and column where they apply.
+    #[error("{path}{}: {kind}: {message}", location(*row, column.as_deref()))]
+    DataInput {
+        /// The file (or the archive entry, as `archive.zip!/entry`).
+        path: PathBuf,
+        /// What is wrong, as a category.
+        kind: DataErrorKind,
+        /// 1-based data row (the header is row 0), where it applies.
+        row: Option<u64>,
+        /// The column name (or `#N`, 1-based, when the header has no name for it).
+        column: Option<String>,
+        /// What exactly, and how to fix it.
+        message: String,
+    },
     /// The file format is not one we load.
     #[error("unsupported data format for {path}: {message}")]
     UnsupportedFormat {
@@ -162,7 +176,93 @@ pub enum AutomlError {
     Internal(String),
 }
 
+fn location(row: Option<u64>, column: Option<&str>) -> String {
+    match (row, column) {
+        (Some(r), Some(c)) => format!(", row {r}, column {c:?}"),
+        (Some(r), None) => format!(", row {r}"),
+        (None, Some(c)) => format!(", column {c:?}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// The categories of malformed input ([`AutomlError::DataInput`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DataErrorKind {
+    /// Zero bytes, or only whitespace.
+    EmptyFile,
+    /// A header row and no data rows.
+    HeaderOnly,
+    /// A row with more or fewer fields than the header.
+    RaggedRow,
+    /// Bytes that are not valid in the file's text encoding.
+    Encoding,
+    /// Binary content where text was expected.
+    Binary,
+    /// Two columns with the same name.
+    DuplicateColumn,
+    /// One field larger than the loader's limit.
+    FieldTooLarge,
+    /// A value that does not fit its column's type, or malformed syntax.
+    Malformed,
+    /// A container file (Parquet, Arrow IPC, zip) whose structure is damaged.
+    CorruptFile,
+    /// An image file that does not decode.
+    UndecodableImage,
+    /// An archive entry that would be written outside the extraction folder.
+    UnsafeArchivePath,
+    /// An archive that expands far beyond its size (a decompression bomb).
+    DecompressionBomb,
+    /// Too few rows to learn anything from.
+    TooFewRows,
+}
+
+impl DataErrorKind {
+    /// The machine-readable code (also used as the ERROR event's code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::EmptyFile => "empty_file",
+            Self::HeaderOnly => "header_only",
+            Self::RaggedRow => "ragged_row",
+            Self::Encoding => "encoding",
+            Self::Binary => "binary_data",
+            Self::DuplicateColumn => "duplicate_column",
+            Self::FieldTooLarge => "field_too_large",
+            Self::Malformed => "malformed",
+            Self::CorruptFile => "corrupt_file",
+            Self::UndecodableImage => "undecodable_image",
+            Self::UnsafeArchivePath => "unsafe_archive_path",
+            Self::DecompressionBomb => "decompression_bomb",
+            Self::TooFewRows => "too_few_rows",
+        }
+    }
+}
+
+impl std::fmt::Display for DataErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.code().replace('_', " "))
+    }
+}
+
 impl AutomlError {
+    /// A [`AutomlError::DataInput`] error.
+    pub fn data_input(
+        path: impl Into<PathBuf>,
+        kind: DataErrorKind,
+        row: Option<u64>,
+        column: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::DataInput {
+            path: path.into(),
+            kind,
+            row,
+            column,
+            message: message.into(),
+        }
+    }
+
     /// True when the caller's input is at fault (bad file, bad column, bad prompt, bad option):
     /// the command line exits with 2 for these and with 1 for everything else.
     pub fn is_user_error(&self) -> bool {
@@ -171,6 +271,7 @@ impl AutomlError {
             Self::DataFileUnreadable { .. }
                 | Self::EmptyData { .. }
                 | Self::DataParse { .. }
+                | Self::DataInput { .. }
                 | Self::UnsupportedFormat { .. }
                 | Self::TargetNotFound { .. }
                 | Self::BadTarget { .. }
@@ -189,6 +290,7 @@ impl AutomlError {
             Self::DataFileUnreadable { .. } => "data_file_unreadable",
             Self::EmptyData { .. } => "empty_data",
             Self::DataParse { .. } => "data_parse",
+            Self::DataInput { kind, .. } => kind.code(),
             Self::UnsupportedFormat { .. } => "unsupported_format",
             Self::TargetNotFound { .. } => "target_not_found",
             Self::BadTarget { .. } => "bad_target",

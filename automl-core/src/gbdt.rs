@@ -80,7 +80,11 @@ impl TreeEncoder {
                 FeatureStep::Numeric { column, .. } => columns.push(TreeColumn::Number {
                     column: column.clone(),
                 }),
-                FeatureStep::OneHot { column, .. } => {
+                // Dates as their number (days since the epoch for typed dates).
+                FeatureStep::DatetimeParts { column, .. } => columns.push(TreeColumn::Number {
+                    column: column.clone(),
+                }),
+                FeatureStep::OneHot { column, .. } | FeatureStep::Frequency { column, .. } => {
                     let mut counts: HashMap<String, u64> = HashMap::new();
                     if let Some(c) = train.column_by_name(column) {
                         for v in column_str(c).into_iter().flatten() {

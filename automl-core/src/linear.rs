@@ -24,7 +24,7 @@ use crate::event::{
     TrainProgressPayload, TrainRunFinishedPayload, TrainRunStartedPayload,
 };
 use crate::metrics;
-use crate::preprocess::{FeatureStep, Pipeline, TabularData, Targets, TransformReport};
+use crate::preprocess::{Pipeline, TabularData, Targets, TransformReport};
 use crate::profile::TaskKind;
 use crate::trainer::{
     Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer, TrialRecord,
@@ -606,13 +606,7 @@ impl TrainedModel for LinearModel {
         let mut by_col: Vec<(String, f64)> = Vec::new();
         let mut off = 0;
         for step in &self.pipeline.steps {
-            let width = match step {
-                FeatureStep::Numeric {
-                    missing_indicator, ..
-                } => 1 + usize::from(*missing_indicator),
-                FeatureStep::OneHot { categories, .. } => categories.len(),
-                FeatureStep::TextHash { buckets, .. } => *buckets,
-            };
+            let width = step.width();
             let s: f64 = (off..off + width)
                 .map(|r| self.weights[r].iter().map(|v| v.abs()).sum::<f64>())
                 .sum();

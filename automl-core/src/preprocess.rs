@@ -49,6 +49,30 @@ pub enum FeatureStep {
         /// Encoded categories, in output order.
         categories: Vec<String>,
     },
+    /// Frequency encoding for high-cardinality categories: the share of training rows that
+    /// hold the value (0 for unseen values and missing), standardised.
+    Frequency {
+        /// Input column.
+        column: String,
+        /// Training share of each category.
+        shares: Vec<(String, f64)>,
+        /// Mean of the encoded training values.
+        mean: f64,
+        /// Standard deviation of the encoded training values (1 when constant).
+        std: f64,
+    },
+    /// Calendar parts of a date or date-time, each standardised on the training rows;
+    /// missing or unparseable values give the training mean (0).
+    DatetimeParts {
+        /// Input column.
+        column: String,
+        /// The parts, in output order: `year`, `month`, `day`, `weekday`, `hour`.
+        parts: Vec<String>,
+        /// Training mean of each part.
+        means: Vec<f64>,
+        /// Training standard deviation of each part (1 when constant).
+        stds: Vec<f64>,
+    },
     /// Hashed bag of words and word pairs, log-scaled and L2-normalised.
     TextHash {
         /// Input column.
@@ -64,16 +88,21 @@ impl FeatureStep {
         match self {
             FeatureStep::Numeric { column, .. }
             | FeatureStep::OneHot { column, .. }
+            | FeatureStep::Frequency { column, .. }
+            | FeatureStep::DatetimeParts { column, .. }
             | FeatureStep::TextHash { column, .. } => column,
         }
     }
 
-    fn width(&self) -> usize {
+    /// Number of output features of this step.
+    pub fn width(&self) -> usize {
         match self {
             FeatureStep::Numeric {
                 missing_indicator, ..
             } => 1 + usize::from(*missing_indicator),
             FeatureStep::OneHot { categories, .. } => categories.len(),
+            FeatureStep::Frequency { .. } => 1,
+            FeatureStep::DatetimeParts { parts, .. } => parts.len(),
             FeatureStep::TextHash { buckets, .. } => *buckets,
         }
     }
@@ -196,6 +225,50 @@ impl Pipeline {
                 continue;
             }
             match col.kind {
+                ColumnKind::Datetime => {
+                    let v: Vec<Option<[f64; 5]>> = column_str(array)
+                        .iter()
+                        .map(|s| s.as_deref().and_then(datetime_parts))
+                        .collect();
+                    let parts = ["year", "month", "day", "weekday", "hour"];
+                    let present: Vec<&[f64; 5]> = v.iter().flatten().collect();
+                    if present.is_empty() {
+                        dropped.push(DroppedColumn {
+                            column: col.name.clone(),
+                            reason: "no parseable dates in the training rows".to_string(),
+                        });
+                        continue;
+                    }
+                    let n = present.len() as f64;
+                    let mut means = vec![0.0; 5];
+                    let mut stds = vec![0.0; 5];
+                    for k in 0..5 {
+                        means[k] = present.iter().map(|p| p[k]).sum::<f64>() / n;
+                        let var = present
+                            .iter()
+                            .map(|p| (p[k] - means[k]).powi(2))
+                            .sum::<f64>()
+                            / n;
+                        stds[k] = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+                    }
+                    // Keep the parts that vary in training.
+                    let keep: Vec<usize> = (0..5)
+                        .filter(|k| present.iter().any(|p| p[*k] != present[0][*k]))
+                        .collect();
+                    if keep.is_empty() {
+                        dropped.push(DroppedColumn {
+                            column: col.name.clone(),
+                            reason: "the same date on every training row".to_string(),
+                        });
+                        continue;
+                    }
+                    steps.push(FeatureStep::DatetimeParts {
+                        column: col.name.clone(),
+                        parts: keep.iter().map(|k| parts[*k].to_string()).collect(),
+                        means: keep.iter().map(|k| means[*k]).collect(),
+                        stds: keep.iter().map(|k| stds[*k]).collect(),
+                    });
+                }
                 _ if as_number(col.kind, array.data_type()) => {
                     let v = column_f64(array);
                     let mut present: Vec<f64> = v.iter().flatten().copied().collect();
@@ -228,6 +301,33 @@ impl Pipeline {
                     }
                     let mut cats: Vec<(String, u64)> = counts.into_iter().collect();
                     cats.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                    if cats.len() > MAX_ONE_HOT {
+                        let total: u64 = cats.iter().map(|c| c.1).sum();
+                        let shares: Vec<(String, f64)> = cats
+                            .iter()
+                            .map(|(c, n)| (c.clone(), *n as f64 / total.max(1) as f64))
+                            .collect();
+                        let index: HashMap<&str, f64> =
+                            shares.iter().map(|(c, f)| (c.as_str(), *f)).collect();
+                        let enc: Vec<f64> = column_str(array)
+                            .iter()
+                            .map(|v| {
+                                v.as_deref()
+                                    .and_then(|v| index.get(v).copied())
+                                    .unwrap_or(0.0)
+                            })
+                            .collect();
+                        let mean = enc.iter().sum::<f64>() / enc.len().max(1) as f64;
+                        let var = enc.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
+                            / enc.len().max(1) as f64;
+                        steps.push(FeatureStep::Frequency {
+                            column: col.name.clone(),
+                            shares,
+                            mean,
+                            std: if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 },
+                        });
+                        continue;
+                    }
                     cats.truncate(MAX_ONE_HOT);
                     // Drop the most frequent category: it is the all-zeros reference, which
                     // keeps linear models free of exact collinearity with the intercept.
@@ -257,7 +357,7 @@ impl Pipeline {
                     column: col.name.clone(),
                     reason: "constant".to_string(),
                 }),
-                ColumnKind::Numeric | ColumnKind::Datetime => dropped.push(DroppedColumn {
+                ColumnKind::Numeric => dropped.push(DroppedColumn {
                     column: col.name.clone(),
                     reason: "profiled as numeric but not numeric in the training rows".to_string(),
                 }),
@@ -289,6 +389,12 @@ impl Pipeline {
                 }
                 FeatureStep::OneHot { column, categories } => {
                     feature_names.extend(categories.iter().map(|c| format!("{column}={c}")))
+                }
+                FeatureStep::Frequency { column, .. } => {
+                    feature_names.push(format!("{column}__freq"))
+                }
+                FeatureStep::DatetimeParts { column, parts, .. } => {
+                    feature_names.extend(parts.iter().map(|p| format!("{column}__{p}")))
                 }
                 FeatureStep::TextHash { column, buckets } => {
                     feature_names.extend((0..*buckets).map(|b| format!("{column}#{b}")))
@@ -354,6 +460,45 @@ impl Pipeline {
                         }
                     }
                 }
+                FeatureStep::Frequency {
+                    shares, mean, std, ..
+                } => {
+                    let index: HashMap<&str, f64> =
+                        shares.iter().map(|(c, f)| (c.as_str(), *f)).collect();
+                    let vals = col.map(column_str).unwrap_or_else(|| vec![None; n]);
+                    for (i, v) in vals.iter().enumerate() {
+                        let f = match v.as_deref().map(|v| index.get(v)) {
+                            Some(Some(f)) => *f,
+                            Some(None) => {
+                                report.unseen_categories += 1;
+                                0.0
+                            }
+                            None => 0.0,
+                        };
+                        x[[i, off]] = (f - mean) / std;
+                    }
+                }
+                FeatureStep::DatetimeParts {
+                    parts, means, stds, ..
+                } => {
+                    let all = ["year", "month", "day", "weekday", "hour"];
+                    let idx: Vec<usize> = parts
+                        .iter()
+                        .map(|p| all.iter().position(|a| a == p).unwrap_or(0))
+                        .collect();
+                    let vals = col.map(column_str).unwrap_or_else(|| vec![None; n]);
+                    for (i, v) in vals.iter().enumerate() {
+                        let parsed = v.as_deref().and_then(datetime_parts);
+                        if parsed.is_none() && v.is_some() {
+                            report.coerced_values += 1;
+                        }
+                        if let Some(p) = parsed {
+                            for (j, k) in idx.iter().enumerate() {
+                                x[[i, off + j]] = (p[*k] - means[j]) / stds[j];
+                            }
+                        }
+                    }
+                }
                 FeatureStep::TextHash { buckets, .. } => {
                     if let Some(c) = col {
                         for (i, v) in column_str(c).iter().enumerate() {
@@ -403,6 +548,50 @@ impl Pipeline {
             .map(|l| l.as_deref().and_then(|l| idx.get(l).copied()))
             .collect()
     }
+}
+
+/// Year, month, day, weekday (Monday = 0) and hour of a date or date-time written as text
+/// (ISO `2021-03-04`, `2021-03-04 10:00[:00]`, `2021-03-04T10:00:00[.fff][Z|+01:00]`,
+/// `2021/03/04`, `04/03/2021` read day first when the first number is above 12, else month first).
+pub fn datetime_parts(s: &str) -> Option<[f64; 5]> {
+    use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+    let t = s.trim();
+    let t = t.strip_suffix('Z').unwrap_or(t);
+    // Drop a numeric UTC offset: the local calendar parts are what we encode.
+    let t = match t.rfind(['+', '-']) {
+        Some(i) if i >= 16 && t[i + 1..].replace(':', "").len() == 4 => &t[..i],
+        _ => t,
+    };
+    let dt_formats = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y/%m/%d %H:%M",
+    ];
+    let dt = dt_formats
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+        .or_else(|| {
+            let date_formats = ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d"];
+            date_formats
+                .iter()
+                .find_map(|f| NaiveDate::parse_from_str(t, f).ok())
+                .or_else(|| {
+                    let first: u32 = t.split(['/', '-', '.']).next()?.parse().ok()?;
+                    let f = if first > 12 { "%d/%m/%Y" } else { "%m/%d/%Y" };
+                    NaiveDate::parse_from_str(&t.replace(['-', '.'], "/"), f).ok()
+                })
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })?;
+    Some([
+        f64::from(dt.year()),
+        f64::from(dt.month()),
+        f64::from(dt.day()),
+        f64::from(dt.weekday().num_days_from_monday()),
+        f64::from(dt.hour()),
+    ])
 }
 
 /// Class labels in a stable order: numeric order when every label is a number, else text order.
@@ -799,6 +988,21 @@ mod tests {
         assert!(s.valid.iter().any(|r| *r >= 80));
         assert_eq!(s, split_rows(&rows, Some(&strata), 7), "seeded");
         assert_ne!(s, split_rows(&rows, Some(&strata), 8));
+    }
+
+    #[test]
+    fn datetime_parts_read_common_formats() {
+        assert_eq!(
+            datetime_parts("2021-03-04 10:30:00"),
+            Some([2021.0, 3.0, 4.0, 3.0, 10.0])
+        );
+        assert_eq!(
+            datetime_parts("2021-03-04T10:30:00.5+01:00"),
+            Some([2021.0, 3.0, 4.0, 3.0, 10.0])
+        );
+        assert_eq!(datetime_parts("25/12/2020").map(|p| p[1]), Some(12.0));
+        assert_eq!(datetime_parts("12/25/2020").map(|p| p[2]), Some(25.0));
+        assert_eq!(datetime_parts("not a date"), None);
     }
 
     #[test]

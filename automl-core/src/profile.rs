@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +123,6 @@ const COMMON_TARGETS: &[&str] = &[
     "label",
     "labels",
     "class",
-    "y",
     "outcome",
     "response",
     "result",
@@ -141,40 +141,145 @@ const COMMON_TARGETS: &[&str] = &[
     "is_fraud",
     "fraud",
     "spam",
+    "y",
 ];
 
-fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> ColumnProfile {
-    let dtype = col.data_type().clone();
-    let strings = column_str(col);
-    let missing = strings.iter().filter(|v| v.is_none()).count() as u64;
-    let mut counts: HashMap<&str, u64> = HashMap::new();
-    for s in strings.iter().flatten() {
-        *counts.entry(s.as_str()).or_default() += 1;
+/// Rows used for the checks that are not cheap over every row (text length, date patterns,
+/// leakage between columns). Counts, missing values, distinct values, top values and
+/// min/max/mean/std are exact over every row.
+pub const PROFILE_SAMPLE_ROWS: usize = 50_000;
+
+/// A fast, non-cryptographic hasher (FxHash's mixing) for counting distinct values.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        // splitmix64's finaliser: the multiply alone leaves low bits zero for values such as
+        // the bits of small whole floats, and hashbrown picks buckets from the low bits.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
-    let n_unique = counts.len() as u64;
-    let non_missing = n_rows as u64 - missing;
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+static DATE_RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}( \d{1,2}:\d{2}(:\d{2})?)?)$",
+    )
+    .expect("static regex")
+});
+
+/// True when a text value looks like a date or a date-time.
+pub fn looks_like_date(s: &str) -> bool {
+    DATE_RE.is_match(s.trim())
+}
+
+fn top_values(counts: impl Iterator<Item = (String, u64)>) -> Vec<ValueCount> {
     let mut top: Vec<ValueCount> = counts
-        .iter()
-        .map(|(v, c)| ValueCount {
-            value: (*v).to_string(),
-            count: *c,
-        })
+        .map(|(value, count)| ValueCount { value, count })
         .collect();
     top.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
     top.truncate(5);
+    top
+}
 
+fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> ColumnProfile {
+    use arrow::array::{Array, AsArray};
+    let dtype = col.data_type().clone();
+    let missing = col.logical_null_count() as u64;
+    let non_missing = n_rows as u64 - missing;
     let numeric = is_numeric_type(&dtype);
     let (mut min, mut max, mut mean, mut std) = (None, None, None, None);
-    if numeric {
-        let v: Vec<f64> = column_f64(col).into_iter().flatten().collect();
-        if !v.is_empty() {
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(2) as f64;
-            min = v.iter().copied().reduce(f64::min);
-            max = v.iter().copied().reduce(f64::max);
+    let n_unique: u64;
+    let mut top = Vec::new();
+    let mut mean_words = 0.0;
+    let mut date_like = false;
+    let mut bool_like = false;
+    if numeric || matches!(dtype, DataType::Boolean) {
+        let v = column_f64(col);
+        let mut seen: std::collections::HashSet<u64, FxBuild> = Default::default();
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for x in v.iter().flatten() {
+            sum += x;
+            n += 1;
+            lo = lo.min(*x);
+            hi = hi.max(*x);
+            seen.insert(if *x == 0.0 { 0 } else { x.to_bits() });
+        }
+        n_unique = seen.len() as u64;
+        if n > 0 && numeric {
+            let m = sum / n as f64;
+            let var = v.iter().flatten().map(|x| (x - m).powi(2)).sum::<f64>() / n.max(2) as f64;
+            min = Some(lo);
+            max = Some(hi);
             mean = Some(m);
             std = Some(var.sqrt());
         }
+        if !numeric {
+            let mut counts: HashMap<String, u64> = HashMap::new();
+            for s in column_str(col).into_iter().flatten() {
+                *counts.entry(s).or_default() += 1;
+            }
+            top = top_values(counts.into_iter());
+        }
+    } else {
+        let owned;
+        let strings = match dtype {
+            DataType::Utf8 => col.as_string::<i32>(),
+            _ => {
+                owned = arrow::compute::cast(col, &DataType::Utf8)
+                    .unwrap_or_else(|_| arrow::array::new_null_array(&DataType::Utf8, col.len()));
+                owned.as_string::<i32>()
+            }
+        };
+        let mut counts: HashMap<&str, u64, FxBuild> = HashMap::default();
+        for s in strings.iter().flatten() {
+            *counts.entry(s).or_default() += 1;
+        }
+        n_unique = counts.len() as u64;
+        top = top_values(counts.iter().map(|(v, c)| ((*v).to_string(), *c)));
+        let sample: Vec<&str> = strings.iter().flatten().take(2000).collect();
+        let words: usize = sample.iter().map(|s| s.split_whitespace().count()).sum();
+        mean_words = words as f64 / sample.len().max(1) as f64;
+        date_like = !sample.is_empty()
+            && sample.iter().filter(|s| looks_like_date(s)).count() * 100 >= sample.len() * 95;
+        bool_like = n_unique == 2
+            && counts.keys().all(|k| {
+                ["true", "false", "yes", "no", "t", "f", "y", "n"]
+                    .contains(&k.to_ascii_lowercase().as_str())
+            });
     }
     let lname = name.to_ascii_lowercase();
     let idish_name = lname == "id"
@@ -184,14 +289,13 @@ fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> Co
         || lname == "uuid";
     let kind = if n_unique <= 1 {
         ColumnKind::Constant
-    } else if matches!(dtype, arrow::datatypes::DataType::Boolean) {
+    } else if matches!(dtype, DataType::Boolean) || bool_like {
         ColumnKind::Boolean
     } else if matches!(
         dtype,
-        arrow::datatypes::DataType::Date32
-            | arrow::datatypes::DataType::Date64
-            | arrow::datatypes::DataType::Timestamp(_, _)
-    ) {
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+    ) || date_like
+    {
         ColumnKind::Datetime
     } else if numeric {
         let integral = dtype.is_integer();
@@ -200,29 +304,12 @@ fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> Co
         } else {
             ColumnKind::Numeric
         }
+    } else if mean_words >= 4.0 {
+        ColumnKind::Text
+    } else if n_rows > 20 && n_unique as f64 >= 0.95 * non_missing as f64 {
+        ColumnKind::Identifier
     } else {
-        let total_words: usize = strings
-            .iter()
-            .flatten()
-            .take(2000)
-            .map(|s| s.split_whitespace().count())
-            .sum();
-        let sampled = strings.iter().flatten().take(2000).count().max(1);
-        let mean_words = total_words as f64 / sampled as f64;
-        if mean_words >= 4.0 {
-            ColumnKind::Text
-        } else if n_unique == 2
-            && counts.keys().all(|k| {
-                ["true", "false", "yes", "no", "t", "f", "y", "n"]
-                    .contains(&k.to_ascii_lowercase().as_str())
-            })
-        {
-            ColumnKind::Boolean
-        } else if n_rows > 20 && n_unique as f64 >= 0.95 * non_missing as f64 {
-            ColumnKind::Identifier
-        } else {
-            ColumnKind::Categorical
-        }
+        ColumnKind::Categorical
     };
     ColumnProfile {
         name: name.to_string(),
@@ -241,6 +328,152 @@ fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> Co
         std,
         top: if numeric { vec![] } else { top },
     }
+}
+
+/// Profiles every column, on up to two threads.
+fn profile_columns(names: &[String], batch: &RecordBatch) -> Vec<ColumnProfile> {
+    let n_rows = batch.num_rows();
+    let threads = std::thread::available_parallelism()
+        .map(|p| p.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    if threads == 1 || names.len() < 2 || n_rows < 10_000 {
+        return names
+            .iter()
+            .zip(batch.columns())
+            .map(|(n, c)| profile_column(n, c, n_rows))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let out: std::sync::Mutex<Vec<(usize, ColumnProfile)>> = Default::default();
+    std::thread::scope(|sc| {
+        for _ in 0..threads {
+            sc.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= names.len() {
+                        break;
+                    }
+                    let p = profile_column(&names[i], batch.column(i), n_rows);
+                    if let Ok(mut o) = out.lock() {
+                        o.push((i, p));
+                    }
+                }
+            });
+        }
+    });
+    let mut v = out.into_inner().unwrap_or_default();
+    v.sort_by_key(|(i, _)| *i);
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Features that look like a leak of the target, judged on the first
+/// [`PROFILE_SAMPLE_ROWS`] rows: equal to the target, a number that is almost perfectly
+/// correlated with a numeric target, or a categorical column whose every value maps to a single
+/// class.
+fn leakage_suspects(
+    batch: &RecordBatch,
+    target: &str,
+    task: TaskKind,
+    columns: &[ColumnProfile],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let n = batch.num_rows().min(PROFILE_SAMPLE_ROWS);
+    let Some(tcol) = batch.column_by_name(target) else {
+        return out;
+    };
+    let tcol = tcol.slice(0, n);
+    let t_str = column_str(&tcol);
+    let t_num = column_f64(&tcol);
+    for c in columns {
+        if c.name == target || matches!(c.kind, ColumnKind::Constant) {
+            continue;
+        }
+        let Some(col) = batch.column_by_name(&c.name) else {
+            continue;
+        };
+        let col = col.slice(0, n);
+        let f_str = column_str(&col);
+        if f_str == t_str {
+            let full_equal = batch.num_rows() == n
+                || batch
+                    .column_by_name(&c.name)
+                    .zip(batch.column_by_name(target))
+                    .is_some_and(|(a, b)| column_str(a) == column_str(b));
+            if full_equal {
+                out.push(format!(
+                    "{:?} equals the target on every row: a leak; it is not used",
+                    c.name
+                ));
+                continue;
+            }
+        }
+        match (task, c.kind) {
+            (TaskKind::Regression, ColumnKind::Numeric) => {
+                let f_num = column_f64(&col);
+                let pairs: Vec<(f64, f64)> = f_num
+                    .iter()
+                    .zip(&t_num)
+                    .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+                    .collect();
+                if let Some(r) = pearson(&pairs)
+                    && r.abs() >= 0.99
+                {
+                    out.push(format!(
+                        "{:?} is almost perfectly correlated with the target (r = {r:.3}): a leakage suspect",
+                        c.name
+                    ));
+                }
+            }
+            (
+                TaskKind::Classification,
+                ColumnKind::Categorical | ColumnKind::Numeric | ColumnKind::Boolean,
+            ) => {
+                // Every value of the feature maps to one class, with several rows per value.
+                let mut map: HashMap<&str, (&str, bool, u32)> = HashMap::new();
+                let mut pairs = 0usize;
+                for (f, t) in f_str.iter().zip(&t_str) {
+                    let (Some(f), Some(t)) = (f, t) else { continue };
+                    pairs += 1;
+                    let e = map.entry(f.as_str()).or_insert((t.as_str(), true, 0));
+                    e.2 += 1;
+                    if e.0 != t.as_str() {
+                        e.1 = false;
+                    }
+                }
+                let values = map.len();
+                if values >= 2
+                    && pairs >= 20
+                    && values * 5 <= pairs
+                    && map.values().all(|(_, pure, _)| *pure)
+                {
+                    out.push(format!(
+                        "{:?} determines the target on every sampled row ({values} values, each with a single class): a leakage suspect",
+                        c.name
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn pearson(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.len() < 3 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (ma, mb) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa.sqrt() * sbb.sqrt()))
 }
 
 /// Finds the column a request names: exact, case-insensitive, singular/plural, then a column
@@ -287,11 +520,12 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
     let n_rows = batch.num_rows();
     let schema = batch.schema();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let columns: Vec<ColumnProfile> = names
-        .iter()
-        .zip(batch.columns())
-        .map(|(n, c)| profile_column(n, c, n_rows))
-        .collect();
+    if n_rows < 2 {
+        return Err(AutomlError::BadData(format!(
+            "the table has {n_rows} row(s); at least two are needed to profile and far more to learn"
+        )));
+    }
+    let columns = profile_columns(&names, batch);
 
     // Target.
     let (target, target_reason) = if let Some(t) = &hints.explicit {
@@ -319,10 +553,13 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
             c.clone(),
             "the data set's catalog entry names it".to_string(),
         )
-    } else if let Some(c) = COMMON_TARGETS
-        .iter()
-        .find_map(|t| names.iter().find(|n| n.to_ascii_lowercase() == *t))
-    {
+    } else if let Some(c) = COMMON_TARGETS.iter().find_map(|t| {
+        // A "y" next to an "x" is a coordinate or a size, not a target.
+        if *t == "y" && names.iter().any(|n| n.eq_ignore_ascii_case("x")) {
+            return None;
+        }
+        names.iter().find(|n| n.to_ascii_lowercase() == *t)
+    }) {
         (c.clone(), format!("{c:?} is a common name for a target"))
     } else {
         let last = names
@@ -414,7 +651,14 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         class_balance.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
         if let (Some(maj), Some(min)) = (class_balance.first(), class_balance.last()) {
             let ratio = maj.count as f64 / min.count.max(1) as f64;
-            if ratio >= 3.0 {
+            if ratio >= 20.0 {
+                warnings.push(format!(
+                    "heavy imbalance: {:?} has {}× the rows of {:?}; accuracy will mislead, look at balanced accuracy or F1",
+                    maj.value,
+                    ratio.round(),
+                    min.value
+                ));
+            } else if ratio >= 3.0 {
                 warnings.push(format!(
                     "imbalanced classes: {:?} has {}× the rows of {:?}",
                     maj.value,
@@ -459,16 +703,12 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
             ));
         }
     }
-    // Leakage: a feature equal to the target.
-    if let Some(tcol) = batch.column_by_name(&target) {
-        let t = column_str(tcol);
-        for (n, col) in names.iter().zip(batch.columns()) {
-            if n != &target && column_str(col) == t {
-                warnings.push(format!(
-                    "{n:?} equals the target on every row: a leak; it is not used"
-                ));
-            }
-        }
+    warnings.extend(leakage_suspects(batch, &target, task, &columns));
+    if n_rows >= 50 && (n_rows as f64) < 10.0 * names.len() as f64 {
+        warnings.push(format!(
+            "few rows for the number of columns: {n_rows} rows, {} columns",
+            names.len()
+        ));
     }
 
     Ok(Profile {
@@ -555,4 +795,38 @@ pub fn profile_images(folder: &ImageFolder) -> Result<Profile> {
         ],
         warnings,
     })
+}
+
+/// Profiles loaded data of either kind. A table with fewer than two rows is a
+/// [`DataErrorKind::TooFewRows`](crate::error::DataErrorKind::TooFewRows) error naming its file.
+pub fn profile_dataset(
+    dataset: &crate::data::Dataset,
+    hints: &TargetHints,
+    intent: &Intent,
+) -> Result<Profile> {
+    match dataset {
+        crate::data::Dataset::Table(t) => {
+            if t.batch.num_rows() < 2 {
+                return Err(AutomlError::data_input(
+                    &t.path,
+                    crate::error::DataErrorKind::TooFewRows,
+                    Some(t.batch.num_rows() as u64),
+                    None,
+                    "one data row: nothing can be learned or evaluated; at least two rows are needed to profile",
+                ));
+            }
+            profile_table(&t.batch, hints, intent)
+        }
+        crate::data::Dataset::Images(f) => {
+            if let Some(t) = &hints.explicit
+                && t != "label"
+            {
+                return Err(AutomlError::TargetNotFound {
+                    target: t.clone(),
+                    available: vec!["image".to_string(), "label".to_string()],
+                });
+            }
+            profile_images(f)
+        }
+    }
 }

@@ -461,7 +461,8 @@ impl Model {
         let model = self.inner.clone();
         let (pred, report) = py
             .detach(move || {
-                let table = automl_core::data::load_csv(&path, None)?;
+                let table =
+                    automl_core::data::load_csv(&path, &automl_core::data::LoadOptions::default())?;
                 model.predict_batch(&table.batch)
             })
             .map_err(to_py_err)?;

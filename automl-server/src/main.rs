@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! automl run "classify iris species" [--data FILE] [--target COL] [--time-budget 30s] [--out DIR] [--json]
+//! automl profile PATH [--target COL] [--json]
 //! ```
 //! Exit codes: 0 done, 1 failure, 2 bad input (file, column, prompt, option), 130 cancelled.
 
@@ -12,6 +13,7 @@ use automl_core::Agent;
 use clap::{Parser, Subcommand};
 
 mod predict;
+mod profile_cmd;
 mod run;
 
 /// mimalloc keeps freed pages for reuse; glibc's malloc hands the large, short-lived tensors
@@ -36,6 +38,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Serve the HTTP/WebSocket API and the browser UI.
     Serve(automl_server::server::ServeArgs),
+    /// Print the profile of a data file or image folder (kinds, missing values, target, warnings).
+    Profile(profile_cmd::ProfileArgs),
     /// Parse a request and print the intent (no data is touched).
     Parse {
         /// The request text.
@@ -143,6 +147,7 @@ fn main() -> ExitCode {
         Command::Run(args) => rt.block_on(run::run(args)),
         Command::Predict(args) => predict::predict(args),
         Command::Serve(args) => rt.block_on(automl_server::server::cli(args)),
+        Command::Profile(args) => profile_cmd::profile(args),
         Command::Parse { prompt, file, json } => {
             let text = match (prompt, file) {
                 (Some(p), None) => p,

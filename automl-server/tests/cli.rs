@@ -173,11 +173,23 @@ fn cat_dog_request_trains_on_the_bundled_image_set() {
         "--out",
         out_dir.path().to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ev = envelopes(&out.stdout);
-    assert_eq!(named(&ev, "PROMPT_PARSED")[0]["task_type"], "image_classification");
+    assert_eq!(
+        named(&ev, "PROMPT_PARSED")[0]["task_type"],
+        "image_classification"
+    );
     assert_eq!(named(&ev, "DATASET_SELECTED")[0]["id"], "cats_dogs");
-    assert!(!named(&ev, "DATASET_SAMPLE_READY")[0]["images"].as_array().expect("images").is_empty());
+    assert!(
+        !named(&ev, "DATASET_SAMPLE_READY")[0]["images"]
+            .as_array()
+            .expect("images")
+            .is_empty()
+    );
     assert_eq!(completed_stages(&ev), STAGES);
     assert!(!named(&ev, "METRIC_SCALAR").is_empty(), "a live loss curve");
     let review = named(&ev, "REVIEW_READY");

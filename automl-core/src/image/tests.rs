@@ -40,7 +40,7 @@ fn synthetic_folder(dir: &Path, per_class: usize, seed: u64) {
 }
 
 fn image_data(dir: &Path, seed: u64) -> Arc<ImageData> {
-    let folder = load_image_folder(dir).expect("scan folder");
+    let folder = load_image_folder(dir, &crate::data::LoadOptions::default()).expect("scan folder");
     let rows: Vec<usize> = (0..folder.files.len()).collect();
     let strata: Vec<usize> = folder.files.iter().map(|(_, c)| *c).collect();
     let split = split_rows(&rows, Some(&strata), seed);

@@ -107,7 +107,11 @@ pub fn finish(
             } else {
                 None
             };
-            let table = automl_core::data::load_csv(incoming, delim)
+            let opts = automl_core::data::LoadOptions {
+                delimiter: delim,
+                ..Default::default()
+            };
+            let table = automl_core::data::load_csv(incoming, &opts)
                 .map_err(|e| UploadError::BadData(strip_path(&e.to_string(), incoming, name)))?;
             let dest = dir.join(name);
             std::fs::rename(incoming, &dest).map_err(AppError::internal)?;
@@ -144,7 +148,10 @@ pub fn finish(
             };
             // A zip holding one top folder with the class folders inside: use that folder.
             let root = single_top_dir(&staging).unwrap_or_else(|| staging.clone());
-            let folder = match automl_core::data::load_image_folder(&root) {
+            let folder = match automl_core::data::load_image_folder(
+                &root,
+                &automl_core::data::LoadOptions::default(),
+            ) {
                 Ok(f) => f,
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&staging);
