@@ -47,7 +47,7 @@ fn preprocess_without_leak(d: &Dataset, p: &Profile) {
     let Dataset::Table(t) = d else {
         panic!("not a table")
     };
-    let (tab, summary) = prepare_table(&t.batch, p, 7).expect("prepare");
+    let (tab, summary) = prepare_table(&t.batch, p, 7, None).expect("prepare");
     assert_eq!(
         summary.split.train + summary.split.valid + summary.split.test,
         p.n_rows - p.column(&p.target).map(|c| c.missing).unwrap_or(0)

@@ -627,12 +627,12 @@ async fn uploads_are_validated_and_never_escape_the_project_folder() {
     assert_eq!(list_files(dir.path()), before);
     let r = upload(addr, "up", "junk.zip", b"not a zip").await;
     assert_eq!((r.status, r.code().as_str()), (400, "bad_zip"));
-    // A good zip of images.
+    // A good zip of images (real, decodable ones: the loader decodes every image).
     let good = zip_bytes(
         &[
-            ("pets/cat/1.png", vec![1; 50]),
-            ("pets/cat/2.png", vec![2; 50]),
-            ("pets/dog/1.jpg", vec![3; 50]),
+            ("pets/cat/1.png", picture(image::ImageFormat::Png, 10)),
+            ("pets/cat/2.png", picture(image::ImageFormat::Png, 120)),
+            ("pets/dog/1.jpg", picture(image::ImageFormat::Jpeg, 200)),
             ("__MACOSX/x", vec![0; 5]),
         ],
         zip::CompressionMethod::Deflated,
@@ -674,7 +674,9 @@ async fn uploads_are_validated_and_never_escape_the_project_folder() {
             .to_ascii_lowercase()
             .contains("content-type: image/png")
     );
-    assert_eq!(img.body, vec![1u8; 50]);
+    // The sample is a PNG thumbnail the loader wrote from the first cat image.
+    assert!(img.body.starts_with(b"\x89PNG"), "a PNG");
+    assert!(image::load_from_memory(&img.body).is_ok(), "it decodes");
     assert_eq!(get(addr, "/api/projects/up/sample/7").await.status, 404);
     assert_eq!(
         get(addr, "/api/projects/nothing/sample/0").await.status,
@@ -832,4 +834,12 @@ async fn server_pings_and_drops_clients_that_never_answer() {
         close.reason
     );
     srv.shutdown().await.expect("shutdown");
+}
+
+/// A small real image in `format`, of one shade.
+fn picture(format: image::ImageFormat, shade: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(8, 8, image::Rgb([shade, shade / 2, 255 - shade]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).expect("encode");
+    out.into_inner()
 }

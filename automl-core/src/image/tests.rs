@@ -40,7 +40,13 @@ fn synthetic_folder(dir: &Path, per_class: usize, seed: u64) {
 }
 
 fn image_data(dir: &Path, seed: u64) -> Arc<ImageData> {
-    let folder = load_image_folder(dir, &crate::data::LoadOptions::default()).expect("scan folder");
+    // Scan without decoding, so that the trainer's own handling of undecodable files is what
+    // these tests exercise (the loader's decode check has tests of its own).
+    let opts = crate::data::LoadOptions {
+        verify_images: false,
+        ..Default::default()
+    };
+    let folder = load_image_folder(dir, &opts).expect("scan folder");
     let rows: Vec<usize> = (0..folder.files.len()).collect();
     let strata: Vec<usize> = folder.files.iter().map(|(_, c)| *c).collect();
     let split = split_rows(&rows, Some(&strata), seed);
