@@ -366,3 +366,35 @@ async fn late_subscribers_replay_from_any_seq() {
     }
     assert_eq!(replayed, (11..=all.len() as u64).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn with_no_usable_data_the_run_waits_for_an_upload() {
+    let out = tempfile::tempdir().expect("tmp");
+    let c = conductor().build().expect("build");
+    let mut req = RunRequest::new("classify quasar flux spectra")
+        .time_budget(3.0)
+        .out_dir(out.path());
+    req.wait_for_upload = true;
+    let handle = c.start(req);
+    let mut events = handle.events();
+    let mut waited = false;
+    while let Some(e) = events.next().await {
+        if let Event::StageStatus(p) = &e.event {
+            if p.stage == Stage::DataSource && p.status == StageStatus::Waiting {
+                waited = true;
+                handle
+                    .confirm(
+                        Stage::DataSource,
+                        Choice::Edit(
+                            serde_json::json!({"data": catalog().join("tabular/iris.csv")}),
+                        ),
+                    )
+                    .expect("send");
+            }
+        }
+    }
+    assert!(waited, "the run waited at DATA_SOURCE");
+    let outcome = handle.wait().await.expect("finished on the upload");
+    assert_eq!(outcome.status, RunStatus::Finished);
+    assert!(outcome.metrics["accuracy"] > 0.8);
+}

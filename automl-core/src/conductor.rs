@@ -75,6 +75,9 @@ pub struct RunRequest {
     pub test_rows: Option<Vec<usize>>,
     /// The metric to optimise (overrides the prompt's).
     pub metric: Option<String>,
+    /// When no usable data set is found, wait at DATA_SOURCE for an upload
+    /// (`confirm(DATA_SOURCE, Edit({"data": path}))`) instead of failing.
+    pub wait_for_upload: bool,
 }
 
 impl RunRequest {
@@ -721,6 +724,76 @@ impl RunState {
         Ok(())
     }
 
+    /// No usable data set: wait at DATA_SOURCE until the caller confirms it with the path of an
+    /// upload (`Choice::Edit({"data": path})`), or cancels.
+    async fn wait_for_upload(&mut self, why: &str) -> Result<ChosenDataset> {
+        self.emit(Event::stage(
+            Stage::DataSource,
+            StageStatus::Waiting,
+            format!("{why}; waiting for an upload (confirm DATA_SOURCE with {{\"data\": path}})"),
+        ));
+        loop {
+            let msg = tokio::select! {
+                m = self.confirm_rx.recv() => m,
+                _ = self.cx.cancel.cancelled() => return Err(AutomlError::Cancelled),
+            };
+            let Some((stage, choice)) = msg else {
+                return Err(AutomlError::Cancelled);
+            };
+            let path = match (&stage, &choice) {
+                (Stage::DataSource, Choice::Edit(v)) => {
+                    v.get("data").and_then(|d| d.as_str()).map(PathBuf::from)
+                }
+                _ => None,
+            };
+            let Some(path) = path else {
+                self.emit(Event::warning(
+                    "confirm_ignored",
+                    format!("confirm for {stage} ignored: the run waits at DATA_SOURCE for {{\"data\": path}}"),
+                ));
+                continue;
+            };
+            let intent = self
+                .intent
+                .clone()
+                .ok_or_else(|| AutomlError::Internal("no intent".into()))?;
+            let choice = self
+                .inner
+                .finder
+                .run(
+                    DatasetQuery {
+                        intent,
+                        data: Some(path.clone()),
+                        allow_restricted: self.req.allow_restricted,
+                    },
+                    &self.cx,
+                )
+                .await?;
+            self.emit(Event::DatasetCandidates(DatasetCandidatesPayload {
+                candidates: choice.candidates.clone(),
+                rejected: choice.rejected.clone(),
+            }));
+            match choice.chosen {
+                Some(c) => {
+                    self.req.data = Some(path);
+                    self.emit(Event::stage(
+                        Stage::DataSource,
+                        StageStatus::Running,
+                        "using the uploaded data",
+                    ));
+                    return Ok(c);
+                }
+                None => self.emit(Event::warning(
+                    "upload_unusable",
+                    format!(
+                        "{} cannot be used; still waiting for an upload",
+                        path.display()
+                    ),
+                )),
+            }
+        }
+    }
+
     async fn data_source(&mut self) -> Result<()> {
         self.begin(Stage::DataSource, "looking for data")?;
         let intent = self
@@ -744,16 +817,21 @@ impl RunState {
             rejected: choice.rejected.clone(),
         }));
         let licence_only = choice.candidates.is_empty() && !choice.rejected.is_empty();
-        let chosen = choice.chosen.ok_or_else(|| {
-            let why = choice
-                .why_none
-                .unwrap_or_else(|| "nothing matched; pass --data FILE".to_string());
-            if licence_only {
-                AutomlError::LicenceRejected(why)
-            } else {
-                AutomlError::NoDataset(why)
+        let chosen = match choice.chosen {
+            Some(c) => c,
+            None => {
+                let why = choice
+                    .why_none
+                    .unwrap_or_else(|| "nothing matched; pass --data FILE".to_string());
+                if self.req.wait_for_upload {
+                    self.wait_for_upload(&why).await?
+                } else if licence_only {
+                    return Err(AutomlError::LicenceRejected(why));
+                } else {
+                    return Err(AutomlError::NoDataset(why));
+                }
             }
-        })?;
+        };
         if chosen.license.verdict == crate::licence::Verdict::Restricted {
             self.emit(Event::warning(
                 "restricted_licence",
