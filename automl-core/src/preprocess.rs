@@ -23,7 +23,7 @@ pub const VALID_SHARE: f64 = 0.16;
 /// Most categories one-hot encoded per column; rarer ones map to no column.
 pub const MAX_ONE_HOT: usize = 30;
 /// Buckets of the hashed bag of words for text columns.
-pub const TEXT_BUCKETS: usize = 4096;
+pub const TEXT_BUCKETS: usize = 2048;
 
 /// One fitted transformation of one input column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
