@@ -15,7 +15,10 @@ from conftest import DATASETS, REPO
 def test_sigint_cancels_cleanly(tmp_path):
     script = textwrap.dedent(
         f"""
-        import sys, automl
+        import signal, sys, automl
+        # A process started in the background by a non-interactive shell inherits SIGINT as
+        # ignored, and Python then leaves it ignored: restore the handler a terminal user has.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         c = automl.Conductor(runs_dir={str(tmp_path)!r}, catalog_dir={str(REPO / 'datasets')!r})
         h = c.start("classify species", {str(DATASETS / 'tabular' / 'iris.csv')!r},
                     target="species", time_budget=20, review=True)
