@@ -340,8 +340,7 @@ pub struct Conductor {
 pub struct RunHandle {
     project_id: String,
     bus: EventBus,
-    cancel: CancellationToken,
-    confirm_tx: mpsc::UnboundedSender<(Stage, Choice)>,
+    control: RunControl,
     join: tokio::task::JoinHandle<Result<RunOutcome>>,
 }
 
@@ -363,23 +362,18 @@ impl RunHandle {
 
     /// Answers a stage that waits (REVIEW_EDIT when the request asked for review).
     pub fn confirm(&self, stage: Stage, choice: Choice) -> Result<()> {
-        self.confirm_tx
-            .send((stage, choice))
-            .map_err(|_| AutomlError::InvalidOption {
-                name: "confirm".to_string(),
-                message: "the run has already ended".to_string(),
-            })
+        self.control.confirm(stage, choice)
     }
 
     /// Cancels the run: it stops at the next check, exports the best model so far (if any),
     /// and ends with RUN_CANCELLED.
     pub fn cancel(&self) {
-        self.cancel.cancel();
+        self.control.cancel();
     }
 
     /// A token that cancels this run when cancelled.
     pub fn cancel_token(&self) -> CancellationToken {
-        self.cancel.clone()
+        self.control.cancel.clone()
     }
 
     /// Waits for the end of the run.
@@ -392,10 +386,7 @@ impl RunHandle {
     /// A cheap, cloneable control (confirm and cancel) that stays usable while another task
     /// owns the handle in [`RunHandle::wait`].
     pub fn control(&self) -> RunControl {
-        RunControl {
-            cancel: self.cancel.clone(),
-            confirm_tx: self.confirm_tx.clone(),
-        }
+        self.control.clone()
     }
 }
 
@@ -458,8 +449,7 @@ impl Conductor {
         RunHandle {
             project_id,
             bus: self.inner.bus.clone(),
-            cancel,
-            confirm_tx,
+            control: RunControl { cancel, confirm_tx },
             join,
         }
     }
