@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use automl_core::event::{ModelCandidate, Stage, StageStatus};
-use automl_core::trainer::{TaskSpec, TrainInput, TrialRecord};
+use automl_core::train::{TaskSpec, TrainInput, TrialRecord};
 use automl_core::{
     AutomlError, ChannelSink, Choice, Conductor, Envelope, Event, EventSink, RunRequest, RunStatus,
     TrainContext, Trainer,
@@ -39,7 +39,7 @@ fn assert_gapless(events: &[Envelope]) {
 
 /// A trainer that reports one trial, then keeps "training" until cancelled or out of time.
 struct SlowTrainer {
-    inner: automl_core::linear::LinearTrainer,
+    inner: automl_core::train::linear::LinearTrainer,
 }
 
 #[async_trait]
@@ -105,7 +105,7 @@ async fn cancel_mid_training_keeps_the_best_model_and_a_consistent_log() {
         RunRequest::new("classify iris species")
             .out_dir(out.path())
             .time_budget(120.0),
-    );
+    ).expect("valid request");
     let mut events = handle.events();
     while let Some(e) = events.next().await {
         if matches!(&e.event, Event::Warning(w) if w.code == "slow_trainer") {
@@ -148,7 +148,7 @@ async fn cancel_mid_training_keeps_the_best_model_and_a_consistent_log() {
 async fn cancel_before_training_ends_cleanly_without_a_model() {
     let out = tempfile::tempdir().expect("tmp");
     let c = conductor().build().expect("build");
-    let handle = c.start(RunRequest::new("predict diamond prices").out_dir(out.path()));
+    let handle = c.start(RunRequest::new("predict diamond prices").out_dir(out.path())).expect("valid request");
     let mut events = handle.events();
     while let Some(e) = events.next().await {
         if matches!(&e.event, Event::StageStatus(p) if p.stage == Stage::DataSource && p.status == StageStatus::Running)
@@ -173,7 +173,7 @@ async fn cancel_while_the_real_linear_trainer_runs() {
     let c = conductor().build().expect("build");
     let handle = c.start(
         RunRequest::new("predict whether income is above 50K from census data").out_dir(out.path()),
-    );
+    ).expect("valid request");
     let mut events = handle.events();
     while let Some(e) = events.next().await {
         if matches!(e.event, Event::MetricScalar(_)) {
@@ -205,7 +205,7 @@ async fn review_waits_for_confirm_and_an_edit_picks_another_trial() {
             .time_budget(5.0)
             .out_dir(out.path())
             .review(true),
-    );
+    ).expect("valid request");
     let mut events = handle.events();
     let mut last_run = None;
     while let Some(e) = events.next().await {
@@ -375,7 +375,7 @@ async fn with_no_usable_data_the_run_waits_for_an_upload() {
         .time_budget(3.0)
         .out_dir(out.path());
     req.wait_for_upload = true;
-    let handle = c.start(req);
+    let handle = c.start(req).expect("valid request");
     let mut events = handle.events();
     let mut waited = false;
     while let Some(e) = events.next().await {

@@ -266,22 +266,34 @@ impl AutomlError {
     /// True when the caller's input is at fault (bad file, bad column, bad prompt, bad option):
     /// the command line exits with 2 for these and with 1 for everything else.
     pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
+        self.category().is_user_error()
+    }
+
+    /// The family of the error, for bindings to map to their exception or error classes (one
+    /// table for Python, Node and uniffi) and for exit codes.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
             Self::DataFileUnreadable { .. }
-                | Self::EmptyData { .. }
-                | Self::DataParse { .. }
-                | Self::DataInput { .. }
-                | Self::UnsupportedFormat { .. }
-                | Self::TargetNotFound { .. }
-                | Self::BadTarget { .. }
-                | Self::BadData(_)
-                | Self::UnusablePrompt { .. }
-                | Self::UnsupportedTask { .. }
-                | Self::NoDataset(_)
-                | Self::LicenceRejected(_)
-                | Self::InvalidOption { .. }
-        )
+            | Self::EmptyData { .. }
+            | Self::DataParse { .. }
+            | Self::DataInput { .. }
+            | Self::UnsupportedFormat { .. }
+            | Self::TargetNotFound { .. }
+            | Self::BadTarget { .. }
+            | Self::BadData(_) => ErrorCategory::Data,
+            Self::UnusablePrompt { .. } | Self::UnsupportedTask { .. } => ErrorCategory::Prompt,
+            Self::LicenceRejected(_) => ErrorCategory::Licence,
+            Self::NoDataset(_) => ErrorCategory::DatasetNotFound,
+            Self::InvalidOption { .. } => ErrorCategory::InvalidOption,
+            Self::NoTrainer { .. } | Self::Training { .. } | Self::Stage { .. } => {
+                ErrorCategory::Training
+            }
+            Self::ModelLoad { .. } => ErrorCategory::ModelLoad,
+            Self::Cancelled => ErrorCategory::Cancelled,
+            Self::Catalog { .. } | Self::Io { .. } | Self::Sink { .. } | Self::Internal(_) => {
+                ErrorCategory::Internal
+            }
+        }
     }
 
     /// A short machine-readable code for ERROR events.
@@ -317,5 +329,59 @@ impl AutomlError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// The family of an [`AutomlError`]: what a binding maps to one exception or error class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCategory {
+    /// The data: unreadable, empty, malformed, wrong target.
+    Data,
+    /// The request: no task recognised, or an unsupported task.
+    Prompt,
+    /// Every data set found has a licence the policy rejects.
+    Licence,
+    /// No data set matched.
+    DatasetNotFound,
+    /// A bad option value (budget, metric, project id...).
+    InvalidOption,
+    /// Training failed, or no trainer handles the task.
+    Training,
+    /// A saved model could not be loaded (missing, malformed, inconsistent).
+    ModelLoad,
+    /// The run was cancelled.
+    Cancelled,
+    /// Anything else (I/O, sinks, bugs).
+    Internal,
+}
+
+impl ErrorCategory {
+    /// The wire name, e.g. `invalid_option`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Prompt => "prompt",
+            Self::Licence => "licence",
+            Self::DatasetNotFound => "dataset_not_found",
+            Self::InvalidOption => "invalid_option",
+            Self::Training => "training",
+            Self::ModelLoad => "model_load",
+            Self::Cancelled => "cancelled",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// True for the categories where the caller's input is at fault (exit code 2).
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Data
+                | Self::Prompt
+                | Self::Licence
+                | Self::DatasetNotFound
+                | Self::InvalidOption
+                | Self::ModelLoad
+        )
     }
 }

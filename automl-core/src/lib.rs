@@ -4,49 +4,44 @@
 //! The [`Conductor`] drives eight stages (see [`event::Stage`]) through plug points:
 //! [`Agent`] (prompt parser, data set finder, model selector), [`Trainer`] and [`EventSink`].
 //! Every state change is an [`Event`] in an [`Envelope`] on the per-project [`EventBus`].
-//! See `docs/architecture.md` for the flow and `docs/events.md` for the contract.
+//!
+//! The modules form layers; a module imports only from its own layer or below (checked by
+//! `tests/architecture.rs`, table in `docs/architecture.md`):
+//!
+//! | layer | modules | holds |
+//! |---|---|---|
+//! | 0 contract | [`event`], [`error`], [`words`] | events, payloads, intent, summaries, errors |
+//! | 1 transport | [`bus`], [`sink`], [`metrics`] | the per-project log, sinks, metrics |
+//! | 2 data | [`data`] | loaders, profile, preprocessing |
+//! | 3 train | [`train`] | the `Trainer` plug point and the linear, GBDT and image trainers |
+//! | 4 agents | [`agents`] | the `Agent` plug point, parsers, selector, finders, licences |
+//! | 5 export | [`export`] | artifacts, model card, notebook |
+//! | 6 conductor | [`conductor`] | the run: one file per stage, and the default wiring |
+//! | 7 api | [`api`] | the one API every surface (CLI, server, Python, Node) calls |
 
-pub mod agent;
-pub mod boost;
+pub mod agents;
+pub mod api;
 pub mod bus;
-pub mod catalog;
 pub mod conductor;
 pub mod data;
 pub mod error;
 pub mod event;
 pub mod export;
-pub mod finders;
-pub mod gbdt;
-pub mod hfcache;
-#[cfg(feature = "hub")]
-pub mod hub;
-#[cfg(feature = "image")]
-pub mod image;
-pub mod intent;
-pub mod licence;
-pub mod linear;
-#[cfg(feature = "hub")]
-pub mod llm;
 pub mod metrics;
-pub mod notebook;
-pub mod parser;
-pub mod path;
-pub mod preprocess;
-pub mod profile;
-pub mod selector;
 pub mod sink;
-pub mod trainer;
+pub mod train;
+pub mod words;
 
-pub use agent::{Agent, Prompt, RunSettings, StageContext};
+pub use agents::{Agent, Prompt, RunSettings, StageContext};
+pub use api::{parse_prompt, predict_file, load_model};
 pub use bus::{Emitter, EventBus, Subscription};
 pub use conductor::{
     Choice, Conductor, ConductorBuilder, RunControl, RunHandle, RunOutcome, RunRequest, RunStatus,
 };
-pub use error::{AutomlError, Result};
-pub use event::{Envelope, Event, Stage, StageStatus};
-pub use intent::{Intent, Modality, Objective};
+pub use error::{AutomlError, ErrorCategory, Result};
+pub use event::{Envelope, Event, Intent, Modality, Objective, Stage, StageStatus};
 pub use sink::{ChannelSink, EventSink, JsonlSink, SinkReport};
-pub use trainer::{TrainContext, TrainedModel, Trainer, load_model};
+pub use train::{Predictions, TrainContext, TrainedModel, Trainer};
 
 /// The version of automl (crate, wheel and npm package share it).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use automl_core::AutomlError;
 use automl_core::data::{self, LoadOptions};
 use automl_core::error::DataErrorKind;
-use automl_core::profile::{TargetHints, profile_dataset};
+use automl_core::data::profile::{TargetHints, profile_dataset};
 
 fn write(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
     let p = dir.join(name);
@@ -63,7 +63,7 @@ fn assert_input(
 }
 
 fn intent() -> automl_core::Intent {
-    automl_core::parser::parse("")
+    automl_core::agents::parser::parse("")
 }
 
 #[test]

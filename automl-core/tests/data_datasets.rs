@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use automl_core::data::{self, Dataset};
-use automl_core::preprocess::{FeatureStep, prepare_table, split_rows};
-use automl_core::profile::{ColumnKind, Profile, TargetHints, TaskKind, profile_dataset};
+use automl_core::data::preprocess::{prepare_table, split_rows};
+use automl_core::data::profile::{TargetHints, profile_dataset};
+use automl_core::event::{ColumnKind, FeatureStep, Profile, TaskKind};
 
 fn repo_datasets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")
@@ -23,7 +24,7 @@ fn copies(rel: &str) -> Vec<PathBuf> {
 }
 
 fn intent() -> automl_core::Intent {
-    automl_core::parser::parse("")
+    automl_core::agents::parser::parse("")
 }
 
 /// Loads and profiles with no hint at all: the target must be detected.

@@ -11,7 +11,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use automl_core::data::{self, Dataset, LoadOptions, column_f64, column_str};
-use automl_core::profile::{ColumnKind, TargetHints, profile_dataset};
+use automl_core::data::profile::{TargetHints, profile_dataset};
+use automl_core::event::ColumnKind;
 
 fn write(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
     let p = dir.join(name);
@@ -210,7 +211,7 @@ fn many_batches_keep_every_row() {
             explicit: Some("c".into()),
             ..Default::default()
         },
-        &automl_core::parser::parse(""),
+        &automl_core::agents::parser::parse(""),
     )
     .expect("profile");
     assert_eq!(p.column("c").expect("c").n_unique, 13);
@@ -238,7 +239,7 @@ fn profile_kinds_and_warnings() {
     let p = profile_dataset(
         &ds,
         &TargetHints::default(),
-        &automl_core::parser::parse(""),
+        &automl_core::agents::parser::parse(""),
     )
     .expect("profile");
     assert_eq!(p.target, "y");
@@ -259,7 +260,7 @@ fn profile_kinds_and_warnings() {
     let p = profile_dataset(
         &ds,
         &TargetHints::default(),
-        &automl_core::parser::parse(""),
+        &automl_core::agents::parser::parse(""),
     )
     .expect("profile");
     assert!(p.warnings.iter().any(|w| w.contains("tiny data")));

@@ -8,7 +8,7 @@
 use std::io::Write;
 
 use automl_core::data::{self, Dataset};
-use automl_core::profile::{TargetHints, profile_dataset};
+use automl_core::data::profile::{TargetHints, profile_dataset};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -117,7 +117,7 @@ fn csv_to_profile_never_panics() {
         .unwrap_or(400);
     let d = tempfile::tempdir().expect("tmp");
     let mut rng = ChaCha8Rng::seed_from_u64(0x00A1_7003);
-    let intent = automl_core::parser::parse("");
+    let intent = automl_core::agents::parser::parse("");
     let (mut loaded, mut profiled) = (0, 0);
     for case in 0..cases {
         let body = random_csv(&mut rng);

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use automl_core::agent::{Agent, Prompt, RunSettings, StageContext};
-use automl_core::catalog::CatalogFinder;
+use automl_core::agents::{Agent, Prompt, RunSettings, StageContext};
+use automl_core::agents::finders::catalog::CatalogFinder;
 use automl_core::event::Event;
-use automl_core::intent::{Modality, Objective, ParserKind};
-use automl_core::llm::{
+use automl_core::event::{Modality, Objective, ParserKind};
+use automl_core::agents::llm::{
     ExplainingSelector, LlmClient, LlmConfig, LlmParser, intent_schema, validate,
 };
-use automl_core::selector::CostFirstSelector;
+use automl_core::agents::parser::EmbeddedParser;
+use automl_core::agents::selector::CostFirstSelector;
 use automl_core::{Conductor, EventBus, RunRequest};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -192,7 +193,7 @@ fn warnings(bus: &EventBus) -> Vec<(String, String)> {
 
 async fn parse_with(mode: &str) -> (automl_core::Intent, Vec<(String, String)>, usize) {
     let (base, calls) = start(Fake::default()).await;
-    let parser = LlmParser::new(cfg(&base, mode)).expect("config");
+    let parser = LlmParser::new(cfg(&base, mode), Arc::new(EmbeddedParser)).expect("config");
     let (cx, bus) = cx();
     let intent = parser
         .run(
@@ -257,7 +258,7 @@ async fn unreachable_endpoint_falls_back_fast() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     drop(l);
-    let parser = LlmParser::new(cfg(&format!("http://127.0.0.1:{port}"), "valid")).expect("config");
+    let parser = LlmParser::new(cfg(&format!("http://127.0.0.1:{port}"), "valid"), Arc::new(EmbeddedParser)).expect("config");
     let (cx, bus) = cx();
     let t = std::time::Instant::now();
     let i = parser
@@ -287,7 +288,7 @@ async fn call_budget_is_per_run() {
         .await
         .expect_err("500s");
     assert!(
-        matches!(e, automl_core::llm::LlmError::BudgetExhausted { budget: 2 }),
+        matches!(e, automl_core::agents::llm::LlmError::BudgetExhausted { budget: 2 }),
         "{e}"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -350,7 +351,7 @@ async fn endpoint_killed_mid_run_falls_back_and_the_run_completes() {
         shutdown: Some(notify.clone()),
     })
     .await;
-    let parser = LlmParser::new(cfg(&base, "die")).expect("config");
+    let parser = LlmParser::new(cfg(&base, "die"), Arc::new(EmbeddedParser)).expect("config");
     let client = parser.client().expect("client").clone();
     let catalog = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets");
     let out = tempfile::tempdir().expect("tmp");

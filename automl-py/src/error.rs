@@ -6,6 +6,7 @@
 //! become `OSError`).
 
 use automl_core::AutomlError as CoreError;
+use automl_core::ErrorCategory;
 use pyo3::exceptions::{PyException, PyOSError};
 use pyo3::prelude::*;
 
@@ -67,26 +68,17 @@ pyo3::create_exception!(
 /// Converts a core error into the matching Python exception, keeping its cause chain.
 pub fn to_py_err(e: CoreError) -> PyErr {
     let msg = e.to_string();
-    let err = match &e {
-        CoreError::DataFileUnreadable { .. }
-        | CoreError::EmptyData { .. }
-        | CoreError::DataParse { .. }
-        | CoreError::UnsupportedFormat { .. }
-        | CoreError::TargetNotFound { .. }
-        | CoreError::BadTarget { .. }
-        | CoreError::BadData(_) => DataError::new_err(msg),
-        CoreError::UnusablePrompt { .. } | CoreError::UnsupportedTask { .. } => {
-            PromptError::new_err(msg)
-        }
-        CoreError::LicenceRejected(_) => LicenseError::new_err(msg),
-        CoreError::NoDataset(_) | CoreError::Catalog { .. } => DatasetNotFound::new_err(msg),
-        CoreError::InvalidOption { .. } => OptionError::new_err(msg),
-        CoreError::NoTrainer { .. } | CoreError::Training { .. } | CoreError::Stage { .. } => {
-            TrainingError::new_err(msg)
-        }
-        CoreError::ModelLoad { .. } => ModelLoadError::new_err(msg),
-        CoreError::Cancelled => Cancelled::new_err(msg),
-        _ => AutomlError::new_err(msg),
+    // One table for every binding: the core's error category picks the class.
+    let err = match e.category() {
+        ErrorCategory::Data => DataError::new_err(msg),
+        ErrorCategory::Prompt => PromptError::new_err(msg),
+        ErrorCategory::Licence => LicenseError::new_err(msg),
+        ErrorCategory::DatasetNotFound => DatasetNotFound::new_err(msg),
+        ErrorCategory::InvalidOption => OptionError::new_err(msg),
+        ErrorCategory::Training => TrainingError::new_err(msg),
+        ErrorCategory::ModelLoad => ModelLoadError::new_err(msg),
+        ErrorCategory::Cancelled => Cancelled::new_err(msg),
+        ErrorCategory::Internal => AutomlError::new_err(msg),
     };
     Python::attach(|py| {
         let value = err.value(py);
@@ -94,6 +86,7 @@ pub fn to_py_err(e: CoreError) -> PyErr {
         // does, the exception still carries its class and message.
         let _ = value.setattr("code", e.code());
         let _ = value.setattr("user_error", e.is_user_error());
+        let _ = value.setattr("category", e.category().as_str());
         err.set_cause(py, cause_chain(py, std::error::Error::source(&e)));
     });
     err

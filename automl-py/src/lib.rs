@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tokio_util::sync::CancellationToken;
 
-use crate::convert::{ser_to_py, to_py};
+use crate::convert::ser_to_py;
 use crate::error::to_py_err;
 
 /// How often a blocking wait wakes up to let Python handle signals (Ctrl-C).
@@ -109,7 +109,7 @@ impl Conductor {
         project_id: Option<String>,
         review: bool,
         allow_restricted: bool,
-    ) -> RunHandle {
+    ) -> PyResult<RunHandle> {
         let req = RunRequest {
             prompt,
             data,
@@ -124,17 +124,19 @@ impl Conductor {
             ..RunRequest::default()
         };
         let conductor = self.inner.clone();
-        let handle = py.detach(move || {
-            let _guard = runtime().enter();
-            conductor.start(req)
-        });
-        RunHandle {
+        let handle = py
+            .detach(move || {
+                let _guard = runtime().enter();
+                conductor.start(req)
+            })
+            .map_err(to_py_err)?;
+        Ok(RunHandle {
             project_id: handle.project_id().to_string(),
             cancel: handle.cancel_token(),
             control: handle.control(),
             bus: self.inner.bus().clone(),
             state: Mutex::new(HandleState::Running(Some(handle))),
-        }
+        })
     }
 }
 
@@ -170,21 +172,7 @@ impl Drop for CancelOnDrop {
 }
 
 fn outcome_to_py(py: Python<'_>, o: &RunOutcome) -> PyResult<Py<PyAny>> {
-    let v = serde_json::json!({
-        "project_id": o.project_id,
-        "status": o.status,
-        "metrics": o.metrics,
-        "model": o.model,
-        "run_dir": o.run_dir.display().to_string(),
-        "artifacts": o.artifacts,
-        "intent": o.intent,
-        "leaderboard": o.leaderboard,
-        "sinks": o.sinks.iter().map(|s| serde_json::json!({
-            "name": s.name, "delivered": s.delivered, "failed": s.failed,
-            "timed_out": s.timed_out, "first_error": s.first_error,
-        })).collect::<Vec<_>>(),
-    });
-    to_py(py, &v)
+    ser_to_py(py, o)
 }
 
 /// The outcome as a Python object; a cancelled run after Ctrl-C raises `Cancelled` with the
@@ -246,24 +234,14 @@ impl RunHandle {
                 Stage::ALL.map(|s| s.as_str()).join(", ")
             ))
         })?;
-        let choice = if let Ok(s) = choice.extract::<String>() {
-            if s.eq_ignore_ascii_case("accept") {
-                Choice::Accept
-            } else {
-                return Err(PyValueError::new_err(format!(
-                    "choice {s:?}: expected \"accept\" or a dict of edits"
-                )));
-            }
-        } else {
-            let json = choice
-                .py()
-                .import("json")?
-                .call_method1("dumps", (choice,))?
-                .extract::<String>()?;
-            let v: serde_json::Value = serde_json::from_str(&json)
-                .map_err(|e| PyValueError::new_err(format!("choice is not JSON data: {e}")))?;
-            Choice::Edit(v)
-        };
+        let json = choice
+            .py()
+            .import("json")?
+            .call_method1("dumps", (choice,))?
+            .extract::<String>()?;
+        let v: serde_json::Value = serde_json::from_str(&json)
+            .map_err(|e| PyValueError::new_err(format!("choice is not JSON data: {e}")))?;
+        let choice = Choice::from_json(&v).map_err(to_py_err)?;
         self.control.confirm(stage, choice).map_err(to_py_err)
     }
 
@@ -428,21 +406,10 @@ impl Model {
         self.inner.task().as_str()
     }
 
-    /// The class labels in `predict_proba` column order (empty for regression). Read by
-    /// predicting zero rows, which every model supports.
+    /// The class labels in `predict_proba` column order (empty for regression).
     #[getter]
-    fn classes(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        let model = self.inner.clone();
-        let (pred, _) = py
-            .detach(move || {
-                let empty = arrow_empty_batch();
-                model.predict_batch(&empty)
-            })
-            .map_err(to_py_err)?;
-        Ok(match pred {
-            automl_core::trainer::Predictions::Classes { classes, .. } => classes,
-            automl_core::trainer::Predictions::Values(_) => vec![],
-        })
+    fn classes(&self) -> Vec<String> {
+        self.inner.classes().to_vec()
     }
 
     /// Importance of each input column, largest first: a list of (column, share).
@@ -454,36 +421,40 @@ impl Model {
             .collect()
     }
 
-    /// Predicts for the rows of a CSV file (read as training data is read). Returns a dict:
-    /// `{"classes": [...], "proba": [[...]...]}` or `{"values": [...]}`, with `"report"`
-    /// (missing columns, non-numbers, unseen categories).
+    /// Predicts for the rows of a file in any format the loaders read (CSV/TSV, Parquet,
+    /// JSON/NDJSON, Arrow IPC), or image files for an image model. Returns a dict:
+    /// `{"labels": [...], "classes": [...], "proba": [[...]...]}` or `{"values": [...]}`, with
+    /// `"report"` (missing columns, non-numbers, unseen categories) and `"report_text"`.
     fn predict_file<'py>(&self, py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
         let model = self.inner.clone();
-        let (pred, report) = py
-            .detach(move || {
-                let table =
-                    automl_core::data::load_csv(&path, &automl_core::data::LoadOptions::default())?;
-                model.predict_batch(&table.batch)
-            })
+        let p = py
+            .detach(move || automl_core::predict_file(model.as_ref(), &path))
             .map_err(to_py_err)?;
-        let d = PyDict::new(py);
-        match pred {
-            automl_core::trainer::Predictions::Classes { classes, proba } => {
-                d.set_item("classes", classes)?;
-                let rows: Vec<Vec<f64>> = proba.outer_iter().map(|r| r.to_vec()).collect();
-                d.set_item("proba", rows)?;
-            }
-            automl_core::trainer::Predictions::Values(v) => d.set_item("values", v)?,
-        }
-        d.set_item("report", ser_to_py(py, &report)?)?;
-        Ok(d)
+        predictions_to_py(py, &p)
     }
 }
 
-fn arrow_empty_batch() -> arrow::record_batch::RecordBatch {
-    arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(
-        arrow::datatypes::Schema::empty(),
-    ))
+fn predictions_to_py<'py>(
+    py: Python<'py>,
+    p: &automl_core::api::FilePredictions,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    match &p.predictions {
+        automl_core::Predictions::Classes { classes, proba } => {
+            d.set_item("labels", p.predictions.labels().unwrap_or_default())?;
+            d.set_item("classes", classes.clone())?;
+            let rows: Vec<Vec<f64>> = proba.outer_iter().map(|r| r.to_vec()).collect();
+            d.set_item("proba", rows)?;
+        }
+        automl_core::Predictions::Values(v) => d.set_item("values", v.clone())?,
+    }
+    if !p.items.is_empty() {
+        let items: Vec<String> = p.items.iter().map(|f| f.display().to_string()).collect();
+        d.set_item("items", items)?;
+    }
+    d.set_item("report", ser_to_py(py, &p.report)?)?;
+    d.set_item("report_text", p.report.summary())?;
+    Ok(d)
 }
 
 /// Loads an exported model from a run folder or its `model.json`.

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use automl_core::Agent;
 use clap::{Parser, Subcommand};
 
 mod predict;
@@ -163,37 +162,20 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            // The same parser a run uses: the LLM when AUTOML_LLM_BASE_URL is set, else (and on
-            // any LLM failure, with a warning on stderr) the embedded parser.
-            let bus = automl_core::EventBus::default();
-            let cx = automl_core::StageContext {
-                emitter: bus.emitter("parse"),
-                cancel: Default::default(),
-                settings: std::sync::Arc::new(automl_core::RunSettings {
-                    seed: 0,
-                    time_budget_s: automl_core::conductor::DEFAULT_TIME_BUDGET_S,
-                    max_trials: None,
-                    run_dir: PathBuf::from("."),
-                    catalog_dir: None,
-                }),
-            };
-            let parser = automl_core::finders::default_agents().parser;
-            let prompt = automl_core::Prompt {
-                text,
-                has_data: false,
-            };
-            let intent = match rt.block_on(parser.run(prompt, &cx)) {
-                Ok(i) => i,
+            // The same call as the server's /parse, Python and Node: the LLM when
+            // AUTOML_LLM_BASE_URL is set, else (and on any LLM failure, with a warning on
+            // stderr) the embedded parser.
+            let parsed = match rt.block_on(automl_core::parse_prompt(&text)) {
+                Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    return ExitCode::from(1);
+                    return ExitCode::from(if e.is_user_error() { 2 } else { 1 });
                 }
             };
-            for env in bus.history("parse") {
-                if let automl_core::Event::Warning(w) = env.event {
-                    eprintln!("warning [{}]: {}", w.code, w.message);
-                }
+            for w in &parsed.warnings {
+                eprintln!("warning [{}]: {}", w.code, w.message);
             }
+            let intent = parsed.intent;
             if json {
                 match serde_json::to_string(&intent) {
                     Ok(s) => println!("{s}"),
@@ -236,8 +218,8 @@ fn main() -> ExitCode {
                 println!(
                     "parser:     {}",
                     match intent.parser {
-                        automl_core::intent::ParserKind::Llm => "llm",
-                        automl_core::intent::ParserKind::Embedded => "embedded",
+                        automl_core::event::ParserKind::Llm => "llm",
+                        automl_core::event::ParserKind::Embedded => "embedded",
                     }
                 );
                 println!("confidence: {:.2}", intent.confidence);

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use automl_core::data;
-use automl_core::profile::{self, Profile, TargetHints};
+use automl_core::data::profile::{self, TargetHints};
+use automl_core::event::Profile;
 use automl_core::{AutomlError, Intent};
 
 /// Options of `automl profile`.
@@ -55,7 +56,7 @@ fn build(args: &ProfileArgs) -> Result<(Profile, Vec<String>), AutomlError> {
         explicit: args.target.clone(),
         ..Default::default()
     };
-    let intent: Intent = automl_core::parser::parse("");
+    let intent: Intent = automl_core::agents::parser::parse("");
     let p = profile::profile_dataset(&loaded, &hints, &intent)?;
     Ok((p, data::load_notes(&loaded)))
 }

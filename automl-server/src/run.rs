@@ -43,7 +43,13 @@ pub async fn run(args: RunArgs) -> ExitCode {
         }
     }
 
-    let handle = conductor.start(req);
+    let handle = match conductor.start(req) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(if e.is_user_error() { 2 } else { 1 });
+        }
+    };
     let cancel = handle.cancel_token();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

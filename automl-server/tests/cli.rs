@@ -350,3 +350,140 @@ fn predict_applies_an_exported_model_in_input_order_and_counts_bad_values() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn metric_option_is_optimised_and_shown_in_the_leaderboard_and_model_card() {
+    let run_dir = tempfile::tempdir().expect("tmp");
+    let out = automl(&[
+        "run",
+        "classify iris species",
+        "--metric",
+        "log_loss",
+        "--time-budget",
+        "3s",
+        "--json",
+        "--out",
+        run_dir.path().to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = envelopes(&out.stdout);
+    let boards = named(&ev, "LEADERBOARD_UPDATED");
+    assert!(!boards.is_empty());
+    for b in &boards {
+        assert_eq!(b["metric"], "log_loss", "{b}");
+        assert_eq!(b["higher_is_better"], false, "{b}");
+    }
+    // Ranked on log loss: scores ascend.
+    let last = boards.last().expect("a board");
+    let scores: Vec<f64> = last["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["score"].as_f64().expect("score"))
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+    let card = std::fs::read_to_string(run_dir.path().join("model_card.md")).expect("card");
+    assert!(card.contains("chosen on validation log_loss"), "{card}");
+    let metrics: Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.path().join("metrics.json")).expect("metrics"),
+    )
+    .expect("json");
+    assert_eq!(metrics["optimised_metric"], "log_loss");
+}
+
+#[test]
+fn an_unknown_or_unfit_metric_is_bad_input_listing_the_valid_ones() {
+    let out = automl(&["run", "classify iris species", "--metric", "foo"]);
+    assert_bad_input(&out, &["metric", "\"foo\"", "accuracy", "log_loss", "rmse"]);
+    // A regression metric on a classification task is refused once the task is known.
+    let out = automl(&["run", "classify iris species", "--metric", "rmse", "--time-budget", "2s"]);
+    assert_bad_input(&out, &["rmse", "classification", "accuracy"]);
+    // ROC AUC needs two classes; iris has three.
+    let out = automl(&["run", "classify iris species", "--metric", "roc_auc", "--time-budget", "2s"]);
+    assert_bad_input(&out, &["roc_auc", "3"]);
+}
+
+#[test]
+fn an_unsafe_project_id_is_bad_input() {
+    let out = automl(&["run", "classify iris species", "--project-id", "../escape"]);
+    assert_bad_input(&out, &["project_id", "../escape"]);
+}
+
+#[test]
+fn corrupt_or_hostile_models_are_bad_input_not_a_panic() {
+    let run_dir = tempfile::tempdir().expect("tmp");
+    let out = automl(&[
+        "run",
+        "classify iris species",
+        "--time-budget",
+        "3s",
+        "--max-trials",
+        "2",
+        "--out",
+        run_dir.path().to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let iris = root().join("datasets/tabular/iris.csv");
+    let model_json = run_dir.path().join("model.json");
+    let good: Value =
+        serde_json::from_str(&std::fs::read_to_string(&model_json).expect("model")).expect("json");
+    let mut hostile = Vec::new();
+    let mut v = good.clone();
+    v["pipeline"]["classes"] = serde_json::json!(["one"]);
+    hostile.push(v);
+    let mut v = good.clone();
+    v["format"] = Value::from("automl-unknown/9");
+    hostile.push(v);
+    hostile.push(Value::from("[]"));
+    for (i, h) in hostile.iter().enumerate() {
+        std::fs::write(&model_json, h.to_string()).expect("write");
+        let out = automl(&[
+            "predict",
+            "--model",
+            run_dir.path().to_str().expect("utf8"),
+            "--data",
+            iris.to_str().expect("utf8"),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
+        assert!(err.contains("model.json"), "case {i} names the file: {err}");
+        assert!(!err.contains("panicked"), "case {i}: {err}");
+    }
+    std::fs::write(&model_json, b"\x00\x01garbage").expect("write");
+    let out = automl(&["predict", "--model", run_dir.path().to_str().expect("utf8"), "--data", iris.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn predict_reads_every_loader_format() {
+    let run_dir = tempfile::tempdir().expect("tmp");
+    let out = automl(&[
+        "run",
+        "classify iris species",
+        "--time-budget",
+        "3s",
+        "--out",
+        run_dir.path().to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = tempfile::tempdir().expect("tmp");
+    let json = write(
+        d.path(),
+        "rows.json",
+        r#"[{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2},
+            {"sepal_length":6.7,"sepal_width":3.0,"petal_length":5.2,"petal_width":2.3}]"#,
+    );
+    let out = automl(&[
+        "predict",
+        "--model",
+        run_dir.path().to_str().expect("utf8"),
+        "--data",
+        json.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[1].starts_with("setosa,"), "{text}");
+    assert!(lines[2].starts_with("virginica,"), "{text}");
+}

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use automl_core::data::{self, Dataset};
-use automl_core::profile::{TargetHints, profile_dataset};
+use automl_core::data::profile::{TargetHints, profile_dataset};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -17,7 +17,7 @@ fuzz_target!(|bytes: &[u8]| {
     if let Ok(Dataset::Table(t)) = data::load(&path) {
         let ds = Dataset::Table(t);
         let _ = data::sample_payload(&ds, None);
-        let _ = profile_dataset(&ds, &TargetHints::default(), &automl_core::parser::parse(""));
+        let _ = profile_dataset(&ds, &TargetHints::default(), &automl_core::agents::parser::parse(""));
     }
     let _ = std::fs::remove_file(&path);
 });

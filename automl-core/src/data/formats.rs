@@ -55,10 +55,11 @@ fn finish(path: &Path, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<T
         ));
     }
     let batch = combine_batches(schema, batches)?;
+    let (batch, notes) = super::normalise_columns(batch)?;
     Ok(TableData {
         path: path.to_path_buf(),
         batch,
-        notes: vec![],
+        notes,
     })
 }
 

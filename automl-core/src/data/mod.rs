@@ -7,6 +7,8 @@
 //! row and column where they apply. See `docs/data.md`.
 
 mod csv;
+pub mod preprocess;
+pub mod profile;
 mod formats;
 mod images;
 
@@ -265,6 +267,70 @@ pub fn combine_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<R
         columns.push(joined);
     }
     RecordBatch::try_new(schema, columns).map_err(|e| AutomlError::Internal(e.to_string()))
+}
+
+/// Rows handed over in memory (a DataFrame or Arrow table from Python or Node) as a table,
+/// with the same checks and column normalisation as a file: unique names, at least one row,
+/// categorical (dictionary) columns kept categorical.
+pub fn table_from_batch(name: &str, batch: RecordBatch) -> Result<TableData> {
+    let path = PathBuf::from(format!("memory:{name}"));
+    check_unique_names(&path, &batch.schema())?;
+    if batch.num_columns() == 0 || batch.num_rows() == 0 {
+        return Err(AutomlError::EmptyData {
+            path,
+            detail: " (the table has no rows or no columns)".to_string(),
+        });
+    }
+    let (batch, notes) = normalise_columns(batch)?;
+    Ok(TableData { path, batch, notes })
+}
+
+/// Brings columns to the types the profile reads: dictionary-encoded columns (pandas
+/// `category`, Arrow dictionaries, Parquet dictionary pages) become text, so that a category
+/// of integer codes stays a category instead of being read as a number; large and view
+/// strings become plain strings. Returns notes for what was converted.
+pub fn normalise_columns(batch: RecordBatch) -> Result<(RecordBatch, Vec<String>)> {
+    let schema = batch.schema();
+    let mut notes = Vec::new();
+    let mut changed = false;
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (f, col) in schema.fields().iter().zip(batch.columns()) {
+        let to = match f.data_type() {
+            DataType::Dictionary(_, value) => {
+                if !matches!(value.as_ref(), DataType::Utf8 | DataType::LargeUtf8) {
+                    notes.push(format!(
+                        "column {:?} is categorical with {value} codes: treated as categories, not numbers",
+                        f.name()
+                    ));
+                }
+                Some(DataType::Utf8)
+            }
+            DataType::LargeUtf8 | DataType::Utf8View => Some(DataType::Utf8),
+            _ => None,
+        };
+        match to {
+            Some(t) => {
+                changed = true;
+                let c = arrow::compute::cast(col, &t).map_err(|e| {
+                    AutomlError::BadData(format!("column {:?} cannot be read as text: {e}", f.name()))
+                })?;
+                fields.push(arrow::datatypes::Field::new(f.name(), t, true));
+                columns.push(c);
+            }
+            None => {
+                fields.push(f.as_ref().clone());
+                columns.push(col.clone());
+            }
+        }
+    }
+    if !changed {
+        return Ok((batch, notes));
+    }
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+    let batch =
+        RecordBatch::try_new(schema, columns).map_err(|e| AutomlError::Internal(e.to_string()))?;
+    Ok((batch, notes))
 }
 
 /// Rejects a table with duplicate column names, naming the second one.

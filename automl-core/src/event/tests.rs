@@ -7,9 +7,6 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::*;
-use crate::intent::{Constraints, Intent, Modality, Objective, ParserKind};
-use crate::preprocess::{FeatureStep, PreprocessSummary, SplitSizes};
-use crate::profile::{ColumnKind, ColumnProfile, Profile, TaskKind, ValueCount};
 
 fn map(v: Value) -> serde_json::Map<String, Value> {
     match v {

@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Wait at REVIEW_EDIT for `/confirm`.
     pub review: Option<bool>,
+    /// The metric to optimise (e.g. `roc_auc`, `log_loss`, `rmse`).
+    pub metric: Option<String>,
 }
 
 impl RunOptions {
@@ -50,24 +52,16 @@ impl RunOptions {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .ok_or_else(|| AppError::BadRequest("prompt is required".to_string()))?;
-        if prompt.len() > 20_000 {
-            return Err(AppError::BadRequest(
-                "prompt is longer than 20000 bytes".to_string(),
-            ));
-        }
-        if let Some(b) = self.time_budget_s
-            && !(b > 0.0 && b <= 86_400.0)
-        {
-            return Err(AppError::BadRequest(
-                "time_budget_s must be between 0 and 86400".to_string(),
-            ));
-        }
+        // Every field is checked by the core (`RunRequest::validate`), as for the CLI and the
+        // bindings.
         let mut req = RunRequest::new(prompt);
+        req.metric = self.metric.clone();
         req.target = self.target.clone();
         req.time_budget_s = self.time_budget_s;
         req.max_trials = self.max_trials;
         req.seed = self.seed;
         req.review = self.review.unwrap_or(false);
+        req.validate()?;
         Ok(req)
     }
 }
@@ -159,7 +153,9 @@ pub struct ParseBody {
     pub prompt: String,
 }
 
-/// Parses a prompt with the embedded parser; no run starts and no event is emitted.
+/// Parses a prompt as a run would (the LLM parser when the server's environment configures
+/// one, else the embedded parser: the same answer as `automl parse`, Python and Node); no run
+/// starts and no event is emitted.
 #[utoipa::path(
     post,
     path = "/api/projects/{project_id}/parse",
@@ -173,12 +169,8 @@ pub async fn parse(
     Json(body): Json<ParseBody>,
 ) -> Result<Json<automl_core::Intent>, AppError> {
     ProjectId::parse(&id)?;
-    if body.prompt.len() > 20_000 {
-        return Err(AppError::BadRequest(
-            "prompt is longer than 20000 bytes".to_string(),
-        ));
-    }
-    Ok(Json(automl_core::parser::parse(&body.prompt)))
+    let parsed = automl_core::parse_prompt(&body.prompt).await?;
+    Ok(Json(parsed.intent))
 }
 
 /// Receives a data file: multipart form with a `file` part (.csv, .tsv, or .zip of images).
@@ -329,10 +321,7 @@ pub async fn confirm(
     let id = ProjectId::parse(&id)?;
     let stage = Stage::parse(&body.stage)
         .ok_or_else(|| AppError::BadRequest(format!("unknown stage {:?}", body.stage)))?;
-    let choice = match body.edit {
-        Some(v) => Choice::Edit(v),
-        None => Choice::Accept,
-    };
+    let choice = Choice::from_json(&body.edit.unwrap_or(serde_json::Value::Null))?;
     state.confirm(&id, stage, choice)?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -85,12 +85,7 @@ pub struct ProjectId(String);
 impl ProjectId {
     /// Checks `s`.
     pub fn parse(s: &str) -> Result<Self, AppError> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.as_bytes()[0].is_ascii_alphanumeric()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
+        if automl_core::conductor::is_safe_project_id(s) {
             Ok(Self(s.to_string()))
         } else {
             Err(AppError::bad_id(s))
@@ -248,7 +243,7 @@ impl AppState {
             if runs.len() >= self.0.config.max_active_runs {
                 return Err(AppError::Busy(runs.len()));
             }
-            let handle = self.0.conductor.start(req);
+            let handle = self.0.conductor.start(req)?;
             runs.insert(id.clone(), handle);
         }
         Counters::inc(&self.0.counters.runs_started);

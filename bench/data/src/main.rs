@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use automl_core::data::{self, Dataset};
-use automl_core::profile::{TargetHints, profile_dataset};
+use automl_core::data::profile::{TargetHints, profile_dataset};
 
 /// Peak resident set size of this process, in MiB (Linux `VmHWM`).
 fn peak_rss_mib() -> Option<f64> {
@@ -40,7 +40,7 @@ fn main() -> std::process::ExitCode {
     let profile = match profile_dataset(
         &loaded,
         &TargetHints::default(),
-        &automl_core::parser::parse(""),
+        &automl_core::agents::parser::parse(""),
     ) {
         Ok(p) => p,
         Err(e) => {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use automl_core::image::{ArchSpec, throughput};
+use automl_core::train::image::{ArchSpec, throughput};
 use automl_core::{Conductor, RunRequest};
 
 /// mimalloc keeps freed pages for reuse; glibc's malloc hands the large, short-lived tensors

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "classify iris species".to_string());
     let out = std::env::temp_dir().join("automl-quickstart");
     let conductor = Conductor::builder().build()?;
-    let handle = conductor.start(RunRequest::new(prompt).out_dir(&out).time_budget(10.0));
+    let handle = conductor.start(RunRequest::new(prompt).out_dir(&out).time_budget(10.0))?;
     let mut events = handle.events();
     while let Some(env) = events.next().await {
         match &env.event {

@@ -1,0 +1,978 @@
+//! The embedded prompt parser: rules over the request's words, no network, no model files.
+//!
+//! It decides modality and objective by weighted cue words, refuses tasks automl cannot train
+//! (detection, segmentation, question answering, generation, clustering, recommendation, audio)
+//! with a reason instead of guessing, and pulls out the target, a data set hint, keywords, a
+//! time budget, a metric and a trial count.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use regex::Regex;
+
+use crate::agents::{Agent, Prompt, StageContext};
+use crate::error::Result;
+use crate::words::singular;
+use crate::event::{Constraints, Intent, Modality, Objective, ParserKind};
+
+/// The rule-based parser that answers when no LLM is configured or the LLM fails.
+#[derive(Debug, Default, Clone)]
+pub struct EmbeddedParser;
+
+#[async_trait]
+impl Agent<Prompt, Intent> for EmbeddedParser {
+    fn name(&self) -> &str {
+        "embedded"
+    }
+
+    async fn run(&self, input: Prompt, _cx: &StageContext) -> Result<Intent> {
+        Ok(parse(&input.text))
+    }
+}
+
+const STOPWORDS: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "this",
+    "these",
+    "those",
+    "that",
+    "my",
+    "our",
+    "your",
+    "their",
+    "its",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "for",
+    "from",
+    "with",
+    "by",
+    "and",
+    "or",
+    "is",
+    "are",
+    "be",
+    "it",
+    "as",
+    "into",
+    "using",
+    "use",
+    "based",
+    "given",
+    "build",
+    "make",
+    "create",
+    "train",
+    "want",
+    "need",
+    "please",
+    "can",
+    "you",
+    "me",
+    "i",
+    "we",
+    "model",
+    "models",
+    "some",
+    "any",
+    "which",
+    "what",
+    "whether",
+    "if",
+    "how",
+    "will",
+    "would",
+    "should",
+    "could",
+    "do",
+    "does",
+    "so",
+    "then",
+    "than",
+    "about",
+    "data",
+    "dataset",
+    "file",
+    "csv",
+    "table",
+    "set",
+    "classifier",
+    "classify",
+    "predict",
+    "prediction",
+    "predictions",
+    "predicting",
+    "estimate",
+    "forecast",
+    "detect",
+    "seconds",
+    "second",
+    "minutes",
+    "minute",
+    "secs",
+    "sec",
+    "mins",
+    "min",
+    "hour",
+    "hours",
+    "within",
+    "under",
+    "less",
+    "most",
+    "budget",
+    "time",
+    "quickly",
+    "fast",
+    "good",
+    "best",
+    "new",
+    "here",
+    "there",
+    "them",
+    "they",
+    "per",
+    "each",
+    "all",
+    "one",
+    "two",
+];
+
+/// Tasks we recognise but cannot train: (cue regex, task type, reason).
+static UNSUPPORTED: LazyLock<Vec<(Regex, &'static str, &'static str)>> = LazyLock::new(|| {
+    let r = |p: &str| Regex::new(p).expect("static regex");
+    vec![
+        (
+            r(
+                r"\bobject detection\b|\bdetect(ing)? (the )?(objects|faces|pedestrians|people|cars|vehicles)\b|\bbounding[- ]box(es)?\b|\byolo\b|\blocali[sz](e|ation)\b",
+            ),
+            "object_detection",
+            "object detection (boxes around objects) is not something automl can train yet; it trains classifiers and regressors",
+        ),
+        (
+            r(
+                r"\bsegment(ation|ing)?\b.*\b(image|images|photo|photos|scan|scans|pixels?|mask|masks)\b|\b(image|semantic|instance|pixel)[- ]?(wise )?segmentation\b|\bsegmentation masks?\b",
+            ),
+            "image_segmentation",
+            "image segmentation (a label per pixel) is not something automl can train yet",
+        ),
+        (
+            r(
+                r"\bquestion[- ]answering\b|\banswer(s|ing)? (the |user |customer |their )?questions\b|\b(build|create|make|develop|train)\w* (a |an |our )?(\w+ )?chat ?bot\b|\bassistant that answers\b",
+            ),
+            "question_answering",
+            "question answering needs a language model; automl trains classifiers and regressors",
+        ),
+        (
+            r(
+                r"\b(generate|generating|generation|generative)\b.*\b(images?|pictures?|text|stor(y|ies)|poems?|music|captions?|code|faces|art|summar(y|ies)|responses?|essays?|articles?|descriptions?|emails?|slogans?)\b|\b(summari[sz](e|ation|ing))\b|\btranslat(e|ion|ing)\b|\btext[- ]to[- ](image|speech)\b|\bimage caption",
+            ),
+            "generation",
+            "generating or transforming content (text, images, translation, summaries) is not something automl trains; it predicts labels and numbers",
+        ),
+        (
+            r(
+                r"\bcluster(s|ing)?\b|\bcustomer segmentation\b|\bsegment (our |my |the )?customers\b|\bgroup similar\b|\bunsupervised\b",
+            ),
+            "clustering",
+            "clustering is unsupervised; automl needs a target column to learn",
+        ),
+        (
+            r(
+                r"\brecommender\b|\brecommendation (system|engine|model)s?\b|\brecommend(s|ing)? \w+ to (users|customers|people|each|our)\b|\b(product|movie|item|music|content) recommendations?\b",
+            ),
+            "recommendation",
+            "recommender systems are not something automl can train yet",
+        ),
+    ]
+});
+
+fn cue_weights(m: Modality) -> &'static [(&'static str, f64)] {
+    match m {
+        Modality::Image => &[
+            ("image", 3.0),
+            ("images", 3.0),
+            ("photo", 3.0),
+            ("photos", 3.0),
+            ("picture", 3.0),
+            ("pictures", 3.0),
+            ("pixel", 2.0),
+            ("pixels", 2.0),
+            ("jpeg", 3.0),
+            ("jpg", 3.0),
+            ("png", 3.0),
+            ("x-ray", 3.0),
+            ("xray", 3.0),
+            ("x-rays", 3.0),
+            ("mri", 3.0),
+            ("scans", 2.0),
+            ("camera", 2.0),
+            ("handwritten", 3.0),
+            ("visual", 2.0),
+            ("cnn", 2.0),
+            ("vision", 3.0),
+            ("thumbnails", 2.0),
+            ("selfies", 3.0),
+            ("satellite", 2.0),
+            // things people photograph and want told apart
+            ("cat", 1.5),
+            ("cats", 1.5),
+            ("dog", 1.5),
+            ("dogs", 1.5),
+            ("bird", 1.5),
+            ("birds", 1.5),
+            ("flower", 1.0),
+            ("flowers", 1.0),
+            ("animal", 1.0),
+            ("animals", 1.0),
+            ("pet", 1.0),
+            ("pets", 1.0),
+            ("horse", 1.0),
+            ("horses", 1.0),
+            ("leaf", 1.0),
+            ("leaves", 0.5),
+            ("plant", 0.5),
+            ("face", 1.0),
+            ("faces", 1.0),
+            ("digit", 1.0),
+            ("digits", 1.0),
+            ("fruit", 0.5),
+            ("skin", 0.5),
+            ("lesion", 1.0),
+            ("lesions", 1.0),
+        ],
+        Modality::Text => &[
+            ("text", 3.0),
+            ("texts", 3.0),
+            ("sms", 3.0),
+            ("message", 2.0),
+            ("messages", 2.0),
+            ("email", 3.0),
+            ("emails", 3.0),
+            ("e-mail", 3.0),
+            ("spam", 2.0),
+            ("review", 2.0),
+            ("reviews", 2.5),
+            ("tweet", 3.0),
+            ("tweets", 3.0),
+            ("sentiment", 3.0),
+            ("document", 2.0),
+            ("documents", 2.5),
+            ("comment", 2.0),
+            ("comments", 2.5),
+            ("headline", 2.5),
+            ("headlines", 2.5),
+            ("article", 2.0),
+            ("articles", 2.0),
+            ("sentence", 2.0),
+            ("sentences", 2.5),
+            ("nlp", 3.0),
+            ("transcript", 2.0),
+            ("transcripts", 2.0),
+            ("toxic", 2.0),
+            ("toxicity", 2.0),
+            ("posts", 1.5),
+            ("tickets", 1.5),
+            ("complaints", 1.5),
+            ("language", 1.0),
+            ("words", 1.0),
+            ("wording", 1.0),
+            ("titles", 1.0),
+            ("queries", 1.0),
+            ("intent", 1.0),
+            ("intents", 1.5),
+            ("query", 1.0),
+            ("questions", 1.0),
+            ("passage", 2.0),
+            ("passages", 2.0),
+            ("descriptions", 1.0),
+        ],
+        Modality::Audio => &[
+            ("audio", 3.0),
+            ("sound", 3.0),
+            ("sounds", 3.0),
+            ("speech", 3.0),
+            ("spoken", 3.0),
+            ("speaker", 2.0),
+            ("voice", 2.5),
+            ("music", 2.5),
+            ("song", 2.0),
+            ("songs", 2.0),
+            ("acoustic", 2.5),
+            ("wav", 3.0),
+            ("mp3", 3.0),
+            ("recordings", 1.5),
+            ("birdsong", 3.0),
+        ],
+        Modality::TimeSeries => &[
+            ("forecast", 3.0),
+            ("forecasting", 3.0),
+            ("forecasts", 3.0),
+            ("timeseries", 3.0),
+            ("seasonal", 2.0),
+            ("seasonality", 2.0),
+            ("horizon", 1.5),
+            ("lag", 1.0),
+            ("lags", 1.0),
+            ("hourly", 0.7),
+            ("daily", 0.7),
+            ("weekly", 0.7),
+            ("monthly", 0.7),
+            ("tomorrow", 1.5),
+            ("trend", 1.0),
+        ],
+        Modality::Tabular => &[
+            ("csv", 2.0),
+            ("table", 2.0),
+            ("tabular", 3.0),
+            ("spreadsheet", 2.0),
+            ("column", 1.0),
+            ("columns", 1.0),
+            ("rows", 1.0),
+            ("parquet", 2.0),
+            ("excel", 2.0),
+            ("features", 0.5),
+            ("customers", 0.5),
+            ("customer", 0.5),
+            ("records", 0.5),
+        ],
+        Modality::Other => &[],
+    }
+}
+
+const CLASSIFICATION_CUES: &[(&str, f64)] = &[
+    ("classify", 3.0),
+    ("classifier", 3.0),
+    ("classification", 3.0),
+    ("categorize", 3.0),
+    ("categorise", 3.0),
+    ("categorization", 3.0),
+    ("whether", 2.0),
+    ("recognize", 2.0),
+    ("recognise", 2.0),
+    ("recognition", 2.0),
+    ("identify", 1.5),
+    ("detect", 1.5),
+    ("detection", 1.0),
+    ("spam", 2.0),
+    ("fraud", 2.0),
+    ("fraudulent", 2.0),
+    ("churn", 2.0),
+    ("sentiment", 2.0),
+    ("diagnosis", 1.5),
+    ("diagnose", 2.0),
+    ("binary", 2.0),
+    ("species", 2.0),
+    ("type", 1.0),
+    ("category", 2.0),
+    ("categories", 2.0),
+    ("class", 1.5),
+    ("classes", 1.5),
+    ("label", 1.0),
+    ("labels", 1.0),
+    ("vs", 2.0),
+    ("versus", 2.0),
+    ("default", 1.0),
+    ("approve", 1.0),
+    ("approved", 1.0),
+    ("survive", 2.0),
+    ("survived", 2.0),
+    ("survival", 1.0),
+    ("toxic", 1.5),
+    ("positive", 1.0),
+    ("negative", 1.0),
+    ("genre", 2.0),
+    ("breed", 2.0),
+    ("cultivar", 2.0),
+    ("variety", 1.5),
+    ("malignant", 2.0),
+    ("benign", 2.0),
+    ("disease", 1.0),
+    ("yes", 0.5),
+    ("tell", 1.0),
+    ("apart", 1.5),
+    ("kind", 1.0),
+    ("attrition", 1.5),
+    ("defect", 1.0),
+    ("income", 0.5),
+    ("digit", 1.0),
+    ("digits", 1.0),
+    ("types", 1.0),
+    ("categorised", 2.0),
+    ("categorized", 2.0),
+    ("classified", 1.5),
+    ("assign", 1.5),
+    ("flag", 1.5),
+    ("flags", 1.5),
+    ("failure", 1.0),
+    ("convert", 1.5),
+    ("converted", 1.0),
+    ("edible", 1.0),
+    ("poisonous", 1.0),
+    ("accuracy", 1.5),
+    ("auc", 1.5),
+    ("f1", 1.5),
+    ("precision", 1.0),
+    ("recall", 1.0),
+    ("true/false", 3.0),
+    ("yes/no", 3.0),
+    ("which of", 1.5),
+    ("as a class", 2.0),
+    ("or not", 2.0),
+];
+
+const REGRESSION_CUES: &[(&str, f64)] = &[
+    ("regression", 3.0),
+    ("regress", 3.0),
+    ("price", 2.5),
+    ("prices", 2.5),
+    ("cost", 2.0),
+    ("costs", 2.0),
+    ("value", 1.0),
+    ("amount", 2.0),
+    ("salary", 2.0),
+    ("salaries", 2.0),
+    ("revenue", 2.0),
+    ("sales", 1.5),
+    ("demand", 1.5),
+    ("temperature", 2.0),
+    ("age", 1.0),
+    ("weight", 1.0),
+    ("height", 1.0),
+    ("duration", 1.5),
+    ("estimate", 1.5),
+    ("progression", 2.0),
+    ("continuous", 2.0),
+    ("yield", 1.5),
+    ("consumption", 1.5),
+    ("load", 1.0),
+    ("count", 1.0),
+    ("number", 1.0),
+    ("score", 0.5),
+    ("rating", 0.5),
+    ("quality", 0.5),
+    ("rent", 2.0),
+    ("income", 0.5),
+    ("energy", 1.0),
+    ("time", 0.3),
+    ("volume", 1.0),
+    ("quantity", 1.5),
+    ("traffic", 1.0),
+    ("value", 1.0),
+    ("valuation", 2.0),
+    ("premium", 1.0),
+    ("charges", 1.5),
+    ("fare", 1.5),
+    ("mpg", 2.0),
+    ("concentration", 1.5),
+    ("level", 0.5),
+    ("strength", 1.0),
+    ("rmse", 2.5),
+    ("mae", 2.5),
+    ("mse", 2.5),
+    ("r2", 2.5),
+    ("absolute error", 2.5),
+    ("squared error", 2.5),
+    ("on a scale of", 2.0),
+    ("how much", 2.5),
+    ("how many", 2.5),
+    ("number of", 1.5),
+];
+
+static IMAGE_OUTPUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(images?|pictures?|photos?|art|faces|drawings?)\b").expect("static regex")
+});
+
+/// The head start of tabular data in the modality vote.
+const TABULAR_PRIOR: f64 = 1.2;
+
+static WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[a-z0-9][a-z0-9_\-]*").expect("static regex"));
+static BUDGET: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:in|within|under|for|of|budget|max(?:imum)?|at most|less than|no more than|limit(?:ed)? to|taking)\s*(?:of\s+)?(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|mins?|minutes?|h|hrs?|hours?)\b")
+        .expect("static regex")
+});
+static BUDGET_BARE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\d+(?:\.\d+)?)\s*-?\s*(s|sec|secs|seconds?|mins?|minutes?|hrs?|hours?)\s+(?:budget|limit|time budget)\b")
+        .expect("static regex")
+});
+static TRIALS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\d+)\s+(?:trials|models|configurations|configs)\b").expect("static regex")
+});
+static QUOTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"[`'"“‘]([A-Za-z0-9_\- .]{1,64})[`'"”’]"#).expect("static regex")
+});
+static TARGET_EXPLICIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:target|label|outcome|response)(?: column| variable| field)?(?: is| =|:| called| named)?\s+([A-Za-z_][A-Za-z0-9_\-]*)")
+        .expect("static regex")
+});
+static TARGET_VERB: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:predict|predicting|forecast|forecasting|estimate|estimating|classify|classifying|model|regress|determine|infer)\s+(.+?)(?:\s+(?:from|in|on|using|with|based|given|for|by|of|at|when|where|within|under|into|as|so|and|,)\b|[,.;:!?]|$)")
+        .expect("static regex")
+});
+static METRIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:maximi[sz]e|minimi[sz]e|optimi[sz]e(?: for)?|metric(?: is|:)?|measured by|judged by|scored by|evaluate(?:d)? (?:on|by)|best)\s+(?:the\s+)?(balanced accuracy|accuracy|macro[- ]?f1|f1(?:[- ]score)?|roc[- ]?auc|auc|log[- ]?loss|precision|recall|sensitivity|r2|r\^2|r-squared|rmse|mae|mse|mean absolute error|root mean squared error)")
+        .expect("static regex")
+});
+
+fn normalise_metric(m: &str) -> String {
+    let m = m.to_ascii_lowercase().replace(['-', ' '], "");
+    match m.as_str() {
+        "balancedaccuracy" => "balanced_accuracy",
+        "accuracy" => "accuracy",
+        "macrof1" | "f1" | "f1score" => "macro_f1",
+        "rocauc" | "auc" => "roc_auc",
+        "logloss" => "log_loss",
+        "precision" => "precision",
+        "recall" | "sensitivity" => "recall",
+        "r2" | "r^2" | "rsquared" => "r2",
+        "rmse" | "rootmeansquarederror" | "mse" => "rmse",
+        "mae" | "meanabsoluteerror" => "mae",
+        _ => "accuracy",
+    }
+    .to_string()
+}
+
+
+fn words(text: &str) -> Vec<String> {
+    WORD.find_iter(text)
+        .map(|m| m.as_str().to_string())
+        .collect()
+}
+
+/// Words that mark the sentence stating the task (what to predict).
+const TASK_VERBS: &[&str] = &[
+    "predict",
+    "predicting",
+    "estimate",
+    "forecast",
+    "classify",
+    "categorise",
+    "categorize",
+    "identify",
+    "detect",
+    "determine",
+    "diagnose",
+    "recognise",
+    "recognize",
+    "flag",
+    "flags",
+    "tell",
+    "decide",
+    "assign",
+    "route",
+    "sort",
+    "label",
+    "target",
+];
+
+/// Cue score over sentences: a sentence that states the task counts 1.5 times, a sentence
+/// that lists many attributes (three commas or more: a feature list) counts 0.3 times, so that
+/// the columns a brief describes ("salary, age, number of products") weigh less than what it
+/// asks to predict (`list_factor`: 0.3 for objective cues, 0.6 for modality cues).
+fn weighted_score(text: &str, cues: &[(&str, f64)], list_factor: f64) -> f64 {
+    let mut total = 0.0;
+    let sentences = text
+        .split("\n\n")
+        .flat_map(|para| para.split(['.', '!', '?', ';']));
+    for sentence in sentences {
+        let joined = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
+        let s = joined.as_str();
+        if s.is_empty() {
+            continue;
+        }
+        let ws = words(s);
+        let raw = score(&ws, s, cues);
+        if raw == 0.0 {
+            continue;
+        }
+        let commas = s.matches(',').count();
+        let factor = if ws.iter().any(|w| TASK_VERBS.contains(&w.as_str())) {
+            1.5
+        } else if commas >= 3 {
+            list_factor
+        } else {
+            1.0
+        };
+        total += raw * factor;
+    }
+    total
+}
+
+fn score(words: &[String], text: &str, cues: &[(&str, f64)]) -> f64 {
+    let mut s = 0.0;
+    for (cue, w) in cues {
+        if cue.contains(|c: char| !c.is_ascii_alphanumeric()) {
+            if text.contains(cue) {
+                s += w;
+            }
+        } else if words.iter().any(|x| x == cue) {
+            s += w;
+        }
+    }
+    s
+}
+
+/// Parses a request with the embedded rules.
+pub fn parse(text: &str) -> Intent {
+    let lower = text.to_lowercase();
+    let ws = words(&lower);
+
+    // Modality by weighted cues; phrases that the word list cannot see.
+    let mut modal: Vec<(Modality, f64)> = [
+        Modality::Image,
+        Modality::Text,
+        Modality::Audio,
+        Modality::TimeSeries,
+        Modality::Tabular,
+    ]
+    .into_iter()
+    .map(|m| (m, weighted_score(&lower, cue_weights(m), 0.6)))
+    .collect();
+    // Rows and columns are the default kind of data: another modality must beat this prior.
+    if let Some(t) = modal.iter_mut().find(|(m, _)| *m == Modality::Tabular) {
+        t.1 += TABULAR_PRIOR;
+    }
+    for (phrase, m, w) in [
+        ("time series", Modality::TimeSeries, 3.0),
+        ("time-series", Modality::TimeSeries, 3.0),
+        ("over time", Modality::TimeSeries, 1.5),
+        ("next day", Modality::TimeSeries, 2.0),
+        ("next week", Modality::TimeSeries, 2.0),
+        ("next month", Modality::TimeSeries, 2.0),
+        ("next quarter", Modality::TimeSeries, 2.0),
+        ("next year", Modality::TimeSeries, 1.5),
+        ("coming weeks", Modality::TimeSeries, 2.0),
+        ("coming months", Modality::TimeSeries, 2.0),
+        ("free text", Modality::Text, 3.0),
+        ("free-text", Modality::Text, 3.0),
+        ("image folder", Modality::Image, 3.0),
+    ] {
+        if lower.contains(phrase) {
+            if let Some(e) = modal.iter_mut().find(|(mm, _)| *mm == m) {
+                e.1 += w;
+            }
+        }
+    }
+    modal.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (mut modality, top) = modal[0];
+    let second = modal[1].1;
+    let any_modality_cue = top > TABULAR_PRIOR;
+    if !any_modality_cue {
+        modality = Modality::Tabular;
+    }
+
+    // Objective.
+    let cls = weighted_score(&lower, CLASSIFICATION_CUES, 0.3)
+        + if lower.contains("is it") { 1.0 } else { 0.0 };
+    let reg = weighted_score(&lower, REGRESSION_CUES, 0.3);
+    let mut objective = if cls == 0.0 && reg == 0.0 {
+        Objective::Other
+    } else if cls >= reg {
+        Objective::Classification
+    } else {
+        Objective::Regression
+    };
+    if modality == Modality::TimeSeries && objective != Objective::Classification {
+        objective = Objective::Regression;
+    }
+    if matches!(modality, Modality::Image | Modality::Text) && objective == Objective::Other {
+        // Images and texts with no other cue are almost always labelled.
+        objective = Objective::Classification;
+    }
+
+    // Tasks we cannot train.
+    let mut supported = true;
+    let mut reason = None;
+    let mut task_type = match (modality, objective) {
+        (Modality::TimeSeries, _) => "time_series_forecasting".to_string(),
+        (m, Objective::Other) => format!("{}_unknown", m.as_str()),
+        (m, o) => format!("{}_{}", m.as_str(), o.as_str()),
+    };
+    for (re, tt, why) in UNSUPPORTED.iter() {
+        if re.is_match(&lower) {
+            supported = false;
+            reason = Some((*why).to_string());
+            task_type = (*tt).to_string();
+            objective = Objective::Other;
+            if *tt == "object_detection" || *tt == "image_segmentation" {
+                modality = Modality::Image;
+            } else if (*tt == "question_answering"
+                || (*tt == "generation" && !IMAGE_OUTPUT.is_match(&lower)))
+                && modality == Modality::Tabular
+            {
+                // Answering, translating, summarising and writing are about text.
+                modality = Modality::Text;
+            }
+            break;
+        }
+    }
+    if supported && modality == Modality::Audio {
+        supported = false;
+        reason = Some(
+            "audio models are not available yet: automl trains tabular, text and image models"
+                .to_string(),
+        );
+    }
+
+    // Target: explicit > quoted > the noun phrase after a predicting verb.
+    let mut dataset_words: Vec<String> = Vec::new();
+    let target = TARGET_EXPLICIT
+        .captures(text)
+        .map(|c| c[1].to_string())
+        .filter(|t| !STOPWORDS.contains(&t.to_ascii_lowercase().as_str()))
+        .or_else(|| {
+            QUOTED
+                .captures(text)
+                .map(|c| c[1].trim().to_string())
+                .filter(|t| !t.contains(' '))
+        })
+        .or_else(|| {
+            let caps = TARGET_VERB.captures(&lower)?;
+            let phrase: Vec<String> = words(&caps[1])
+                .into_iter()
+                .filter(|w| {
+                    !STOPWORDS.contains(&w.as_str())
+                        && !w.chars().all(|c| c.is_ascii_digit())
+                        && ![
+                            "whether",
+                            "if",
+                            "which",
+                            "what",
+                            "who",
+                            "whose",
+                            "likely",
+                            "future",
+                            "next",
+                            "upcoming",
+                            "probability",
+                            "chance",
+                            "risk",
+                        ]
+                        .contains(&w.as_str())
+                })
+                .collect();
+            let (head, rest) = phrase.split_last()?;
+            dataset_words.extend(rest.iter().cloned());
+            Some(singular(head))
+        });
+
+    // Data set hint: the words before the target's head, and the nouns after from/in/on/of.
+    static FROM: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(?:from|in|on|of|about|for)\s+((?:[a-z0-9_\-]+\s*){1,4})")
+            .expect("static regex")
+    });
+    for c in FROM.captures_iter(&lower) {
+        for w in words(&c[1]) {
+            if STOPWORDS.contains(&w.as_str()) || w.chars().all(|ch| ch.is_ascii_digit()) {
+                break;
+            }
+            dataset_words.push(w);
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    dataset_words.retain(|w| {
+        let generic = [
+            "messages",
+            "message",
+            "images",
+            "image",
+            "photos",
+            "pictures",
+            "text",
+            "texts",
+            "rows",
+            "columns",
+            "features",
+            "spreadsheet",
+            "folder",
+        ];
+        Some(w) != target.as_ref() && !generic.contains(&w.as_str()) && seen.insert(w.clone())
+    });
+    let dataset_hint = if dataset_words.is_empty() {
+        None
+    } else {
+        Some(dataset_words.join(" "))
+    };
+
+    // Keywords: content words in order of appearance.
+    let mut kw_seen = std::collections::BTreeSet::new();
+    let keywords: Vec<String> = ws
+        .iter()
+        .filter(|w| {
+            w.len() > 1
+                && !STOPWORDS.contains(&w.as_str())
+                && !w.chars().all(|c| c.is_ascii_digit())
+        })
+        .filter(|w| kw_seen.insert((*w).clone()))
+        .take(16)
+        .cloned()
+        .collect();
+
+    // Constraints.
+    let mut constraints = Constraints::default();
+    if let Some(c) = BUDGET
+        .captures(&lower)
+        .or_else(|| BUDGET_BARE.captures(&lower))
+    {
+        if let Ok(v) = c[1].parse::<f64>() {
+            let unit = &c[2];
+            let mult = if unit.starts_with('h') {
+                3600.0
+            } else if unit.starts_with('m') {
+                60.0
+            } else {
+                1.0
+            };
+            if v > 0.0 {
+                constraints.time_budget_s = Some(v * mult);
+            }
+        }
+    }
+    if let Some(c) = METRIC.captures(&lower) {
+        constraints.metric = Some(normalise_metric(&c[1]));
+    }
+    if let Some(c) = TRIALS.captures(&lower) {
+        constraints.max_trials = c[1].parse().ok().filter(|n: &u32| *n > 0);
+    }
+
+    // Confidence: modality margin and objective evidence.
+    let modality_conf = if any_modality_cue {
+        (0.5 + 0.1 * (top - second)).clamp(0.5, 1.0)
+    } else {
+        0.4
+    };
+    let objective_conf = match objective {
+        Objective::Other if !supported => 0.9,
+        Objective::Other => 0.2,
+        _ => (0.5 + 0.1 * (cls - reg).abs()).clamp(0.5, 1.0),
+    };
+    let confidence = ((modality_conf + objective_conf) / 2.0 * 100.0).round() / 100.0;
+
+    Intent {
+        modality,
+        objective,
+        task_type,
+        supported,
+        reason,
+        target,
+        dataset_hint,
+        keywords,
+        constraints,
+        parser: ParserKind::Embedded,
+        confidence,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tabular_classification_with_target_and_hint() {
+        let i = parse("classify iris species");
+        assert_eq!(i.modality, Modality::Tabular);
+        assert_eq!(i.objective, Objective::Classification);
+        assert_eq!(i.target.as_deref(), Some("species"));
+        assert_eq!(i.dataset_hint.as_deref(), Some("iris"));
+        assert!(i.supported);
+    }
+
+    #[test]
+    fn tabular_regression_singularises_the_target() {
+        let i = parse("predict diamond prices");
+        assert_eq!(i.objective, Objective::Regression);
+        assert_eq!(i.task_type, "tabular_regression");
+        assert_eq!(i.target.as_deref(), Some("price"));
+        assert_eq!(i.dataset_hint.as_deref(), Some("diamond"));
+    }
+
+    #[test]
+    fn image_classification() {
+        let i = parse("Build a cat/dog classifier");
+        assert_eq!(i.modality, Modality::Image);
+        assert_eq!(i.objective, Objective::Classification);
+        assert_eq!(i.task_type, "image_classification");
+        let i = parse("recognise handwritten digits in 28x28 images");
+        assert_eq!(i.task_type, "image_classification");
+    }
+
+    #[test]
+    fn text_classification() {
+        let i = parse("detect spam in these SMS messages");
+        assert_eq!(i.modality, Modality::Text);
+        assert_eq!(i.objective, Objective::Classification);
+        assert_eq!(i.task_type, "text_classification");
+    }
+
+    #[test]
+    fn time_series_forecasting() {
+        let i = parse("forecast daily electricity demand for the next week");
+        assert_eq!(i.modality, Modality::TimeSeries);
+        assert_eq!(i.objective, Objective::Regression);
+        assert_eq!(i.task_type, "time_series_forecasting");
+    }
+
+    #[test]
+    fn unsupported_tasks_say_why() {
+        for (p, tt) in [
+            (
+                "detect objects in street photos with bounding boxes",
+                "object_detection",
+            ),
+            (
+                "semantic segmentation of satellite images",
+                "image_segmentation",
+            ),
+            (
+                "build a chatbot that answers customer questions",
+                "question_answering",
+            ),
+            ("generate images of cats", "generation"),
+            ("summarize these news articles", "generation"),
+            ("cluster our customers into groups", "clustering"),
+        ] {
+            let i = parse(p);
+            assert!(!i.supported, "{p}");
+            assert_eq!(i.task_type, tt, "{p}");
+            assert!(i.reason.as_deref().is_some_and(|r| !r.is_empty()));
+        }
+        let a = parse("classify bird species from audio recordings");
+        assert_eq!(a.modality, Modality::Audio);
+        assert!(!a.supported);
+    }
+
+    #[test]
+    fn constraints() {
+        let i = parse("predict wine quality from this CSV in 30 seconds, maximise recall");
+        assert_eq!(i.constraints.time_budget_s, Some(30.0));
+        assert_eq!(i.constraints.metric.as_deref(), Some("recall"));
+        assert_eq!(i.target.as_deref(), Some("quality"));
+        assert_eq!(i.dataset_hint.as_deref(), Some("wine"));
+        let i = parse("classify penguins within 2 minutes");
+        assert_eq!(i.constraints.time_budget_s, Some(120.0));
+        let i = parse("predict churn, target column is Exited, try 5 models");
+        assert_eq!(i.target.as_deref(), Some("Exited"));
+        assert_eq!(i.constraints.max_trials, Some(5));
+    }
+
+    #[test]
+    fn gibberish_has_no_objective() {
+        let i = parse("hello there");
+        assert_eq!(i.objective, Objective::Other);
+        assert!(i.confidence < 0.5);
+    }
+
+    #[test]
+    fn singular_rules() {
+        assert_eq!(singular("prices"), "price");
+        assert_eq!(singular("species"), "species");
+        assert_eq!(singular("categories"), "category");
+        assert_eq!(singular("boxes"), "box");
+        assert_eq!(singular("glass"), "glass");
+    }
+}

@@ -1,0 +1,126 @@
+//! The default wiring, and the only module that names concrete agents, finders, trainers and
+//! model formats: it maps the environment to what a [`super::Conductor`] uses unless told
+//! otherwise, and to the formats [`crate::api::load_model`] reads.
+
+use std::sync::Arc;
+
+use crate::agents::finders::catalog::CatalogFinder;
+use crate::agents::finders::hfcache::HfCacheFinder;
+use crate::agents::finders::{DatasetChoice, DatasetQuery, FinderChain};
+use crate::agents::parser::EmbeddedParser;
+use crate::agents::selector::CostFirstSelector;
+use crate::agents::{Agent, Prompt, SelectionInput};
+use crate::event::{Intent, ModelCandidate};
+use crate::train::gbdt::{self, GbdtTrainer};
+use crate::train::linear::{self, LinearTrainer};
+use crate::train::{ModelFormats, Trainer};
+
+/// The default DATA_SOURCE chain from the environment: the Hub when configured
+/// (`HubConfig::from_env`, feature `hub`), the local HF cache, the bundled catalog.
+pub fn finder_chain() -> FinderChain {
+    let mut c = FinderChain::new();
+    #[cfg(feature = "hub")]
+    {
+        use crate::agents::finders::hub::{HubConfig, HubFinder, HubSetting};
+        c = match HubConfig::from_env() {
+            HubSetting::Enabled(cfg) => {
+                let label = format!("the Hugging Face Hub at {}", cfg.endpoint);
+                c.step("hub", label, Arc::new(HubFinder::new(cfg)))
+            }
+            HubSetting::Disabled(why) => c.skipped("hub", "the Hugging Face Hub", why),
+        };
+    }
+    #[cfg(not(feature = "hub"))]
+    {
+        c = c.skipped(
+            "hub",
+            "the Hugging Face Hub",
+            "automl-core was built without the `hub` feature",
+        );
+    }
+    let cache = HfCacheFinder::default();
+    let label = match cache.dir() {
+        Some(d) => format!("the local Hugging Face cache ({})", d.display()),
+        None => "the local Hugging Face cache".to_string(),
+    };
+    c.step("hf_cache", label, Arc::new(cache)).step(
+        "catalog",
+        "the bundled catalog",
+        Arc::new(CatalogFinder::default()),
+    )
+}
+
+/// The agents a [`super::Conductor`] uses unless told otherwise, read from the environment.
+pub struct DefaultAgents {
+    /// PARSE_INTENT: the LLM parser when `AUTOML_LLM_BASE_URL` is set (feature `hub`), falling
+    /// back to the embedded parser; the embedded parser otherwise.
+    pub parser: Arc<dyn Agent<Prompt, Intent>>,
+    /// DATA_SOURCE: [`finder_chain`].
+    pub finder: Arc<dyn Agent<DatasetQuery, DatasetChoice>>,
+    /// MODEL_SELECT: cheapest first, explained by the LLM when one is configured (same client
+    /// and call budget as the parser).
+    pub selector: Arc<dyn Agent<SelectionInput, Vec<ModelCandidate>>>,
+}
+
+/// The prompt parser from the environment: [`DefaultAgents::parser`]. Every surface parses
+/// through this, so `automl parse`, the server's `/parse`, Python and Node agree.
+pub fn parser() -> Arc<dyn Agent<Prompt, Intent>> {
+    #[cfg(feature = "hub")]
+    {
+        Arc::new(crate::agents::llm::LlmParser::from_env(Arc::new(
+            EmbeddedParser,
+        )))
+    }
+    #[cfg(not(feature = "hub"))]
+    {
+        Arc::new(EmbeddedParser)
+    }
+}
+
+/// Builds the [`DefaultAgents`] from the environment.
+pub fn agents() -> DefaultAgents {
+    let finder: Arc<dyn Agent<DatasetQuery, DatasetChoice>> = Arc::new(finder_chain());
+    #[cfg(feature = "hub")]
+    {
+        use crate::agents::llm::{ExplainingSelector, LlmParser};
+        let parser = LlmParser::from_env(Arc::new(EmbeddedParser));
+        let selector: Arc<dyn Agent<SelectionInput, Vec<ModelCandidate>>> = match parser.client() {
+            Some(c) => Arc::new(ExplainingSelector::new(
+                Arc::new(CostFirstSelector),
+                c.clone(),
+            )),
+            None => Arc::new(CostFirstSelector),
+        };
+        DefaultAgents {
+            parser: Arc::new(parser),
+            finder,
+            selector,
+        }
+    }
+    #[cfg(not(feature = "hub"))]
+    {
+        DefaultAgents {
+            parser: Arc::new(EmbeddedParser),
+            finder,
+            selector: Arc::new(CostFirstSelector),
+        }
+    }
+}
+
+/// The built-in trainers, cheapest family first.
+pub fn trainers() -> Vec<Arc<dyn Trainer>> {
+    let mut t: Vec<Arc<dyn Trainer>> = vec![Arc::new(LinearTrainer), Arc::new(GbdtTrainer)];
+    #[cfg(feature = "image")]
+    t.push(Arc::new(crate::train::image::ImageTrainer::default()));
+    t
+}
+
+/// The model formats the built-in trainers save, for loading a run folder.
+pub fn model_formats() -> ModelFormats {
+    let f = ModelFormats::new()
+        .register(linear::FORMAT, linear::load)
+        .register(gbdt::FORMAT, gbdt::load);
+    #[cfg(feature = "image")]
+    let f = f.register(crate::train::image::FORMAT, crate::train::image::load);
+    f
+}

@@ -1,0 +1,328 @@
+//! One run: the state the stages share, the order they run in, and how a run ends (finished,
+//! failed, cancelled).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::request::{Choice, RunOutcome, RunRequest, RunStatus};
+use crate::agents::finders::{DatasetChoice, DatasetQuery};
+use crate::agents::{Agent, Prompt, SelectionInput};
+use crate::bus::EventBus;
+use crate::train::Trainer;
+use crate::agents::finders::ChosenDataset;
+use crate::agents::{RunSettings, StageContext};
+use crate::bus::Emitter;
+use crate::data::Dataset;
+use crate::error::{AutomlError, Result};
+use crate::event::{
+    Artifact, ErrorPayload, Event, Intent, Metrics, ModelCandidate, Profile, ReviewPayload,
+    RunSummaryPayload, Stage, StageStatus,
+};
+use crate::sink::{EventSink, JsonlSink, join_sink, spawn_sink};
+use crate::train::{BestModel, TrainContext, TrainInput};
+
+/// What every run of a conductor shares: its agents, trainers, sinks and bus.
+pub(crate) struct Inner {
+    pub(crate) parser: Arc<dyn Agent<Prompt, Intent>>,
+    pub(crate) finder: Arc<dyn Agent<DatasetQuery, DatasetChoice>>,
+    pub(crate) selector: Arc<dyn Agent<SelectionInput, Vec<ModelCandidate>>>,
+    pub(crate) trainers: Vec<Arc<dyn Trainer>>,
+    pub(crate) sinks: Vec<Arc<dyn EventSink>>,
+    pub(crate) bus: EventBus,
+    pub(crate) catalog_dir: Option<PathBuf>,
+    pub(crate) runs_dir: PathBuf,
+    pub(crate) default_time_budget_s: f64,
+    pub(crate) sink_drain_timeout: Duration,
+}
+
+/// Runs CPU-bound or file-writing work on tokio's blocking pool, so that the runtime's worker
+/// threads stay free for the bus, HTTP and WebSocket traffic of other projects.
+pub(crate) async fn blocking<T, F>(what: &str, f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AutomlError::Internal(format!("{what} task failed: {e}")))?
+}
+
+pub(crate) async fn drive(
+    inner: Arc<Inner>,
+    req: RunRequest,
+    project_id: String,
+    em: Emitter,
+    cancel: CancellationToken,
+    confirm_rx: mpsc::UnboundedReceiver<(Stage, Choice)>,
+) -> Result<RunOutcome> {
+    let run_dir = req
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| inner.runs_dir.join(&project_id));
+    let since = em.last_seq();
+    let mut sinks: Vec<Arc<dyn EventSink>> = inner.sinks.clone();
+    let log_path = run_dir.join("events.jsonl");
+    let log_result = async {
+        tokio::fs::create_dir_all(&run_dir)
+            .await
+            .map_err(|e| AutomlError::io(&run_dir, e))?;
+        // A new run starts a new log.
+        tokio::fs::write(&log_path, b"")
+            .await
+            .map_err(|e| AutomlError::io(&log_path, e))?;
+        JsonlSink::open(&log_path).await
+    }
+    .await;
+    let log_error = match log_result {
+        Ok(s) => {
+            sinks.push(Arc::new(s));
+            None
+        }
+        Err(e) => Some(e),
+    };
+    let handles: Vec<_> = sinks
+        .iter()
+        .map(|s| {
+            (
+                s.name().to_string(),
+                spawn_sink(s.clone(), inner.bus.subscribe(&project_id, since)),
+            )
+        })
+        .collect();
+
+    let settings = Arc::new(RunSettings {
+        seed: req.seed.unwrap_or(0),
+        time_budget_s: req.time_budget_s.unwrap_or(inner.default_time_budget_s),
+        max_trials: req.max_trials,
+        run_dir: run_dir.clone(),
+        catalog_dir: inner.catalog_dir.clone(),
+    });
+    let mut state = RunState {
+        inner: inner.clone(),
+        cx: StageContext {
+            emitter: em.clone(),
+            cancel: cancel.clone(),
+            settings,
+        },
+        req,
+        project_id: project_id.clone(),
+        run_dir,
+        started: Instant::now(),
+        current: Stage::ParseIntent,
+        intent: None,
+        dataset: None,
+        profile: None,
+        loaded: None,
+        input: None,
+        train_cx: None,
+        ranked: vec![],
+        metric: None,
+        best: None,
+        review: None,
+        confirm_rx,
+    };
+    let result = match log_error {
+        Some(e) => Err(e),
+        None => state.execute().await,
+    };
+    let result = match result {
+        Ok(o) => Ok(o),
+        Err(AutomlError::Cancelled) => state.finish_cancelled().await,
+        Err(e) => {
+            state.fail(&e);
+            Err(e)
+        }
+    };
+    inner.bus.close(&project_id);
+    let mut reports = Vec::new();
+    let deadline = tokio::time::Instant::now() + inner.sink_drain_timeout;
+    let total = em.last_seq().saturating_sub(since);
+    for (name, h) in handles {
+        reports.push(join_sink(name, h, deadline, total).await);
+    }
+    for r in &reports {
+        if r.failed > 0 || r.timed_out {
+            tracing::warn!(sink = %r.name, failed = r.failed, timed_out = r.timed_out, error = ?r.first_error, "event sink lost events");
+        }
+    }
+    result.map(|mut o| {
+        o.sinks = reports;
+        o
+    })
+}
+
+pub(crate) struct RunState {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) cx: StageContext,
+    pub(crate) req: RunRequest,
+    pub(crate) project_id: String,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) started: Instant,
+    pub(crate) current: Stage,
+    pub(crate) intent: Option<Intent>,
+    pub(crate) dataset: Option<ChosenDataset>,
+    pub(crate) profile: Option<Profile>,
+    pub(crate) loaded: Option<Dataset>,
+    pub(crate) input: Option<TrainInput>,
+    pub(crate) train_cx: Option<TrainContext>,
+    pub(crate) ranked: Vec<ModelCandidate>,
+    pub(crate) metric: Option<String>,
+    pub(crate) best: Option<BestModel>,
+    pub(crate) review: Option<ReviewPayload>,
+    pub(crate) confirm_rx: mpsc::UnboundedReceiver<(Stage, Choice)>,
+}
+
+impl RunState {
+    pub(crate) fn emit(&self, e: Event) {
+        self.cx.emitter.emit(e);
+    }
+
+    pub(crate) fn begin(&mut self, stage: Stage, message: &str) -> Result<()> {
+        self.cx.check_cancelled()?;
+        self.current = stage;
+        self.emit(Event::stage(stage, StageStatus::Running, message));
+        Ok(())
+    }
+
+    pub(crate) fn complete(&self, stage: Stage, message: impl Into<String>) {
+        self.emit(Event::stage(stage, StageStatus::Completed, message));
+    }
+
+    pub(crate) fn skip_rest(&self, after: Stage, message: &str) {
+        for s in Stage::ALL.into_iter().filter(|s| *s > after) {
+            self.emit(Event::stage(s, StageStatus::Skipped, message));
+        }
+    }
+
+    pub(crate) async fn execute(&mut self) -> Result<RunOutcome> {
+        for s in Stage::ALL {
+            self.emit(Event::stage(s, StageStatus::Pending, "queued"));
+        }
+        self.parse_intent().await?;
+        self.data_source().await?;
+        self.profile_data().await?;
+        self.preprocess().await?;
+        self.model_select().await?;
+        self.train().await?;
+        self.review_edit().await?;
+        let artifacts = self.export(false).await?;
+        let best = self
+            .review
+            .clone()
+            .ok_or_else(|| AutomlError::Internal("no review after export".to_string()))?;
+        let summary = RunSummaryPayload {
+            metrics: best.metrics.clone(),
+            model: Some(best.model.clone()),
+            dir: Some(self.run_dir.display().to_string()),
+            duration_s: self.started.elapsed().as_secs_f64(),
+            message: format!(
+                "{} trained on {}; test {}",
+                best.model,
+                self.dataset.as_ref().map(|d| d.id.as_str()).unwrap_or("?"),
+                fmt_metrics(&best.metrics)
+            ),
+        };
+        self.emit(Event::RunFinished(summary));
+        Ok(self.outcome(RunStatus::Finished, artifacts))
+    }
+
+    pub(crate) fn outcome(&self, status: RunStatus, artifacts: Vec<Artifact>) -> RunOutcome {
+        RunOutcome {
+            project_id: self.project_id.clone(),
+            status,
+            metrics: self
+                .review
+                .as_ref()
+                .map(|r| r.metrics.clone())
+                .unwrap_or_default(),
+            model: self.review.as_ref().map(|r| r.model.clone()),
+            run_dir: self.run_dir.clone(),
+            artifacts,
+            intent: self.intent.clone(),
+            leaderboard: self
+                .train_cx
+                .as_ref()
+                .map(|c| c.leaderboard())
+                .unwrap_or_default(),
+            sinks: vec![],
+        }
+    }
+
+    /// Cancelled: keep the best model so far when there is one, and end with RUN_CANCELLED.
+    pub(crate) async fn finish_cancelled(&mut self) -> Result<RunOutcome> {
+        let stage = self.current;
+        let mut artifacts = vec![];
+        let can_export = self.best.is_some() && self.dataset.is_some() && self.profile.is_some();
+        if can_export && stage >= Stage::Train {
+            if stage == Stage::Train {
+                self.complete(Stage::Train, "cancelled; keeping the best model so far");
+                self.emit(Event::stage(
+                    Stage::ReviewEdit,
+                    StageStatus::Skipped,
+                    "cancelled",
+                ));
+            } else if stage == Stage::ReviewEdit {
+                self.complete(Stage::ReviewEdit, "cancelled; keeping the current model");
+            }
+            match self.export(true).await {
+                Ok(a) => artifacts = a,
+                Err(e) => {
+                    self.emit(Event::stage(
+                        Stage::Export,
+                        StageStatus::Failed,
+                        e.to_string(),
+                    ));
+                    self.emit(Event::warning(
+                        "export_failed",
+                        format!("the best model so far could not be written: {e}"),
+                    ));
+                }
+            }
+        } else {
+            self.emit(Event::stage(stage, StageStatus::Failed, "cancelled"));
+            self.skip_rest(stage, "cancelled");
+        }
+        let metrics = self
+            .review
+            .as_ref()
+            .map(|r| r.metrics.clone())
+            .unwrap_or_default();
+        self.emit(Event::RunCancelled(RunSummaryPayload {
+            metrics,
+            model: self.review.as_ref().map(|r| r.model.clone()),
+            dir: (!artifacts.is_empty()).then(|| self.run_dir.display().to_string()),
+            duration_s: self.started.elapsed().as_secs_f64(),
+            message: if artifacts.is_empty() {
+                format!("cancelled during {stage}; no model was kept")
+            } else {
+                format!("cancelled during {stage}; the best model so far was exported")
+            },
+        }));
+        Ok(self.outcome(RunStatus::Cancelled, artifacts))
+    }
+
+    pub(crate) fn fail(&self, e: &AutomlError) {
+        let stage = self.current;
+        self.emit(Event::stage(stage, StageStatus::Failed, e.to_string()));
+        self.skip_rest(stage, "an earlier stage failed");
+        self.emit(Event::Error(ErrorPayload {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            stage: Some(stage),
+            user_error: e.is_user_error(),
+        }));
+    }
+}
+
+pub(crate) fn fmt_metrics(m: &Metrics) -> String {
+    m.iter()
+        .filter(|(k, _)| ["accuracy", "macro_f1", "roc_auc", "r2", "rmse"].contains(&k.as_str()))
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+

@@ -1,0 +1,107 @@
+//! PREPROCESS: the seeded split and the feature pipeline fitted on the training rows only.
+
+use std::sync::Arc;
+
+use crate::conductor::run::{RunState, blocking};
+use crate::data::Dataset;
+use crate::data::preprocess;
+use crate::error::{AutomlError, Result};
+use crate::event::{Event, FeatureStep, PreprocessSummary, SplitSizes, Stage, TaskKind};
+use crate::train::{ImageData, TaskSpec, TrainInput};
+
+impl RunState {
+    pub(crate) async fn preprocess(&mut self) -> Result<()> {
+        let profile = self
+            .profile
+            .clone()
+            .ok_or_else(|| AutomlError::Internal("no profile".into()))?;
+        let loaded = self
+            .loaded
+            .take()
+            .ok_or_else(|| AutomlError::Internal("no data loaded".into()))?;
+        self.begin(Stage::Preprocess, "splitting and fitting the preprocessing")?;
+        let seed = self.cx.settings.seed;
+        let test_rows = self.req.test_rows.clone();
+        let (input, summary) = blocking("preprocess", move || {
+            Ok(match loaded {
+            Dataset::Table(t) => {
+                let (data, summary) = preprocess::prepare_table(
+                    &t.batch,
+                    &profile,
+                    seed,
+                    test_rows.as_deref(),
+                )?;
+                (TrainInput::Tabular(Arc::new(data)), summary)
+            }
+            Dataset::Images(f) => {
+                let rows: Vec<usize> = (0..f.files.len()).collect();
+                let strata: Vec<usize> = f.files.iter().map(|(_, c)| *c).collect();
+                let split = preprocess::split_rows(&rows, Some(&strata), seed);
+                let summary = PreprocessSummary {
+                    steps: vec![],
+                    dropped: vec![],
+                    n_features: 0,
+                    split: SplitSizes {
+                        train: split.train.len() as u64,
+                        valid: split.valid.len() as u64,
+                        test: split.test.len() as u64,
+                    },
+                    seed,
+                    stratified: true,
+                };
+                (
+                    TrainInput::Images(Arc::new(ImageData { folder: f, split })),
+                    summary,
+                )
+            }
+            })
+        })
+        .await?;
+        self.emit(Event::PreprocessReady(summary.clone()));
+        self.complete(
+            Stage::Preprocess,
+            format!(
+                "{} features; split {}/{}/{} (train/valid/test)",
+                summary.n_features, summary.split.train, summary.split.valid, summary.split.test
+            ),
+        );
+        self.input = Some(input);
+        Ok(())
+    }
+
+    pub(crate) fn task_spec(&self) -> Result<TaskSpec> {
+        let profile = self
+            .profile
+            .as_ref()
+            .ok_or_else(|| AutomlError::Internal("no profile".into()))?;
+        let input = self
+            .input
+            .as_ref()
+            .ok_or_else(|| AutomlError::Internal("no input".into()))?;
+        Ok(match input {
+            TrainInput::Tabular(d) => TaskSpec {
+                modality: if d
+                    .pipeline
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s, FeatureStep::TextHash { .. }))
+                {
+                    "text".to_string()
+                } else {
+                    "tabular".to_string()
+                },
+                task: profile.task,
+                n_rows: d.x_train.nrows() as u64,
+                n_features: d.x_train.ncols() as u64,
+                n_classes: d.pipeline.classes.len() as u64,
+            },
+            TrainInput::Images(i) => TaskSpec {
+                modality: "image".to_string(),
+                task: TaskKind::Classification,
+                n_rows: i.split.train.len() as u64,
+                n_features: 0,
+                n_classes: i.folder.classes.len() as u64,
+            },
+        })
+    }
+}

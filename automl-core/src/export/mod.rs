@@ -1,0 +1,163 @@
+//! EXPORT: the run folder's artifacts — the model, `metrics.json` and `model_card.md` (the
+//! event log, `events.jsonl`, is written beside them by its sink as the run goes).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::agents::finders::ChosenDataset;
+use crate::error::{AutomlError, Result};
+use crate::event::{Artifact, Metrics, ReviewPayload};
+use crate::event::Profile;
+use crate::train::TrainedModel;
+
+pub mod notebook;
+
+/// Describes a written file.
+pub fn artifact(path: &Path) -> Result<Artifact> {
+    let bytes = std::fs::read(path).map_err(|e| AutomlError::io(path, e))?;
+    let digest = Sha256::digest(&bytes);
+    Ok(Artifact {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        path: path.display().to_string(),
+        size: bytes.len() as u64,
+        sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+    })
+}
+
+/// What the export writes about.
+pub struct ExportInput<'a> {
+    /// The run folder.
+    pub dir: &'a Path,
+    /// The model.
+    pub model: &'a dyn TrainedModel,
+    /// The review (test metrics and more).
+    pub review: &'a ReviewPayload,
+    /// The data set.
+    pub dataset: &'a ChosenDataset,
+    /// The profile.
+    pub profile: &'a Profile,
+    /// The request.
+    pub prompt: &'a str,
+    /// The project.
+    pub project_id: &'a str,
+    /// True when the run was cancelled and this is the best model so far.
+    pub partial: bool,
+    /// The metric the search optimised (chosen on validation data).
+    pub optimised_metric: Option<&'a str>,
+}
+
+/// Writes the model, metrics.json and model_card.md; returns their artifacts.
+pub fn write_all(input: &ExportInput<'_>) -> Result<Vec<Artifact>> {
+    std::fs::create_dir_all(input.dir).map_err(|e| AutomlError::io(input.dir, e))?;
+    let mut files: Vec<PathBuf> = input.model.save(input.dir)?;
+    let metrics_path = input.dir.join("metrics.json");
+    let metrics_doc = serde_json::json!({
+        "metrics": input.review.metrics,
+        "split": "test",
+        "n_test": input.review.n_test,
+        "model": input.model.model_name(),
+        "run_id": input.review.best_run_id,
+        "task": input.profile.task,
+        "target": input.profile.target,
+        "dataset": input.dataset.id,
+        "partial": input.partial,
+        "optimised_metric": input.optimised_metric,
+    });
+    write_text(
+        &metrics_path,
+        &serde_json::to_string_pretty(&metrics_doc)
+            .map_err(|e| AutomlError::Internal(e.to_string()))?,
+    )?;
+    files.push(metrics_path);
+    let card_path = input.dir.join("model_card.md");
+    write_text(&card_path, &model_card(input))?;
+    files.push(card_path);
+    files.iter().map(|p| artifact(p)).collect()
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    // Write then rename, so a crash never leaves half a file under the final name.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| AutomlError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| AutomlError::io(path, e))
+}
+
+fn fmt_metrics(m: &Metrics) -> String {
+    m.iter()
+        .map(|(k, v)| format!("| {k} | {v:.4} |"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn model_card(i: &ExportInput<'_>) -> String {
+    let d = i.dataset;
+    let mut s = String::new();
+    s.push_str(&format!(
+        "# Model card: {} for {:?}\n\n",
+        i.model.model_name(),
+        i.profile.target
+    ));
+    if i.partial {
+        s.push_str("> The run was cancelled; this is the best model found before the cancel.\n\n");
+    }
+    s.push_str(&format!(
+        "- Request: {:?}\n- Project: {}\n- Task: {} ({}), target column {:?} ({})\n- Model: {} (trial {}), chosen on validation {}\n- Built by automl {} on {}\n\n",
+        i.prompt,
+        i.project_id,
+        i.profile.task.as_str(),
+        i.profile.modality,
+        i.profile.target,
+        i.profile.target_reason,
+        i.model.model_name(),
+        i.review.best_run_id,
+        i.optimised_metric.unwrap_or("score"),
+        crate::VERSION,
+        chrono::Utc::now().format("%Y-%m-%d"),
+    ));
+    s.push_str("## Data\n\n");
+    s.push_str(&format!(
+        "- Data set: **{}** (source: {}, {})\n- Licence: **{}**, verdict **{}**: {}\n- Licence evidence: {}\n",
+        d.id,
+        d.source,
+        d.origin,
+        d.license.license,
+        d.license.verdict.as_str(),
+        d.license.reason,
+        d.evidence
+    ));
+    if let Some(a) = &d.attribution {
+        s.push_str(&format!("- Attribution: {a}\n"));
+    }
+    if let Some(r) = &d.revision {
+        s.push_str(&format!("- Revision: {r}\n"));
+    }
+    s.push_str(&format!(
+        "- Rows: {} ({} columns)\n\n",
+        i.profile.n_rows, i.profile.n_columns
+    ));
+    s.push_str(&format!(
+        "## Evaluation (held-out test split, {} rows)\n\n| metric | value |\n|---|---|\n{}\n\n",
+        i.review.n_test,
+        fmt_metrics(&i.review.metrics)
+    ));
+    if !i.review.feature_importance.is_empty() {
+        s.push_str("## Most important features\n\n");
+        for f in i.review.feature_importance.iter().take(10) {
+            s.push_str(&format!("- {}: {:.3}\n", f.feature, f.importance));
+        }
+        s.push('\n');
+    }
+    if !i.profile.warnings.is_empty() {
+        s.push_str("## Caveats found in the data\n\n");
+        for w in &i.profile.warnings {
+            s.push_str(&format!("- {w}\n"));
+        }
+        s.push('\n');
+    }
+    s.push_str("## Intended use and limits\n\nThe model was trained on the data set above only; it carries that data's licence terms and biases. Scores come from one held-out split and vary with other data. Check the event log (`events.jsonl`) for every decision the run took.\n");
+    s
+}

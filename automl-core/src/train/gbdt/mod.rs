@@ -1,0 +1,900 @@
+//! The gradient-boosted trees trainer, on the [`crate::boost`] engine
+//! (see docs/decisions/0004-own-gbdt.md).
+//!
+//! Trees get their own encoding of the raw rows ([`TreeEncoder`]): numbers as they are with
+//! missing values as NaN (each split learns where missing values go), categories as ordinal
+//! codes split natively on category sets, free text as a small hashed bag of words. The search
+//! is cost-frugal: configurations go from cheap to dear, each boosts until its validation loss
+//! stops improving (early stopping), and every round checks the deadline and the cancel token,
+//! so a trial is cut short rather than overrun; loss curves stream as METRIC_SCALAR events.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+pub mod boost;
+
+use self::boost::{BinMapper, Objective, Params, Stop};
+use crate::data::{column_f64, column_str};
+use crate::error::{AutomlError, Result};
+use crate::event::{
+    Event, FeatureImportance, MetricScalarPayload, ModelCandidate, TrainProgressPayload,
+    TrainRunFinishedPayload, TrainRunStartedPayload,
+};
+use crate::metrics;
+use crate::data::preprocess::{Pipeline, TabularData, Targets};
+use crate::event::{FeatureStep, TaskKind, TransformReport};
+use crate::train::{
+    Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer, TrialRecord,
+};
+
+/// The `format` field of a saved GBDT model.
+pub const FORMAT: &str = "automl-gbdt/1";
+
+/// Most hash buckets a text column may have in a saved model (bounds memory at predict time).
+const MAX_TEXT_BUCKETS: usize = 1 << 20;
+
+/// Loads a model of this format from its `model.json` (registered in the model format registry).
+pub fn load(file: &std::path::Path, json: serde_json::Value) -> Result<Box<dyn TrainedModel>> {
+    GbdtModel::from_json(json)
+        .map(|m| Box::new(m) as Box<dyn TrainedModel>)
+        .map_err(|message| AutomlError::ModelLoad {
+            path: file.to_path_buf(),
+            message,
+        })
+}
+/// Most categories per column given their own code; rarer ones share the missing branch.
+const MAX_CATEGORIES: usize = 250;
+/// Hashed bag-of-words width for text columns (trees need far fewer than linear models).
+const TEXT_BUCKETS: usize = 256;
+
+/// One input column as the trees see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TreeColumn {
+    /// A number; missing stays NaN.
+    Number {
+        /// Input column.
+        column: String,
+    },
+    /// A category as its index in `categories`; unseen or missing is NaN.
+    Ordinal {
+        /// Input column.
+        column: String,
+        /// Known categories, most frequent first.
+        categories: Vec<String>,
+    },
+    /// Hashed bag of words (log counts).
+    Text {
+        /// Input column.
+        column: String,
+        /// Buckets.
+        buckets: usize,
+    },
+}
+
+/// The encoding of raw rows for the trees, derived from the fitted pipeline's column choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeEncoder {
+    /// Columns in output order.
+    pub columns: Vec<TreeColumn>,
+}
+
+impl TreeEncoder {
+    /// Uses the same columns as `pipeline`, re-encoded for trees from the training rows.
+    pub fn fit(pipeline: &Pipeline, train: &RecordBatch) -> TreeEncoder {
+        let mut columns = Vec::new();
+        for step in &pipeline.steps {
+            match step {
+                FeatureStep::Numeric { column, .. } => columns.push(TreeColumn::Number {
+                    column: column.clone(),
+                }),
+                // Dates as their number (days since the epoch for typed dates).
+                FeatureStep::DatetimeParts { column, .. } => columns.push(TreeColumn::Number {
+                    column: column.clone(),
+                }),
+                FeatureStep::OneHot { column, .. } | FeatureStep::Frequency { column, .. } => {
+                    let mut counts: HashMap<String, u64> = HashMap::new();
+                    if let Some(c) = train.column_by_name(column) {
+                        for v in column_str(c).into_iter().flatten() {
+                            *counts.entry(v).or_default() += 1;
+                        }
+                    }
+                    let mut cats: Vec<(String, u64)> = counts.into_iter().collect();
+                    cats.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                    cats.truncate(MAX_CATEGORIES);
+                    columns.push(TreeColumn::Ordinal {
+                        column: column.clone(),
+                        categories: cats.into_iter().map(|c| c.0).collect(),
+                    });
+                }
+                FeatureStep::TextHash { column, .. } => columns.push(TreeColumn::Text {
+                    column: column.clone(),
+                    buckets: TEXT_BUCKETS,
+                }),
+            }
+        }
+        TreeEncoder { columns }
+    }
+
+    /// Output width.
+    pub fn width(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| match c {
+                TreeColumn::Text { buckets, .. } => *buckets,
+                _ => 1,
+            })
+            .sum()
+    }
+
+    /// Indices of the categorical outputs.
+    pub fn categorical(&self) -> HashSet<usize> {
+        let mut off = 0;
+        let mut out = HashSet::new();
+        for c in &self.columns {
+            match c {
+                TreeColumn::Ordinal { .. } => {
+                    out.insert(off);
+                    off += 1;
+                }
+                TreeColumn::Number { .. } => off += 1,
+                TreeColumn::Text { buckets, .. } => off += buckets,
+            }
+        }
+        out
+    }
+
+    /// Column-major values (`cols` blocks of `rows`), and what the rows lacked.
+    pub fn encode(&self, batch: &RecordBatch) -> (Vec<f64>, TransformReport) {
+        let n = batch.num_rows();
+        let mut out = vec![f64::NAN; n * self.width()];
+        let mut report = TransformReport::default();
+        let mut off = 0;
+        for c in &self.columns {
+            let name = match c {
+                TreeColumn::Number { column }
+                | TreeColumn::Ordinal { column, .. }
+                | TreeColumn::Text { column, .. } => column,
+            };
+            let col = batch.column_by_name(name);
+            if col.is_none() {
+                report.missing_columns.push(name.clone());
+            }
+            match c {
+                TreeColumn::Number { .. } => {
+                    if let Some(col) = col {
+                        let raw = column_str(col);
+                        for (i, v) in column_f64(col).into_iter().enumerate() {
+                            match v {
+                                Some(x) => out[off * n + i] = x,
+                                None if raw[i].is_some() => report.coerced_values += 1,
+                                None => {}
+                            }
+                        }
+                    }
+                    off += 1;
+                }
+                TreeColumn::Ordinal { categories, .. } => {
+                    let index: HashMap<&str, usize> = categories
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.as_str(), i))
+                        .collect();
+                    if let Some(col) = col {
+                        for (i, v) in column_str(col).into_iter().enumerate() {
+                            if let Some(v) = v {
+                                match index.get(v.as_str()) {
+                                    Some(k) => out[off * n + i] = *k as f64,
+                                    None => report.unseen_categories += 1,
+                                }
+                            }
+                        }
+                    }
+                    off += 1;
+                }
+                TreeColumn::Text { buckets, .. } => {
+                    for b in 0..*buckets {
+                        for i in 0..n {
+                            out[(off + b) * n + i] = 0.0;
+                        }
+                    }
+                    if let Some(col) = col {
+                        for (i, v) in column_str(col).into_iter().enumerate() {
+                            let Some(text) = v else { continue };
+                            for tok in text
+                                .to_lowercase()
+                                .split(|ch: char| !ch.is_alphanumeric())
+                                .filter(|t| !t.is_empty())
+                            {
+                                let b = fnv(tok) % *buckets as u64;
+                                out[(off + b as usize) * n + i] += 1.0;
+                            }
+                        }
+                        for b in 0..*buckets {
+                            for i in 0..n {
+                                let v = &mut out[(off + b) * n + i];
+                                *v = v.ln_1p();
+                            }
+                        }
+                    }
+                    off += buckets;
+                }
+            }
+        }
+        (out, report)
+    }
+
+    /// The input column of each output feature.
+    fn owner(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for c in &self.columns {
+            match c {
+                TreeColumn::Number { column } | TreeColumn::Ordinal { column, .. } => {
+                    v.push(column.clone())
+                }
+                TreeColumn::Text { column, buckets } => {
+                    v.extend(std::iter::repeat_n(column.clone(), *buckets))
+                }
+            }
+        }
+        v
+    }
+}
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A fitted GBDT with its encoding; saved as one JSON file.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct GbdtModel {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The pipeline the encoding was derived from (task, classes, target).
+    pub pipeline: Pipeline,
+    /// How rows become tree inputs.
+    pub encoder: TreeEncoder,
+    /// The boosted trees.
+    pub booster: boost::Model,
+    /// Hyper-parameters.
+    pub params: serde_json::Value,
+}
+
+impl GbdtModel {
+    fn predict_encoded(&self, data: &[f64], rows: usize) -> Predictions {
+        let p = self.booster.predict(data, rows);
+        match self.booster.objective {
+            Objective::Squared => Predictions::Values(p),
+            Objective::Binary => {
+                let mut proba = Array2::<f64>::zeros((rows, 2));
+                for (i, v) in p.into_iter().enumerate() {
+                    proba[[i, 0]] = 1.0 - v;
+                    proba[[i, 1]] = v;
+                }
+                Predictions::Classes {
+                    classes: self.pipeline.classes.clone(),
+                    proba,
+                }
+            }
+            Objective::Multiclass(k) => Predictions::Classes {
+                classes: self.pipeline.classes.clone(),
+                proba: Array2::from_shape_vec((rows, k), p)
+                    .unwrap_or_else(|_| Array2::zeros((rows, k))),
+            },
+        }
+    }
+
+    /// Parses a saved model and checks it (format, pipeline, the encoder's width, the
+    /// objective against the classes, every tree): a hostile or corrupt file is an error,
+    /// never a panic or a hang at predict time.
+    pub fn from_json(v: serde_json::Value) -> std::result::Result<Self, String> {
+        let m: GbdtModel = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        if m.format != FORMAT {
+            return Err(format!("format {:?}, expected {FORMAT:?}", m.format));
+        }
+        m.pipeline.validate()?;
+        let mut width = 0usize;
+        for c in &m.encoder.columns {
+            if let TreeColumn::Text { buckets, .. } = c {
+                if *buckets == 0 || *buckets > MAX_TEXT_BUCKETS {
+                    return Err(format!(
+                        "a text column has {buckets} buckets (1 to {MAX_TEXT_BUCKETS} allowed)"
+                    ));
+                }
+            }
+            width += match c {
+                TreeColumn::Text { buckets, .. } => *buckets,
+                _ => 1,
+            };
+        }
+        if width == 0 {
+            return Err("the encoder has no columns".to_string());
+        }
+        match (m.booster.objective, m.pipeline.task) {
+            (Objective::Squared, TaskKind::Regression) => {}
+            (Objective::Binary, TaskKind::Classification) if m.pipeline.classes.len() == 2 => {}
+            (Objective::Multiclass(k), TaskKind::Classification)
+                if k >= 2 && k == m.pipeline.classes.len() => {}
+            (o, t) => {
+                return Err(format!(
+                    "objective {o:?} does not fit a {} task with {} classes",
+                    t.as_str(),
+                    m.pipeline.classes.len()
+                ));
+            }
+        }
+        m.booster.validate(width)?;
+        Ok(m)
+    }
+}
+
+impl TrainedModel for GbdtModel {
+    fn model_name(&self) -> &str {
+        "gbdt"
+    }
+
+    fn task(&self) -> TaskKind {
+        self.pipeline.task
+    }
+
+    fn classes(&self) -> &[String] {
+        &self.pipeline.classes
+    }
+
+    fn predict_batch(&self, batch: &RecordBatch) -> Result<(Predictions, TransformReport)> {
+        let (data, report) = self.encoder.encode(batch);
+        Ok((self.predict_encoded(&data, batch.num_rows()), report))
+    }
+
+    fn feature_importance(&self) -> Vec<FeatureImportance> {
+        let owner = self.encoder.owner();
+        let mut by_col: HashMap<String, f64> = HashMap::new();
+        for (i, v) in self.booster.gain.iter().enumerate() {
+            if let Some(c) = owner.get(i) {
+                *by_col.entry(c.clone()).or_default() += *v;
+            }
+        }
+        let total: f64 = by_col.values().sum::<f64>().max(1e-300);
+        let mut out: Vec<FeatureImportance> = by_col
+            .into_iter()
+            .map(|(feature, v)| FeatureImportance {
+                feature,
+                importance: v / total,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.importance
+                .total_cmp(&a.importance)
+                .then(a.feature.cmp(&b.feature))
+        });
+        out
+    }
+
+    fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let path = dir.join("model.json");
+        let text = serde_json::to_string(self)
+            .map_err(|e| AutomlError::Internal(format!("model serialisation: {e}")))?;
+        std::fs::write(&path, text).map_err(|e| AutomlError::io(&path, e))?;
+        Ok(vec![path])
+    }
+}
+
+/// Gradient-boosted trees.
+#[derive(Debug, Default, Clone)]
+pub struct GbdtTrainer;
+
+#[async_trait]
+impl Trainer for GbdtTrainer {
+    fn name(&self) -> &str {
+        "gbdt"
+    }
+
+    fn supports(&self, task: &TaskSpec) -> bool {
+        task.modality == "tabular" || task.modality == "text"
+    }
+
+    fn candidates(&self, task: &TaskSpec) -> Vec<ModelCandidate> {
+        // Rough model: ~100 rounds per configuration, each one pass over rows × features per
+        // output at ~5e7 cells/s, plus a fixed cost per fit.
+        let outputs = if task.task == TaskKind::Classification && task.n_classes > 2 {
+            task.n_classes as f64
+        } else {
+            1.0
+        };
+        let per_fit =
+            0.02 + 100.0 * outputs * task.n_rows as f64 * task.n_features.max(1) as f64 / 5e7;
+        vec![ModelCandidate {
+            model: "gbdt".to_string(),
+            family: "gradient_boosted_trees".to_string(),
+            trainer: self.name().to_string(),
+            pros: vec![
+                "usually the most accurate family on tables".to_string(),
+                "handles missing values and categories natively; no scaling needed".to_string(),
+                "captures interactions and non-linear effects".to_string(),
+            ],
+            cons: vec![
+                "slower to train than linear models".to_string(),
+                "less smooth extrapolation outside the training range".to_string(),
+            ],
+            estimated_cost_s: per_fit * configs(task.n_rows as usize, 0).len() as f64,
+        }]
+    }
+
+    async fn train(&self, input: TrainInput, cx: TrainContext) -> Result<()> {
+        let TrainInput::Tabular(data) = input else {
+            return Err(AutomlError::Training {
+                model: "gbdt".to_string(),
+                message: "the GBDT trainer takes tabular data".to_string(),
+            });
+        };
+        tokio::task::spawn_blocking(move || search(&data, &cx))
+            .await
+            .map_err(|e| AutomlError::Training {
+                model: "gbdt".to_string(),
+                message: format!("training task failed: {e}"),
+            })?
+    }
+}
+
+fn objective_for(data: &TabularData) -> Objective {
+    match data.pipeline.task {
+        TaskKind::Regression => Objective::Squared,
+        TaskKind::Classification if data.pipeline.classes.len() <= 2 => Objective::Binary,
+        TaskKind::Classification => Objective::Multiclass(data.pipeline.classes.len()),
+    }
+}
+
+/// Small data: each configuration is scored by k-fold cross-validation on train + valid (each
+/// fold stops early on its held-out part); the trial's model is then fitted on all of
+/// train + valid for the folds' mean number of rounds.
+fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
+    let (rows, _, targets) = data.train_and_valid()?;
+    let encoder = TreeEncoder::fit(&data.pipeline, &rows);
+    let n = rows.num_rows();
+    let (x, _) = encoder.encode(&rows);
+    let cats = encoder.categorical();
+    let mappers: Vec<BinMapper> = (0..encoder.width())
+        .map(|f| BinMapper::fit(&x[f * n..(f + 1) * n], cats.contains(&f)))
+        .collect();
+    let objective = objective_for(data);
+    let (y, labels): (Vec<f64>, Option<Vec<usize>>) = match &targets {
+        Targets::Classes(c) => (c.iter().map(|v| *v as f64).collect(), Some(c.clone())),
+        Targets::Values(v) => (v.clone(), None),
+    };
+    let folds =
+        crate::data::preprocess::folds(n, labels.as_deref(), crate::data::preprocess::CV_FOLDS, cx.seed);
+    let k_out = match objective {
+        Objective::Multiclass(k) => k,
+        _ => 1,
+    };
+    let subset = |idx: &[usize]| -> (Vec<f64>, Vec<f64>) {
+        let d = encoder.width();
+        let mut xs = vec![0.0; idx.len() * d];
+        for f in 0..d {
+            for (j, i) in idx.iter().enumerate() {
+                xs[f * idx.len() + j] = x[f * n + i];
+            }
+        }
+        (xs, idx.iter().map(|i| y[*i]).collect())
+    };
+    let all_binned = boost::bin_data(&x, n, &mappers);
+    let configs = configs(n, cx.seed);
+    for (ci, params) in configs.into_iter().enumerate() {
+        if !cx.may_start_trial() || cx.time_left().as_secs_f64() < 0.02 {
+            break;
+        }
+        let run_id = cx.next_run_id();
+        let params_json = serde_json::to_value(&params).unwrap_or_default();
+        let mut params_map = match &params_json {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => Default::default(),
+        };
+        params_map.insert("cv_folds".into(), (folds.len() as u64).into());
+        cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
+            run_id: run_id.clone(),
+            model: "gbdt".to_string(),
+            params: params_map.clone(),
+        }));
+        let started = Instant::now();
+        let mut oof = vec![0.0; n * k_out];
+        let mut rounds_used = Vec::new();
+        let mut interrupted = false;
+        for (fi, held) in folds.iter().enumerate() {
+            let held_set: HashSet<usize> = held.iter().copied().collect();
+            let fit_idx: Vec<usize> = (0..n).filter(|i| !held_set.contains(i)).collect();
+            let (xf, yf) = subset(&fit_idx);
+            let (xh, yh) = subset(held);
+            let bf = boost::bin_data(&xf, fit_idx.len(), &mappers);
+            let bh = boost::bin_data(&xh, held.len(), &mappers);
+            let (model, stop) = boost::train(
+                objective,
+                &params,
+                mappers.clone(),
+                &bf,
+                &yf,
+                &bh,
+                &yh,
+                |_| !cx.should_stop(),
+            );
+            if stop == Stop::Interrupted {
+                interrupted = true;
+                break;
+            }
+            rounds_used.push(model.rounds.len());
+            let p = model.predict(&xh, held.len());
+            for (j, i) in held.iter().enumerate() {
+                for o in 0..k_out {
+                    oof[i * k_out + o] = p[j * k_out + o];
+                }
+            }
+            let fold_loss = boost::loss(objective, &model.raw_scores(&xh, held.len()), &yh);
+            cx.emit(Event::MetricScalar(MetricScalarPayload {
+                run_id: run_id.clone(),
+                name: "loss".to_string(),
+                split: "valid".to_string(),
+                step: fi as u64 + 1,
+                value: fold_loss,
+            }));
+            cx.emit(Event::TrainProgress(TrainProgressPayload {
+                run_id: run_id.clone(),
+                step: fi as u64 + 1,
+                steps: folds.len() as u64,
+                eta_s: None,
+            }));
+        }
+        if interrupted || rounds_used.is_empty() {
+            cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+                run_id,
+                model: "gbdt".to_string(),
+                metrics: Default::default(),
+                duration_s: started.elapsed().as_secs_f64(),
+                status: if cx.cancel.is_cancelled() {
+                    "cancelled"
+                } else {
+                    "cut_by_budget"
+                }
+                .to_string(),
+            }));
+            break;
+        }
+        let m_cv = match objective {
+            Objective::Squared => metrics::regression(&y, &oof),
+            Objective::Binary => {
+                let mut proba = Array2::<f64>::zeros((n, 2));
+                for i in 0..n {
+                    proba[[i, 0]] = 1.0 - oof[i];
+                    proba[[i, 1]] = oof[i];
+                }
+                metrics::classification(labels.as_deref().unwrap_or_default(), &proba)
+            }
+            Objective::Multiclass(k) => {
+                let proba =
+                    Array2::from_shape_vec((n, k), oof).unwrap_or_else(|_| Array2::zeros((n, k)));
+                metrics::classification(labels.as_deref().unwrap_or_default(), &proba)
+            }
+        };
+        // The trial's model: all of train + valid, for the folds' mean rounds.
+        let mean_rounds = rounds_used.iter().sum::<usize>() as f64 / rounds_used.len() as f64;
+        let final_params = Params {
+            max_rounds: ((mean_rounds * 1.1).round() as usize).max(1),
+            early_stopping_rounds: usize::MAX,
+            ..params.clone()
+        };
+        let empty = boost::Binned {
+            rows: 0,
+            codes: vec![Vec::new(); mappers.len()],
+        };
+        let (model, stop) = boost::train(
+            objective,
+            &final_params,
+            mappers.clone(),
+            &all_binned,
+            &y,
+            &empty,
+            &[],
+            |_| !cx.should_stop(),
+        );
+        let status = match stop {
+            Stop::Interrupted if cx.cancel.is_cancelled() => "cancelled",
+            Stop::Interrupted => "cut_by_budget",
+            _ => "completed",
+        };
+        if let Some(v) = m_cv.get(cx.metric()) {
+            cx.emit(Event::MetricScalar(MetricScalarPayload {
+                run_id: run_id.clone(),
+                name: cx.metric().to_string(),
+                split: "valid".to_string(),
+                step: folds.len() as u64,
+                value: *v,
+            }));
+        }
+        cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+            run_id: run_id.clone(),
+            model: "gbdt".to_string(),
+            metrics: m_cv.clone(),
+            duration_s: started.elapsed().as_secs_f64(),
+            status: status.to_string(),
+        }));
+        if model.rounds.is_empty() {
+            break;
+        }
+        params_map.insert("rounds".into(), (model.rounds.len() as u64).into());
+        let _ = ci;
+        cx.report_trial(TrialRecord {
+            run_id,
+            model_name: "gbdt".to_string(),
+            params: params_map,
+            metrics: m_cv,
+            model: Arc::new(GbdtModel {
+                format: FORMAT.to_string(),
+                pipeline: data.pipeline.clone(),
+                encoder: encoder.clone(),
+                booster: model,
+                params: serde_json::to_value(&final_params).unwrap_or_default(),
+            }),
+            refit: None,
+            duration_s: started.elapsed().as_secs_f64(),
+        });
+        if status != "completed" {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Refits `params` for the validated number of rounds (scaled up a little for the extra rows)
+/// on train + valid.
+fn refit_fn(
+    params: Params,
+    objective: Objective,
+    rounds: usize,
+    encoder: TreeEncoder,
+    cats: HashSet<usize>,
+) -> crate::train::RefitFn {
+    Arc::new(move |data: &TabularData| {
+        let (rows, _, y) = data.train_and_valid()?;
+        let n = rows.num_rows();
+        let (x, _) = encoder.encode(&rows);
+        let mappers: Vec<BinMapper> = (0..encoder.width())
+            .map(|f| BinMapper::fit(&x[f * n..(f + 1) * n], cats.contains(&f)))
+            .collect();
+        let b = boost::bin_data(&x, n, &mappers);
+        let y: Vec<f64> = match y {
+            Targets::Classes(c) => c.iter().map(|v| *v as f64).collect(),
+            Targets::Values(v) => v,
+        };
+        let grow = n as f64 / data.train_rows.num_rows().max(1) as f64;
+        let p = Params {
+            max_rounds: ((rounds as f64 * grow).round() as usize).max(1),
+            early_stopping_rounds: usize::MAX,
+            ..params.clone()
+        };
+        let empty = boost::Binned {
+            rows: 0,
+            codes: vec![Vec::new(); mappers.len()],
+        };
+        let (model, _) = boost::train(objective, &p, mappers, &b, &y, &empty, &[], |_| true);
+        Ok(Arc::new(GbdtModel {
+            format: FORMAT.to_string(),
+            pipeline: data.pipeline.clone(),
+            encoder: encoder.clone(),
+            booster: model,
+            params: serde_json::to_value(&p).unwrap_or_default(),
+        }) as Arc<dyn TrainedModel>)
+    })
+}
+
+/// The configurations tried, cheapest first.
+fn configs(n_rows: usize, seed: u64) -> Vec<Params> {
+    let small = n_rows < 2000;
+    let base = Params {
+        seed,
+        min_child_samples: if small { 5 } else { 20 },
+        early_stopping_rounds: if small { 20 } else { 30 },
+        max_rounds: 2000,
+        ..Params::default()
+    };
+    vec![
+        Params {
+            num_leaves: 15,
+            learning_rate: 0.1,
+            ..base.clone()
+        },
+        Params {
+            num_leaves: 31,
+            learning_rate: 0.05,
+            feature_fraction: 0.8,
+            bagging_fraction: 0.8,
+            ..base.clone()
+        },
+        Params {
+            num_leaves: 7,
+            learning_rate: 0.05,
+            lambda_l2: 5.0,
+            ..base.clone()
+        },
+        Params {
+            num_leaves: 63,
+            learning_rate: 0.05,
+            feature_fraction: 0.7,
+            bagging_fraction: 0.8,
+            min_child_samples: base.min_child_samples * 2,
+            ..base.clone()
+        },
+        Params {
+            num_leaves: 127,
+            learning_rate: 0.03,
+            feature_fraction: 0.6,
+            bagging_fraction: 0.7,
+            lambda_l2: 3.0,
+            ..base
+        },
+    ]
+}
+
+fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
+    if data.use_cv() {
+        return search_cv(data, cx);
+    }
+    let encoder = TreeEncoder::fit(&data.pipeline, &data.train_rows);
+    let (x_train, _) = encoder.encode(&data.train_rows);
+    let (x_valid, _) = encoder.encode(&data.valid_rows);
+    let n_train = data.train_rows.num_rows();
+    let n_valid = data.valid_rows.num_rows();
+    let cats = encoder.categorical();
+    let mappers: Vec<BinMapper> = (0..encoder.width())
+        .map(|f| BinMapper::fit(&x_train[f * n_train..(f + 1) * n_train], cats.contains(&f)))
+        .collect();
+    let b_train = boost::bin_data(&x_train, n_train, &mappers);
+    let b_valid = boost::bin_data(&x_valid, n_valid, &mappers);
+    let (objective, y, yv): (Objective, Vec<f64>, Vec<f64>) = match (&data.y_train, &data.y_valid) {
+        (Targets::Values(y), Targets::Values(yv)) => (Objective::Squared, y.clone(), yv.clone()),
+        (Targets::Classes(y), Targets::Classes(yv)) => {
+            let k = data.pipeline.classes.len();
+            let obj = if k <= 2 {
+                Objective::Binary
+            } else {
+                Objective::Multiclass(k)
+            };
+            (
+                obj,
+                y.iter().map(|c| *c as f64).collect(),
+                yv.iter().map(|c| *c as f64).collect(),
+            )
+        }
+        _ => {
+            return Err(AutomlError::Internal(
+                "targets do not match the task".into(),
+            ));
+        }
+    };
+    let configs = configs(n_train, cx.seed);
+    let total = configs.len() as u64;
+    for (i, params) in configs.into_iter().enumerate() {
+        if !cx.may_start_trial() || cx.time_left().as_secs_f64() < 0.02 {
+            break;
+        }
+        let run_id = cx.next_run_id();
+        let params_json = serde_json::to_value(&params).unwrap_or_default();
+        let params_map = match &params_json {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => Default::default(),
+        };
+        cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
+            run_id: run_id.clone(),
+            model: "gbdt".to_string(),
+            params: params_map.clone(),
+        }));
+        let started = Instant::now();
+        let mut last_emit = Instant::now();
+        let (model, stop) = boost::train(
+            objective,
+            &params,
+            mappers.clone(),
+            &b_train,
+            &y,
+            &b_valid,
+            &yv,
+            |r| {
+                // Curves at most every 100 ms (and the first rounds), so big runs stay light.
+                if r.round <= 3 || last_emit.elapsed().as_millis() >= 100 {
+                    last_emit = Instant::now();
+                    for (split, v) in [("train", r.train_loss), ("valid", r.valid_loss)] {
+                        cx.emit(Event::MetricScalar(MetricScalarPayload {
+                            run_id: run_id.clone(),
+                            name: "loss".to_string(),
+                            split: split.to_string(),
+                            step: r.round as u64,
+                            value: v,
+                        }));
+                    }
+                    cx.emit(Event::TrainProgress(TrainProgressPayload {
+                        run_id: run_id.clone(),
+                        step: r.round as u64,
+                        steps: params.max_rounds as u64,
+                        eta_s: None,
+                    }));
+                }
+                !cx.should_stop()
+            },
+        );
+        let gbdt = GbdtModel {
+            format: FORMAT.to_string(),
+            pipeline: data.pipeline.clone(),
+            encoder: encoder.clone(),
+            booster: model,
+            params: params_json,
+        };
+        let m_valid = match (gbdt.predict_encoded(&x_valid, n_valid), &data.y_valid) {
+            (Predictions::Classes { proba, .. }, Targets::Classes(yv)) => {
+                metrics::classification(yv, &proba)
+            }
+            (Predictions::Values(p), Targets::Values(yv)) => metrics::regression(yv, &p),
+            _ => {
+                return Err(AutomlError::Internal(
+                    "GBDT output does not match the task".into(),
+                ));
+            }
+        };
+        if let Some(v) = m_valid.get(cx.metric()) {
+            cx.emit(Event::MetricScalar(MetricScalarPayload {
+                run_id: run_id.clone(),
+                name: cx.metric().to_string(),
+                split: "valid".to_string(),
+                step: gbdt.booster.rounds.len() as u64,
+                value: *v,
+            }));
+        }
+        cx.emit(Event::TrainProgress(TrainProgressPayload {
+            run_id: run_id.clone(),
+            step: i as u64 + 1,
+            steps: total,
+            eta_s: Some(cx.time_left().as_secs_f64()),
+        }));
+        cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+            run_id: run_id.clone(),
+            model: "gbdt".to_string(),
+            metrics: m_valid.clone(),
+            duration_s: started.elapsed().as_secs_f64(),
+            status: match stop {
+                Stop::Interrupted if cx.cancel.is_cancelled() => "cancelled",
+                Stop::Interrupted => "cut_by_budget",
+                _ => "completed",
+            }
+            .to_string(),
+        }));
+        if gbdt.booster.rounds.is_empty() {
+            continue;
+        }
+        let duration_s = started.elapsed().as_secs_f64();
+        let refit = refit_fn(
+            params.clone(),
+            objective,
+            gbdt.booster.rounds.len(),
+            encoder.clone(),
+            cats.clone(),
+        );
+        cx.report_trial(TrialRecord {
+            run_id,
+            model_name: "gbdt".to_string(),
+            params: params_map,
+            metrics: m_valid,
+            model: Arc::new(gbdt),
+            refit: Some(refit),
+            duration_s,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,472 @@
+//! The [`Trainer`] plug point: a trainer says which tasks it handles, offers model candidates
+//! with cost estimates, and trains under a [`TrainContext`] (emitter, deadline, cancellation,
+//! seed), reporting every finished trial through [`TrainContext::report_trial`]. The context
+//! keeps the leaderboard and the best model so far, so a cancelled or timed-out search still
+//! hands back its best model.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use ndarray::Array2;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Emitter;
+
+pub mod gbdt;
+#[cfg(feature = "image")]
+pub mod image;
+pub mod linear;
+pub mod path;
+use crate::data::ImageFolder;
+use crate::error::{AutomlError, Result};
+use crate::event::{
+    Event, FeatureImportance, LeaderboardPayload, LeaderboardRow, Metrics, ModelCandidate,
+};
+use crate::metrics::higher_is_better;
+use crate::data::preprocess::{Split, TabularData};
+use crate::event::{TaskKind, TransformReport};
+
+/// What a trainer is asked to handle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    /// `tabular`, `text` or `image`.
+    pub modality: String,
+    /// Classification or regression.
+    pub task: TaskKind,
+    /// Training rows (or images).
+    pub n_rows: u64,
+    /// Encoded features (0 for images).
+    pub n_features: u64,
+    /// Classes (classification).
+    pub n_classes: u64,
+}
+
+impl TaskSpec {
+    /// The task in words, e.g. "tabular classification".
+    pub fn words(&self) -> String {
+        format!("{} {}", self.modality, self.task.as_str())
+    }
+}
+
+/// Labelled images with their split.
+#[derive(Debug, Clone)]
+pub struct ImageData {
+    /// The folder.
+    pub folder: ImageFolder,
+    /// Indices into `folder.files`.
+    pub split: Split,
+}
+
+/// The data a trainer gets.
+#[derive(Debug, Clone)]
+pub enum TrainInput {
+    /// Encoded table (and text) data.
+    Tabular(Arc<TabularData>),
+    /// Labelled images.
+    Images(Arc<ImageData>),
+}
+
+/// A model's output for a batch of rows.
+#[derive(Debug, Clone)]
+pub enum Predictions {
+    /// Class probabilities, columns in `classes` order.
+    Classes {
+        /// Class labels.
+        classes: Vec<String>,
+        /// Probabilities, one row per input row.
+        proba: Array2<f64>,
+    },
+    /// Predicted numbers.
+    Values(Vec<f64>),
+}
+
+impl Predictions {
+    /// Number of predicted rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Predictions::Classes { proba, .. } => proba.nrows(),
+            Predictions::Values(v) => v.len(),
+        }
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most probable class of each row (the first of equals), for classification; `None`
+    /// for regression.
+    pub fn labels(&self) -> Option<Vec<String>> {
+        match self {
+            Predictions::Classes { classes, proba } => Some(
+                proba
+                    .rows()
+                    .into_iter()
+                    .map(|row| {
+                        let best = row
+                            .iter()
+                            .enumerate()
+                            .fold((0, f64::NEG_INFINITY), |b, (i, v)| {
+                                if *v > b.1 { (i, *v) } else { b }
+                            })
+                            .0;
+                        classes.get(best).cloned().unwrap_or_default()
+                    })
+                    .collect(),
+            ),
+            Predictions::Values(_) => None,
+        }
+    }
+}
+
+/// A trained model: predicts on Arrow rows and saves itself.
+pub trait TrainedModel: Send + Sync {
+    /// The model's name, e.g. `logistic_regression`.
+    fn model_name(&self) -> &str;
+
+    /// Classification or regression.
+    fn task(&self) -> TaskKind;
+
+    /// The class labels in probability-column order (empty for regression).
+    fn classes(&self) -> &[String];
+
+    /// True for models that predict on image files rather than table rows.
+    fn is_image_model(&self) -> bool {
+        false
+    }
+
+    /// Predicts for raw rows (the fitted preprocessing is applied inside).
+    fn predict_batch(&self, batch: &RecordBatch) -> Result<(Predictions, TransformReport)>;
+
+    /// Predicts for image files: probabilities for the files that could be decoded (in order),
+    /// and the files that could not, with the reason. Only image models implement it.
+    fn predict_images(&self, files: &[PathBuf]) -> Result<(Predictions, Vec<(PathBuf, String)>)> {
+        let _ = files;
+        Err(AutomlError::NoTrainer {
+            task: format!("image prediction with {}", self.model_name()),
+        })
+    }
+
+    /// Importance of the input columns, largest first, summing to 1.
+    fn feature_importance(&self) -> Vec<FeatureImportance>;
+
+    /// Writes the model into `dir` and returns the files written.
+    fn save(&self, dir: &Path) -> Result<Vec<PathBuf>>;
+}
+
+/// Refits a trial's configuration on the training and validation rows together (all rows but
+/// the test split), as the final model of a search; returns the refitted model.
+pub type RefitFn = Arc<dyn Fn(&TabularData) -> Result<Arc<dyn TrainedModel>> + Send + Sync>;
+
+/// A finished trial.
+pub struct TrialRecord {
+    /// Trial id from [`TrainContext::next_run_id`].
+    pub run_id: String,
+    /// Model name.
+    pub model_name: String,
+    /// Hyper-parameters.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Validation metrics.
+    pub metrics: Metrics,
+    /// The fitted model.
+    pub model: Arc<dyn TrainedModel>,
+    /// How to refit this configuration on train + valid, when the trainer offers it.
+    pub refit: Option<RefitFn>,
+    /// Wall time of the trial in seconds (to estimate the refit's cost).
+    pub duration_s: f64,
+}
+
+/// The best model of a search so far.
+#[derive(Clone)]
+pub struct BestModel {
+    /// Trial id.
+    pub run_id: String,
+    /// Validation score on the optimised metric.
+    pub score: f64,
+    /// The model.
+    pub model: Arc<dyn TrainedModel>,
+    /// How to refit it on train + valid, if offered.
+    pub refit: Option<RefitFn>,
+    /// Wall time of its trial.
+    pub duration_s: f64,
+}
+
+struct Entry {
+    row: LeaderboardRow,
+    model: Arc<dyn TrainedModel>,
+    refit: Option<RefitFn>,
+    duration_s: f64,
+}
+
+impl Entry {
+    fn best(&self) -> BestModel {
+        BestModel {
+            run_id: self.row.run_id.clone(),
+            score: self.row.score,
+            model: self.model.clone(),
+            refit: self.refit.clone(),
+            duration_s: self.duration_s,
+        }
+    }
+}
+
+struct Board {
+    metric: String,
+    higher: bool,
+    rows: Mutex<Vec<Entry>>,
+    counter: AtomicU64,
+    trials: AtomicU32,
+}
+
+/// What a trainer works under.
+#[derive(Clone)]
+pub struct TrainContext {
+    /// Emits events into the run's log.
+    pub emitter: Emitter,
+    /// Cancelled when the caller cancels.
+    pub cancel: CancellationToken,
+    /// Stop starting work after this instant; cut trials short rather than overrun.
+    pub deadline: Instant,
+    /// Seed for reproducible runs.
+    pub seed: u64,
+    /// Trial count, when the caller fixed one.
+    pub max_trials: Option<u32>,
+    board: Arc<Board>,
+}
+
+impl TrainContext {
+    /// A context whose leaderboard ranks on `metric`.
+    pub fn new(
+        emitter: Emitter,
+        cancel: CancellationToken,
+        deadline: Instant,
+        seed: u64,
+        max_trials: Option<u32>,
+        metric: &str,
+    ) -> Self {
+        Self {
+            emitter,
+            cancel,
+            deadline,
+            seed,
+            max_trials,
+            board: Arc::new(Board {
+                metric: metric.to_string(),
+                higher: higher_is_better(metric),
+                rows: Mutex::new(Vec::new()),
+                counter: AtomicU64::new(0),
+                trials: AtomicU32::new(0),
+            }),
+        }
+    }
+
+    /// The same context (leaderboard, cancel, trial count) with an earlier deadline: how the
+    /// conductor shares the budget among trainers.
+    pub fn with_deadline(&self, deadline: Instant) -> TrainContext {
+        TrainContext {
+            deadline: deadline.min(self.deadline),
+            ..self.clone()
+        }
+    }
+
+    /// The metric the leaderboard ranks on.
+    pub fn metric(&self) -> &str {
+        &self.board.metric
+    }
+
+    /// A fresh trial id (`r-1`, `r-2`, ...), unique across trainers of the run.
+    pub fn next_run_id(&self) -> String {
+        format!(
+            "r-{}",
+            self.board.counter.fetch_add(1, Ordering::SeqCst) + 1
+        )
+    }
+
+    /// Time left before the deadline.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// True once cancelled or past the deadline.
+    pub fn should_stop(&self) -> bool {
+        self.cancel.is_cancelled() || Instant::now() >= self.deadline
+    }
+
+    /// True while the caller's trial count (if any) allows another trial.
+    pub fn may_start_trial(&self) -> bool {
+        !self.should_stop()
+            && self
+                .max_trials
+                .is_none_or(|m| self.board.trials.load(Ordering::SeqCst) < m)
+    }
+
+    /// Emits an event.
+    pub fn emit(&self, event: Event) {
+        self.emitter.emit(event);
+    }
+
+    /// Records a finished trial: updates the leaderboard (and emits LEADERBOARD_UPDATED) and the
+    /// best model so far.
+    pub fn report_trial(&self, trial: TrialRecord) {
+        self.board.trials.fetch_add(1, Ordering::SeqCst);
+        let score =
+            trial
+                .metrics
+                .get(&self.board.metric)
+                .copied()
+                .unwrap_or(if self.board.higher {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                });
+        let payload = {
+            let mut rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
+            rows.push(Entry {
+                row: LeaderboardRow {
+                    rank: 0,
+                    run_id: trial.run_id,
+                    model: trial.model_name,
+                    score,
+                    params: trial.params,
+                },
+                model: trial.model,
+                refit: trial.refit,
+                duration_s: trial.duration_s,
+            });
+            let higher = self.board.higher;
+            // Stable: among equal scores the earlier (cheaper) trial stays ahead.
+            rows.sort_by(|a, b| {
+                let o = a.row.score.total_cmp(&b.row.score);
+                if higher { o.reverse() } else { o }
+            });
+            for (i, r) in rows.iter_mut().enumerate() {
+                r.row.rank = i as u32 + 1;
+            }
+            LeaderboardPayload {
+                metric: self.board.metric.clone(),
+                higher_is_better: self.board.higher,
+                rows: rows.iter().map(|r| r.row.clone()).collect(),
+            }
+        };
+        self.emit(Event::LeaderboardUpdated(payload));
+    }
+
+    /// The best model so far.
+    pub fn best(&self) -> Option<BestModel> {
+        let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows.first().map(Entry::best)
+    }
+
+    /// The model of trial `run_id`, if it is on the leaderboard.
+    pub fn model_of(&self, run_id: &str) -> Option<BestModel> {
+        let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows.iter()
+            .find(|e| e.row.run_id == run_id)
+            .map(Entry::best)
+    }
+
+    /// The ranked leaderboard rows.
+    pub fn leaderboard(&self) -> Vec<LeaderboardRow> {
+        let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows.iter().map(|r| r.row.clone()).collect()
+    }
+}
+
+/// Trains models for some tasks.
+#[async_trait]
+pub trait Trainer: Send + Sync {
+    /// A short name, e.g. `linear`.
+    fn name(&self) -> &str;
+
+    /// Whether this trainer handles the task.
+    fn supports(&self, task: &TaskSpec) -> bool;
+
+    /// The models it would try, with pros, cons and estimated cost on this task.
+    fn candidates(&self, task: &TaskSpec) -> Vec<ModelCandidate>;
+
+    /// Trains until done, cancelled or out of time, reporting each trial through the context.
+    async fn train(&self, input: TrainInput, cx: TrainContext) -> Result<()>;
+}
+
+#[async_trait]
+impl<T: Trainer + ?Sized> Trainer for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn supports(&self, task: &TaskSpec) -> bool {
+        (**self).supports(task)
+    }
+    fn candidates(&self, task: &TaskSpec) -> Vec<ModelCandidate> {
+        (**self).candidates(task)
+    }
+    async fn train(&self, input: TrainInput, cx: TrainContext) -> Result<()> {
+        (**self).train(input, cx).await
+    }
+}
+
+/// Reads one saved model format: the `model.json` file and its parsed content.
+pub type ModelLoader = fn(&Path, serde_json::Value) -> Result<Box<dyn TrainedModel>>;
+
+/// The model formats that can be loaded, by their `format` tag (e.g. `automl-linear/1`).
+/// Implementations register themselves in the wiring (`conductor::defaults::model_formats`);
+/// this module names none of them.
+#[derive(Clone, Default)]
+pub struct ModelFormats {
+    loaders: Vec<(&'static str, ModelLoader)>,
+}
+
+impl ModelFormats {
+    /// No formats.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a format.
+    pub fn register(mut self, format: &'static str, loader: ModelLoader) -> Self {
+        self.loaders.push((format, loader));
+        self
+    }
+
+    /// The registered format tags.
+    pub fn formats(&self) -> Vec<&'static str> {
+        self.loaders.iter().map(|(f, _)| *f).collect()
+    }
+
+    /// Loads a model saved by [`TrainedModel::save`] from a run folder (or its `model.json`).
+    /// A missing, malformed or inconsistent file is an [`AutomlError::ModelLoad`] naming it.
+    pub fn load(&self, path: &Path) -> Result<Box<dyn TrainedModel>> {
+        let file = if path.is_dir() {
+            path.join("model.json")
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&file).map_err(|e| AutomlError::ModelLoad {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| AutomlError::ModelLoad {
+                path: file.clone(),
+                message: format!("not JSON: {e}"),
+            })?;
+        let tag = v.get("format").and_then(|f| f.as_str()).map(str::to_string);
+        match self
+            .loaders
+            .iter()
+            .find(|(f, _)| Some(*f) == tag.as_deref())
+        {
+            Some((_, load)) => load(&file, v),
+            None => Err(AutomlError::ModelLoad {
+                path: file,
+                message: format!(
+                    "unknown model format {tag:?} (known: {})",
+                    self.formats().join(", ")
+                ),
+            }),
+        }
+    }
+}
