@@ -210,7 +210,11 @@ async fn review_waits_for_confirm_and_an_edit_picks_another_trial() {
     let mut last_run = None;
     while let Some(e) = events.next().await {
         match &e.event {
-            Event::TrainRunFinished(p) => last_run = Some(p.run_id.clone()),
+            // The lowest-ranked trial on the leaderboard (a trial cut by the budget finishes
+            // without joining it, so TRAIN_RUN_FINISHED is not the list to pick from).
+            Event::LeaderboardUpdated(p) => {
+                last_run = p.rows.last().map(|r| r.run_id.clone());
+            }
             Event::StageStatus(p)
                 if p.stage == Stage::ReviewEdit && p.status == StageStatus::Waiting =>
             {
@@ -246,7 +250,7 @@ async fn review_waits_for_confirm_and_an_edit_picks_another_trial() {
     assert_eq!(
         reviews.last(),
         last_run.as_ref(),
-        "the edit chose the last trial"
+        "the edit chose the lowest-ranked trial"
     );
     assert_eq!(stages_completed(&log).len(), 8);
 }
