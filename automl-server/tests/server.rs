@@ -912,3 +912,66 @@ async fn projects_are_listed_with_status_prompt_and_metric_and_survive_a_restart
     assert_eq!(rows[1]["metric"], done["metric"]);
     srv.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misclassified_images_are_served_only_as_the_review_names_them() {
+    use automl_core::event::{Misclassified, ReviewPayload};
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = dir.path().join("cat.png");
+    std::fs::write(&img, picture(image::ImageFormat::Png, 90)).expect("write");
+    let bus = automl_core::EventBus::default();
+    let em = bus.emitter("imgs");
+    em.emit(Event::ReviewReady(ReviewPayload {
+        metrics: Default::default(),
+        best_run_id: "r-1".into(),
+        model: "small_cnn".into(),
+        confusion_matrix: None,
+        residuals: None,
+        feature_importance: vec![],
+        n_test: 1,
+        misclassified: vec![Misclassified {
+            item: img.display().to_string(),
+            label: "cat".into(),
+            predicted: "dog".into(),
+            confidence: 0.9,
+        }],
+        roc_curve: None,
+        pr_curve: None,
+        predicted_vs_actual: None,
+    }));
+    em.emit(Event::warning("w", "end"));
+    em.emit(Event::Error(automl_core::event::ErrorPayload {
+        code: "x".into(),
+        message: "stop".into(),
+        stage: None,
+        user_error: false,
+    }));
+    let log_dir = dir.path().join("runs/imgs");
+    std::fs::create_dir_all(&log_dir).expect("mkdir");
+    let lines: Vec<String> = bus
+        .history("imgs")
+        .iter()
+        .map(|e| e.to_json_line())
+        .collect();
+    std::fs::write(log_dir.join("events.jsonl"), lines.join("\n") + "\n").expect("write");
+    let srv = start(config(dir.path())).await;
+    let ok = get(srv.addr, "/api/projects/imgs/misclassified/0").await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.headers.to_ascii_lowercase().contains("image/png"));
+    assert_eq!(ok.body, std::fs::read(&img).expect("read"));
+    for path in [
+        "/api/projects/imgs/misclassified/1",
+        "/api/projects/other/misclassified/0",
+    ] {
+        let r = get(srv.addr, path).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.code(), "artifact_not_found");
+    }
+    // A restored log without a prompt file is still listed, with its failure.
+    let list = get(srv.addr, "/api/projects").await.json();
+    assert_eq!(list[0]["id"], "imgs");
+    assert_eq!(list[0]["prompt"], Value::Null);
+    assert_eq!(list[0]["status"], "failed");
+    assert_eq!(list[0]["model"], "small_cnn");
+    srv.shutdown().await.expect("shutdown");
+}
