@@ -271,6 +271,10 @@ export default function App() {
     <div className="layout">
       <header className="top">
         <h1>automl</h1>
+        {/* On a phone the list sits below the run; this takes the user there. */}
+        <button type="button" className="small-button to-projects" onClick={() => document.getElementById("projects-h")?.scrollIntoView()}>
+          Projects ↓
+        </button>
       </header>
       <aside className="side">
         <ProjectList />
