@@ -2,7 +2,13 @@
 
 use ndarray::Array2;
 
-use crate::event::{ConfusionMatrix, Metrics, ResidualSummary};
+use crate::event::{ConfusionMatrix, Curve, Metrics, PredictedVsActual, ResidualSummary};
+
+/// Most points in a review curve (ROC, precision-recall).
+pub const MAX_CURVE_POINTS: usize = 200;
+
+/// Most test rows in a predicted-vs-actual sample.
+pub const MAX_SCATTER_POINTS: usize = 500;
 
 /// Whether a larger value of `metric` is better.
 pub fn higher_is_better(metric: &str) -> bool {
@@ -166,6 +172,88 @@ pub fn roc_auc(y: &[usize], scores: &[f64]) -> Option<f64> {
     Some((rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos * neg) as f64)
 }
 
+/// True- and false-positive counts of the positive class 1 at each distinct score threshold,
+/// highest first, with the totals of positives and negatives. None unless both classes occur.
+fn threshold_counts(y: &[usize], scores: &[f64]) -> Option<(Vec<(f64, f64)>, f64, f64)> {
+    let pos = y.iter().filter(|c| **c == 1).count() as f64;
+    let neg = y.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..y.len().min(scores.len())).collect();
+    idx.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut out = Vec::new();
+    for (k, &i) in idx.iter().enumerate() {
+        if y[i] == 1 {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        // One point per threshold: after the last row of a run of equal scores.
+        if idx.get(k + 1).is_none_or(|&j| scores[j] != scores[i]) {
+            out.push((tp, fp));
+        }
+    }
+    Some((out, pos, neg))
+}
+
+/// Keeps at most `max` points of a curve, evenly spaced, the first and the last included.
+fn thin(points: Vec<(f64, f64)>, max: usize) -> Curve {
+    let n = points.len();
+    let keep: Vec<(f64, f64)> = if n <= max || max < 2 {
+        points
+    } else {
+        (0..max)
+            .map(|k| points[(k * (n - 1) + (max - 1) / 2) / (max - 1)])
+            .collect()
+    };
+    Curve {
+        x: keep.iter().map(|p| p.0).collect(),
+        y: keep.iter().map(|p| p.1).collect(),
+    }
+}
+
+/// ROC curve (false-positive rate, true-positive rate) of the second class's probability,
+/// from (0, 0) to (1, 1). None unless the task is binary and both classes occur in `y`.
+pub fn roc_curve(y: &[usize], proba: &Array2<f64>) -> Option<Curve> {
+    if proba.ncols() != 2 {
+        return None;
+    }
+    let scores: Vec<f64> = proba.column(1).to_vec();
+    let (counts, pos, neg) = threshold_counts(y, &scores)?;
+    let mut pts = vec![(0.0, 0.0)];
+    pts.extend(counts.iter().map(|(tp, fp)| (fp / neg, tp / pos)));
+    Some(thin(pts, MAX_CURVE_POINTS))
+}
+
+/// Precision-recall curve (recall, precision) of the second class's probability, one point
+/// per threshold, highest threshold first. None unless the task is binary and both classes
+/// occur in `y`.
+pub fn pr_curve(y: &[usize], proba: &Array2<f64>) -> Option<Curve> {
+    if proba.ncols() != 2 {
+        return None;
+    }
+    let scores: Vec<f64> = proba.column(1).to_vec();
+    let (counts, pos, _) = threshold_counts(y, &scores)?;
+    let pts = counts
+        .iter()
+        .map(|(tp, fp)| (tp / pos, tp / (tp + fp)))
+        .collect();
+    Some(thin(pts, MAX_CURVE_POINTS))
+}
+
+/// An even sample of at most [`MAX_SCATTER_POINTS`] test rows, truth beside prediction.
+pub fn predicted_vs_actual(y: &[f64], pred: &[f64]) -> PredictedVsActual {
+    let n = y.len().min(pred.len());
+    let step = n.div_ceil(MAX_SCATTER_POINTS).max(1);
+    let rows: Vec<usize> = (0..n).step_by(step).collect();
+    PredictedVsActual {
+        actual: rows.iter().map(|&i| y[i]).collect(),
+        predicted: rows.iter().map(|&i| pred[i]).collect(),
+    }
+}
+
 fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         0.0
@@ -195,6 +283,48 @@ mod tests {
     fn auc_with_ties() {
         assert_eq!(roc_auc(&[0, 1], &[0.5, 0.5]), Some(0.5));
         assert_eq!(roc_auc(&[1, 1], &[0.5, 0.5]), None);
+    }
+
+    #[test]
+    fn roc_and_pr_curves() {
+        let y = [0, 0, 1, 1];
+        let p = array![[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]];
+        let roc = roc_curve(&y, &p).unwrap();
+        assert_eq!(roc.x, vec![0.0, 0.0, 0.0, 0.5, 1.0]);
+        assert_eq!(roc.y, vec![0.0, 0.5, 1.0, 1.0, 1.0]);
+        let pr = pr_curve(&y, &p).unwrap();
+        assert_eq!(pr.x, vec![0.5, 1.0, 1.0, 1.0]);
+        assert_eq!(pr.y, vec![1.0, 1.0, 2.0 / 3.0, 0.5]);
+        // Tied scores make one point; one class only or three classes make no curve.
+        let tied = roc_curve(&[0, 1], &array![[0.5, 0.5], [0.5, 0.5]]).unwrap();
+        assert_eq!((tied.x, tied.y), (vec![0.0, 1.0], vec![0.0, 1.0]));
+        assert!(roc_curve(&[1, 1], &array![[0.5, 0.5], [0.2, 0.8]]).is_none());
+        assert!(pr_curve(&[0, 1], &array![[0.5, 0.3, 0.2], [0.1, 0.8, 0.1]]).is_none());
+    }
+
+    #[test]
+    fn curves_are_thinned() {
+        let n = 1000;
+        let y: Vec<usize> = (0..n).map(|i| i % 2).collect();
+        let p = Array2::from_shape_fn((n, 2), |(i, c)| {
+            let s = i as f64 / n as f64;
+            if c == 1 { s } else { 1.0 - s }
+        });
+        let roc = roc_curve(&y, &p).unwrap();
+        assert_eq!(roc.x.len(), MAX_CURVE_POINTS);
+        assert_eq!((roc.x[0], roc.y[0]), (0.0, 0.0));
+        assert_eq!(
+            (roc.x[MAX_CURVE_POINTS - 1], roc.y[MAX_CURVE_POINTS - 1]),
+            (1.0, 1.0)
+        );
+        let y: Vec<f64> = (0..1234).map(|i| i as f64).collect();
+        let s = predicted_vs_actual(&y, &y);
+        assert!(s.actual.len() <= MAX_SCATTER_POINTS && s.actual.len() > MAX_SCATTER_POINTS / 2);
+        assert_eq!(s.actual, s.predicted);
+        assert_eq!(
+            predicted_vs_actual(&[1.0, 2.0], &[1.5, 2.5]).predicted,
+            vec![1.5, 2.5]
+        );
     }
 
     #[test]

@@ -843,3 +843,135 @@ fn picture(format: image::ImageFormat, shade: u8) -> Vec<u8> {
     img.write_to(&mut out, format).expect("encode");
     out.into_inner()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_are_listed_with_status_prompt_and_metric_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(config(dir.path())).await;
+    let empty = get(srv.addr, "/api/projects").await;
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.json(), serde_json::json!([]));
+    // A finished run.
+    assert_eq!(
+        demo(srv.addr, "done-1", "&time_budget_s=2").await.status,
+        202
+    );
+    let mut c = ws(srv.addr, "done-1", 0).await;
+    let mut got = Vec::new();
+    until_terminal(&mut c, &mut got).await;
+    assert_eq!(got.last().expect("events")["event"]["name"], "RUN_FINISHED");
+    // A run that waits at REVIEW_EDIT is running; a socket to an unknown id lists nothing.
+    assert_eq!(
+        demo(srv.addr, "wait-2", "&time_budget_s=2&review=true")
+            .await
+            .status,
+        202
+    );
+    let mut w = ws(srv.addr, "wait-2", 0).await;
+    while let Some(v) = next_env(&mut w).await {
+        if v["event"]["payload"]["status"] == "waiting" {
+            break;
+        }
+    }
+    let _ghost = ws(srv.addr, "ghost", 0).await;
+    let list = get(srv.addr, "/api/projects").await.json();
+    let rows = list.as_array().expect("a list");
+    assert_eq!(rows.len(), 2, "{list}");
+    assert_eq!(rows[0]["id"], "wait-2", "newest first: {list}");
+    assert_eq!(rows[0]["status"], "running");
+    assert_eq!(rows[0]["finished"], Value::Null);
+    let done = &rows[1];
+    assert_eq!(done["id"], "done-1");
+    assert_eq!(done["prompt"], "classify iris species");
+    assert_eq!(done["status"], "finished");
+    assert_eq!(done["events"].as_u64(), Some(got.len() as u64));
+    assert_eq!(done["started"], got[0]["ts"]);
+    assert_eq!(done["finished"], got.last().expect("end")["ts"]);
+    assert!(done["model"].is_string(), "{done}");
+    let metric = done["metric"]["name"].as_str().expect("a headline metric");
+    let value = done["metric"]["value"].as_f64().expect("a value");
+    let finished = &got.last().expect("end")["event"]["payload"]["metrics"];
+    assert_eq!(finished[metric].as_f64(), Some(value), "{done}");
+    assert_eq!(
+        post(srv.addr, "/api/projects/wait-2/cancel").await.status,
+        202
+    );
+    let mut rest = Vec::new();
+    until_terminal(&mut w, &mut rest).await;
+    srv.shutdown().await.expect("shutdown");
+
+    // After a restart the same projects are listed, from their logs and prompt files.
+    let srv = start(config(dir.path())).await;
+    let again = get(srv.addr, "/api/projects").await.json();
+    let rows = again.as_array().expect("a list");
+    let ids: Vec<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids, vec!["wait-2", "done-1"], "{again}");
+    assert_eq!(rows[0]["status"], "cancelled");
+    assert_eq!(rows[0]["prompt"], "classify iris species");
+    assert_eq!(rows[1]["status"], "finished");
+    assert_eq!(rows[1]["metric"], done["metric"]);
+    srv.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misclassified_images_are_served_only_as_the_review_names_them() {
+    use automl_core::event::{Misclassified, ReviewPayload};
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = dir.path().join("cat.png");
+    std::fs::write(&img, picture(image::ImageFormat::Png, 90)).expect("write");
+    let bus = automl_core::EventBus::default();
+    let em = bus.emitter("imgs");
+    em.emit(Event::ReviewReady(ReviewPayload {
+        metrics: Default::default(),
+        best_run_id: "r-1".into(),
+        model: "small_cnn".into(),
+        confusion_matrix: None,
+        residuals: None,
+        feature_importance: vec![],
+        n_test: 1,
+        misclassified: vec![Misclassified {
+            item: img.display().to_string(),
+            label: "cat".into(),
+            predicted: "dog".into(),
+            confidence: 0.9,
+        }],
+        roc_curve: None,
+        pr_curve: None,
+        predicted_vs_actual: None,
+    }));
+    em.emit(Event::warning("w", "end"));
+    em.emit(Event::Error(automl_core::event::ErrorPayload {
+        code: "x".into(),
+        message: "stop".into(),
+        stage: None,
+        user_error: false,
+    }));
+    let log_dir = dir.path().join("runs/imgs");
+    std::fs::create_dir_all(&log_dir).expect("mkdir");
+    let lines: Vec<String> = bus
+        .history("imgs")
+        .iter()
+        .map(|e| e.to_json_line())
+        .collect();
+    std::fs::write(log_dir.join("events.jsonl"), lines.join("\n") + "\n").expect("write");
+    let srv = start(config(dir.path())).await;
+    let ok = get(srv.addr, "/api/projects/imgs/misclassified/0").await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.headers.to_ascii_lowercase().contains("image/png"));
+    assert_eq!(ok.body, std::fs::read(&img).expect("read"));
+    for path in [
+        "/api/projects/imgs/misclassified/1",
+        "/api/projects/other/misclassified/0",
+    ] {
+        let r = get(srv.addr, path).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.code(), "artifact_not_found");
+    }
+    // A restored log without a prompt file is still listed, with its failure.
+    let list = get(srv.addr, "/api/projects").await.json();
+    assert_eq!(list[0]["id"], "imgs");
+    assert_eq!(list[0]["prompt"], Value::Null);
+    assert_eq!(list[0]["status"], "failed");
+    assert_eq!(list[0]["model"], "small_cnn");
+    srv.shutdown().await.expect("shutdown");
+}

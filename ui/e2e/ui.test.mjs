@@ -1,7 +1,8 @@
 // End-to-end: the real server (target/debug/automl serve) and the built UI in Debian's
 // Chromium, driven by playwright-core.
 //   cd ui && npm run build && AUTOML_BIN=../target/debug/automl node --test e2e/
-// Screenshots go to ui/e2e/artifacts/.
+// Screenshots go to ui/e2e/artifacts/ (iris, diamonds, cats_dogs, each also at a 390 px phone
+// width, and the project list after a reload).
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -67,13 +68,43 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function runPrompt(page, prompt) {
+async function runPrompt(page, prompt, budgetS) {
   await page.goto(base + "/");
   await page.fill('[data-testid="prompt"]', prompt);
+  if (budgetS) {
+    await page.click("details summary");
+    await page.fill('[data-testid="budget"]', String(budgetS));
+  }
   await page.click('[data-testid="run"]');
   await page.waitForSelector('[data-testid="project"]');
   return page.textContent('[data-testid="project"]');
 }
+
+// The page never scrolls sideways: at a desktop width and at a phone's.
+async function noSideScroll(page, name) {
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.waitForTimeout(150);
+    const m = await page.evaluate(() => {
+      const d = document.documentElement;
+      const wide = [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().right > d.clientWidth + 1)
+        .slice(0, 5)
+        .map((e) => `${e.tagName.toLowerCase()}.${e.className}`);
+      return { scroll: d.scrollWidth, client: d.clientWidth, wide };
+    });
+    assert.ok(m.scroll <= m.client, `${name} at ${width} px scrolls sideways (${m.scroll} > ${m.client}): ${m.wide.join(", ")}`);
+    if (width === 390) await page.screenshot({ path: join(artifacts, `${name}-390.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 1000 });
+}
+
+async function finished(page) {
+  await page.waitForSelector('[data-testid="outcome"][data-kind="finished"]', { timeout: 180000 });
+  await page.waitForSelector('[data-testid="review"]');
+}
+
+const projects = {};
 
 async function allStagesCompleted(page) {
   await page.waitForSelector('[data-stage="EXPORT"][data-status="completed"]', { timeout: 120000 });
@@ -90,8 +121,8 @@ async function serverEventCount(project) {
 }
 
 test("classify iris species: stages complete, a loss curve is drawn, the model downloads", async () => {
-  const page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1200, height: 1000 } });
-  const project = await runPrompt(page, "classify iris species");
+  const page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1280, height: 1000 } });
+  const project = await runPrompt(page, "classify iris species", 5);
   await allStagesCompleted(page);
   await page.waitForSelector('[data-testid="outcome"][data-kind="finished"]');
   // A loss curve with more than one point.
@@ -101,7 +132,13 @@ test("classify iris species: stages complete, a loss curve is drawn, the model d
   assert.ok(points.length > 0 && Math.max(...points) > 1, `loss curves: ${points}`);
   assert.ok((await page.$$('[data-testid="leaderboard"] tbody tr')).length > 0, "a leaderboard");
   assert.ok(await page.$('[data-testid="table-preview"]'), "a table preview");
+  // The review in pictures: importance bars and the confusion heat map (three classes: no ROC).
+  assert.ok((await page.$$('[data-testid="importance"] .bar')).length > 0, "importance bars");
+  assert.equal((await page.$$('[data-testid="confusion"] tbody tr')).length, 3, "a 3×3 confusion map");
+  assert.equal(await page.$('[data-testid="roc"]'), null, "no ROC for three classes");
   await page.screenshot({ path: join(artifacts, "iris.png"), fullPage: true });
+  await noSideScroll(page, "iris");
+  projects.iris = project;
   const [download] = await Promise.all([
     page.waitForEvent("download"),
     page.click('[data-artifact="model.json"]'),
@@ -165,5 +202,95 @@ test("the socket is killed mid-run and the UI catches up from its last seq", asy
   assert.ok(st.reconnects >= 1, "it reconnected by itself");
   assert.equal(st.connection, "open");
   await page.screenshot({ path: join(artifacts, "after-reconnect.png"), fullPage: true });
+  await page.close();
+});
+
+test("predict diamond prices: log-scaled curves, boosting rounds or path, regression review plots", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const project = await runPrompt(page, "predict diamond prices", 5);
+  await finished(page);
+  await page.waitForSelector('[data-testid="pred-vs-actual"] circle.dot');
+  const dots = (await page.$$('[data-testid="pred-vs-actual"] circle.dot')).length;
+  assert.ok(dots > 50, `predicted vs actual has ${dots} points`);
+  assert.ok((await page.$$('[data-testid="residuals"] circle.dot')).length === dots, "residuals beside it");
+  assert.ok((await page.$$('[data-testid="importance"] .bar')).length > 0, "importance bars");
+  assert.equal(await page.$('[data-testid="confusion"]'), null, "no confusion matrix for a regression");
+  // A trial picker instead of a legend; the leaderboard sorts by time and folds parameters.
+  const options = await page.$$eval('[data-testid="trial-picker"] option', (os) => os.map((o) => o.value));
+  assert.ok(options.includes("best") && options.includes("all"), `trial picker: ${options}`);
+  await page.selectOption('[data-testid="trial-picker"]', "all");
+  assert.ok((await page.$$('[data-testid="loss-chart"] polyline.curve')).length >= 1, "curves for all trials");
+  await page.selectOption('[data-testid="trial-picker"]', "best");
+  await page.click('[data-testid="sort-time"]');
+  const sorted = await page.$eval('[data-testid="leaderboard"] th[aria-sort="ascending"], [data-testid="leaderboard"] th[aria-sort="descending"]', (th) => th.textContent);
+  assert.match(sorted, /time/);
+  assert.equal(await page.$$eval('[data-testid="leaderboard"] td.params code', (cs) => cs.filter((c) => c.checkVisibility()).length), 0, "parameters folded");
+  const model = await page.$eval('[data-testid="review"] b', (b) => b.textContent);
+  if (/gbdt|tree|forest|boost/.test(model)) {
+    assert.ok(await page.$('[data-testid="boosting-chart"]'), "boosting rounds for a tree model");
+  }
+  await page.screenshot({ path: join(artifacts, "diamonds.png"), fullPage: true });
+  await noSideScroll(page, "diamonds");
+  projects.diamonds = project;
+  await page.close();
+});
+
+test("a cat/dog image run: confusion map, ROC and precision-recall, misclassified thumbnails", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const project = await runPrompt(page, "Build a cat/dog classifier", 6);
+  await finished(page);
+  assert.ok(await page.$('[data-testid="image-preview"] img'), "sample images");
+  assert.equal((await page.$$('[data-testid="confusion"] tbody tr')).length, 2, "a 2×2 confusion map");
+  assert.ok(await page.$('[data-testid="roc"] polyline.curve'), "an ROC curve (binary)");
+  assert.ok(await page.$('[data-testid="pr"] polyline.curve'), "a precision-recall curve");
+  const thumbs = await page.$$('[data-testid="misclassified"] img');
+  if (thumbs.length > 0) {
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="misclassified"] img')].every((i) => i.complete && i.naturalWidth > 0), null, { timeout: 10000 });
+  }
+  await page.screenshot({ path: join(artifacts, "cats_dogs.png"), fullPage: true });
+  await noSideScroll(page, "cats_dogs");
+  projects.images = project;
+  await page.close();
+});
+
+test("a prompt that cannot run shows its error under the prompt, and is listed as failed", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const project = await runPrompt(page, "hello there");
+  const alert = await page.waitForSelector('[data-testid="error"][role="alert"]', { timeout: 60000 });
+  assert.match(await alert.textContent(), /failed at parse intent/i);
+  await page.waitForSelector(`[data-testid="project-link"][data-project="${project}"][data-status="failed"]`, { timeout: 10000 });
+  await page.screenshot({ path: join(artifacts, "failed.png") });
+  projects.failed = project;
+  await page.close();
+});
+
+test("after a reload the earlier projects are listed, and one opens by its address", async () => {
+  assert.ok(projects.diamonds, "the diamonds run ran first");
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  await page.goto(base + "/");
+  await page.waitForSelector(`[data-testid="project-link"][data-project="${projects.diamonds}"]`);
+  const listed = await page.$$eval('[data-testid="project-link"]', (as) => as.map((a) => [a.dataset.project, a.dataset.status]));
+  for (const [name, id] of Object.entries(projects)) {
+    const want = name === "failed" ? "failed" : "finished";
+    assert.ok(listed.some(([p, st]) => p === id && st === want), `${id} listed as ${want}: ${JSON.stringify(listed)}`);
+  }
+  await page.click(`[data-testid="project-link"][data-project="${projects.diamonds}"]`);
+  await page.waitForSelector('[data-testid="pred-vs-actual"] circle.dot');
+  assert.equal(await page.textContent('[data-testid="project"]'), projects.diamonds);
+  assert.equal(new URL(page.url()).hash, `#/projects/${projects.diamonds}`, "the address names the project");
+  // The address is enough: a reload (or a bookmark) opens the same project.
+  await page.reload();
+  await page.waitForSelector('[data-testid="outcome"][data-kind="finished"]');
+  await page.waitForSelector('[data-testid="pred-vs-actual"] circle.dot');
+  assert.equal(await page.textContent('[data-testid="project"]'), projects.diamonds);
+  assert.ok(await page.$(`[data-testid="project-link"][data-project="${projects.diamonds}"][aria-current="page"]`), "marked as open");
+  // Back to the previous project in the list with the keyboard.
+  if (projects.iris) {
+    await page.focus(`[data-testid="project-link"][data-project="${projects.iris}"]`);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector('[data-testid="confusion"]');
+    assert.equal(await page.textContent('[data-testid="project"]'), projects.iris);
+  }
+  await page.screenshot({ path: join(artifacts, "projects-after-reload.png"), fullPage: true });
   await page.close();
 });

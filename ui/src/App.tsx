@@ -1,9 +1,11 @@
-import { useMemo, useState } from "react";
-import { artifactUrl, cancel, confirm, newProjectId, sampleUrl, startDemo, uploadAndTrain } from "./api";
-import { DescentPath, LineChart } from "./charts";
+import { useState } from "react";
+import { artifactUrl, cancel, newProjectId, sampleUrl, startDemo, uploadAndTrain } from "./api";
+import { ProjectList } from "./projects";
 import { isEnded } from "./reduce";
+import { Review } from "./review";
 import { follow } from "./socket";
 import { useStore } from "./store";
+import { TrainingDashboard } from "./training";
 import { STAGES } from "./types";
 
 function fmt(v: unknown): string {
@@ -17,18 +19,22 @@ function PromptBox() {
   const [file, setFile] = useState<File | null>(null);
   const [target, setTarget] = useState("");
   const [review, setReview] = useState(false);
+  const [budget, setBudget] = useState("");
   const [busy, setBusy] = useState(false);
   const setErr = useStore((s) => s.setCommandError);
   const go = async (e: React.FormEvent) => {
     e.preventDefault();
     if (!prompt.trim()) return;
     setBusy(true);
+    setErr(null);
+    const budgetS = Number(budget) > 0 ? Number(budget) : undefined;
     const id = newProjectId();
     // Follow first: the socket replays from seq 1, so nothing is missed either way.
     follow(id);
     try {
-      if (file) await uploadAndTrain(id, prompt, file, target, review);
-      else await startDemo(id, prompt, review);
+      if (file) await uploadAndTrain(id, prompt, file, target, review, budgetS);
+      else await startDemo(id, prompt, review, budgetS);
+      void useStore.getState().refreshProjects();
     } catch (err) {
       setErr(err instanceof Error ? err.message : String(err));
     } finally {
@@ -36,27 +42,36 @@ function PromptBox() {
     }
   };
   return (
-    <form className="prompt" onSubmit={go}>
-      <input
-        aria-label="prompt"
-        data-testid="prompt"
-        value={prompt}
-        placeholder='What should the model do? e.g. "classify iris species"'
-        onChange={(e) => setPrompt(e.target.value)}
-      />
-      <button type="submit" data-testid="run" disabled={busy}>Run</button>
+    <form className="prompt" onSubmit={go} aria-label="new project">
+      <div className="prompt-row">
+        <label className="sr-only" htmlFor="prompt-input">What should the model do?</label>
+        <input
+          id="prompt-input"
+          data-testid="prompt"
+          value={prompt}
+          placeholder='What should the model do? e.g. "classify iris species"'
+          onChange={(e) => setPrompt(e.target.value)}
+        />
+        <button type="submit" data-testid="run" disabled={busy}>Run</button>
+      </div>
       <details>
-        <summary>your own data</summary>
-        <label>
-          file (.csv, .tsv, .zip of images){" "}
-          <input type="file" accept=".csv,.tsv,.zip" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
-        </label>
-        <label>
-          target column <input value={target} onChange={(e) => setTarget(e.target.value)} />
-        </label>
-        <label>
-          <input type="checkbox" data-testid="review-toggle" checked={review} onChange={(e) => setReview(e.target.checked)} /> review before export
-        </label>
+        <summary>options and your own data</summary>
+        <div className="options">
+          <label>
+            time budget (s){" "}
+            <input type="number" min={1} max={86400} step={1} inputMode="numeric" data-testid="budget" value={budget} placeholder="default" onChange={(e) => setBudget(e.target.value)} />
+          </label>
+          <label>
+            <input type="checkbox" data-testid="review-toggle" checked={review} onChange={(e) => setReview(e.target.checked)} /> review before export
+          </label>
+          <label>
+            file (.csv, .tsv, .zip of images){" "}
+            <input type="file" accept=".csv,.tsv,.zip" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+          </label>
+          <label>
+            target column <input value={target} onChange={(e) => setTarget(e.target.value)} />
+          </label>
+        </div>
       </details>
     </form>
   );
@@ -89,6 +104,7 @@ function DatasetPane() {
         </p>
       )}
       {candidates.length + rejected.length > 0 && (
+        <div className="scroll-x">
         <table className="small">
           <thead>
             <tr><th>data set</th><th>source</th><th>licence</th><th>verdict</th><th>why</th></tr>
@@ -101,6 +117,7 @@ function DatasetPane() {
             ))}
           </tbody>
         </table>
+        </div>
       )}
       {sample && <DatasetPreview sample={sample} projectId={projectId} />}
     </section>
@@ -125,6 +142,7 @@ function DatasetPreview({ sample, projectId }: { sample: any; projectId: string 
   return (
     <div>
       <p className="muted">{sample.n_rows} rows, {cols.length} columns; first rows:</p>
+      <div className="scroll-x">
       <table className="small" data-testid="table-preview">
         <thead><tr>{cols.map((c) => <th key={c}>{c}</th>)}</tr></thead>
         <tbody>
@@ -133,6 +151,7 @@ function DatasetPreview({ sample, projectId }: { sample: any; projectId: string 
           ))}
         </tbody>
       </table>
+      </div>
     </div>
   );
 }
@@ -164,71 +183,6 @@ function ProfileAndModels() {
   );
 }
 
-function TrainingDashboard() {
-  const { curves, paths, lastPathRun, leaderboard, runs } = useStore();
-  const series = useMemo(() => {
-    const out: { label: string; points: { step: number; value: number }[] }[] = [];
-    for (const [run, byKey] of Object.entries(curves)) {
-      for (const [key, pts] of Object.entries(byKey)) {
-        if (key.startsWith("loss/")) out.push({ label: `${run} ${runs[run]?.model ?? ""} ${key.slice(5)}`, points: pts });
-      }
-    }
-    return out;
-  }, [curves, runs]);
-  if (Object.keys(runs).length === 0) return null;
-  return (
-    <section>
-      <h2>Training</h2>
-      <div className="charts">
-        <LineChart series={series} title="Loss" />
-        <DescentPath run={lastPathRun} points={lastPathRun ? paths[lastPathRun] ?? [] : []} />
-      </div>
-      {leaderboard && (
-        <table className="small" data-testid="leaderboard">
-          <thead><tr><th>#</th><th>run</th><th>model</th><th>{leaderboard.metric}</th><th>params</th></tr></thead>
-          <tbody>
-            {leaderboard.rows.map((r) => (
-              <tr key={r.run_id}><td>{r.rank}</td><td>{r.run_id}</td><td>{r.model}</td><td>{fmt(r.score)}</td><td>{fmt(r.params)}</td></tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-    </section>
-  );
-}
-
-function Review() {
-  const { review, stages, projectId } = useStore();
-  const setErr = useStore((s) => s.setCommandError);
-  if (!review) return null;
-  const waiting = stages.REVIEW_EDIT.status === "waiting";
-  const cm = review.confusion_matrix;
-  return (
-    <section data-testid="review">
-      <h2>Review</h2>
-      <p>
-        Best: <b>{review.model}</b> ({review.best_run_id}) on {review.n_test} held-out rows:{" "}
-        {Object.entries(review.metrics ?? {}).map(([k, v]) => `${k} ${fmt(v)}`).join(", ")}
-      </p>
-      {cm && (
-        <table className="small confusion">
-          <thead><tr><th></th>{cm.labels.map((l: string) => <th key={l}>{l}</th>)}</tr></thead>
-          <tbody>
-            {cm.matrix.map((row: number[], i: number) => (
-              <tr key={i}><th>{cm.labels[i]}</th>{row.map((v, j) => <td key={j}>{v}</td>)}</tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {waiting && projectId && (
-        <button data-testid="confirm" onClick={() => confirm(projectId).catch((e) => setErr(String(e.message ?? e)))}>
-          Confirm and export
-        </button>
-      )}
-    </section>
-  );
-}
-
 function Downloads() {
   const { artifacts, projectId } = useStore();
   if (!projectId || artifacts.length === 0) return null;
@@ -247,6 +201,18 @@ function Downloads() {
   );
 }
 
+/** The open project's request, as the project list knows it. */
+function ProjectTitle() {
+  const id = useStore((s) => s.projectId);
+  const entry = useStore((s) => s.projects.find((p) => p.id === s.projectId));
+  if (!id || !entry?.prompt) return null;
+  return (
+    <h2 className="project-title" data-testid="project-title">
+      “{entry.prompt}” <span className={`badge ${entry.status}`}>{entry.status}</span>
+    </h2>
+  );
+}
+
 function StatusBar() {
   const s = useStore();
   const running = s.projectId && !isEnded(s) && s.lastSeq > 0;
@@ -260,25 +226,71 @@ function StatusBar() {
         <button onClick={() => cancel(s.projectId as string).catch((e) => s.setCommandError(String(e.message ?? e)))}>Cancel</button>
       )}
       {s.outcome && <b data-testid="outcome" data-kind={s.outcome.kind}>{s.outcome.kind}: {s.outcome.message}</b>}
-      {s.error && <b className="error" data-testid="error">error: {s.error.message}</b>}
-      {s.commandError && <b className="error">{s.commandError}</b>}
-      {s.warnings.map((w, i) => <span key={i} className="warning">⚠ {w.message}</span>)}
+    </div>
+  );
+}
+
+/** Errors and WARNING events, right under the prompt where the eye already is. */
+function Alerts() {
+  const error = useStore((s) => s.error);
+  const commandError = useStore((s) => s.commandError);
+  const warnings = useStore((s) => s.warnings);
+  const setErr = useStore((s) => s.setCommandError);
+  if (!error && !commandError && warnings.length === 0) return null;
+  return (
+    <div className="alerts">
+      {error && (
+        <div className="alert error-box" role="alert" data-testid="error">
+          <b>The run failed{error.stage ? ` at ${error.stage.replace("_", " ").toLowerCase()}` : ""}:</b> {error.message}{" "}
+          <span className="muted">({error.code})</span>
+        </div>
+      )}
+      {commandError && (
+        <div className="alert error-box" role="alert" data-testid="command-error">
+          {commandError}{" "}
+          <button type="button" className="small-button" onClick={() => setErr(null)} aria-label="dismiss">×</button>
+        </div>
+      )}
+      {warnings.length > 0 && (
+        <div className="alert warning-box" role="status" data-testid="warnings">
+          <b>{warnings.length === 1 ? "1 warning" : `${warnings.length} warnings`}</b>
+          <ul>
+            {warnings.slice(-5).map((w) => (
+              <li key={w.seq} data-code={w.code}>{w.message} <span className="muted">({w.code})</span></li>
+            ))}
+          </ul>
+          {warnings.length > 5 && <p className="muted">and {warnings.length - 5} earlier (see events.jsonl)</p>}
+        </div>
+      )}
     </div>
   );
 }
 
 export default function App() {
   return (
-    <main>
-      <h1>automl</h1>
-      <PromptBox />
-      <StatusBar />
-      <Timeline />
-      <DatasetPane />
-      <ProfileAndModels />
-      <TrainingDashboard />
-      <Review />
-      <Downloads />
-    </main>
+    <div className="layout">
+      <header className="top">
+        <h1>automl</h1>
+        {/* On a phone the list sits below the run; this takes the user there. */}
+        <button type="button" className="small-button to-projects" onClick={() => document.getElementById("projects-h")?.scrollIntoView()}>
+          Projects ↓
+        </button>
+      </header>
+      <aside className="side">
+        <ProjectList />
+      </aside>
+      <main>
+        <PromptBox />
+        <ProjectTitle />
+        <StatusBar />
+        <Alerts />
+        <Timeline />
+        <DatasetPane />
+        <ProfileAndModels />
+        <TrainingDashboard />
+        <Review />
+        <Downloads />
+      </main>
+    </div>
   );
 }

@@ -1,5 +1,7 @@
 // HTTP commands. Their effects arrive as events on the WebSocket.
 
+import type { ProjectSummary } from "./types";
+
 async function call(method: string, path: string, body?: BodyInit, json = true): Promise<any> {
   const init: RequestInit = { method, body };
   if (json && typeof body === "string") init.headers = { "Content-Type": "application/json" };
@@ -20,9 +22,10 @@ export function newProjectId(): string {
   return `p-${Date.now().toString(36)}-${rand}`;
 }
 
-export function startDemo(id: string, prompt: string, review: boolean): Promise<any> {
+export function startDemo(id: string, prompt: string, review: boolean, budgetS?: number): Promise<any> {
   const q = new URLSearchParams({ prompt });
   if (review) q.set("review", "true");
+  if (budgetS) q.set("time_budget_s", String(budgetS));
   return call("POST", `/api/demo/run/${encodeURIComponent(id)}?${q}`);
 }
 
@@ -32,12 +35,14 @@ export async function uploadAndTrain(
   file: File,
   target: string,
   review: boolean,
+  budgetS?: number,
 ): Promise<any> {
   const form = new FormData();
   form.append("file", file, file.name);
   const up = await call("POST", `/api/projects/${encodeURIComponent(id)}/upload`, form, false);
   const body: Record<string, unknown> = { prompt, data: up.name, review };
   if (target.trim()) body.target = target.trim();
+  if (budgetS) body.time_budget_s = budgetS;
   return call("POST", `/api/projects/${encodeURIComponent(id)}/train`, JSON.stringify(body));
 }
 
@@ -55,6 +60,15 @@ export function cancel(id: string): Promise<any> {
 
 export function artifactUrl(id: string, name: string): string {
   return `/api/projects/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(name)}`;
+}
+
+/** This server's projects, newest first. */
+export function listProjects(): Promise<ProjectSummary[]> {
+  return call("GET", "/api/projects");
+}
+
+export function misclassifiedUrl(id: string, index: number): string {
+  return `/api/projects/${encodeURIComponent(id)}/misclassified/${index}`;
 }
 
 export function sampleUrl(id: string, index: number): string {

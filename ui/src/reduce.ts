@@ -10,6 +10,7 @@ import {
   type ModelCandidate,
   type PathPoint,
   type Point,
+  type Review,
   type Stage,
   type StageStatus,
   type TrialRun,
@@ -34,9 +35,9 @@ export interface ProjectState {
   /** The run whose path was updated last. */
   lastPathRun: string | null;
   leaderboard: { metric: string; higher_is_better: boolean; rows: LeaderboardRow[] } | null;
-  review: any | null;
+  review: Review | null;
   artifacts: Artifact[];
-  warnings: { code: string; message: string }[];
+  warnings: { code: string; message: string; seq: number }[];
   error: { code: string; message: string; stage: string | null } | null;
   outcome: { kind: "finished" | "cancelled"; message: string; metrics: Record<string, number> } | null;
 }
@@ -116,7 +117,10 @@ export function reduce(s: ProjectState, env: Envelope): ProjectState {
     }
     case "TRAIN_RUN_FINISHED": {
       const r = s.runs[p.run_id] ?? { run_id: p.run_id, model: p.model, params: {}, step: 0, steps: 0 };
-      n.runs = { ...s.runs, [p.run_id]: { ...r, model: p.model, status: p.status ?? "completed", metrics: p.metrics ?? {} } };
+      n.runs = {
+        ...s.runs,
+        [p.run_id]: { ...r, model: p.model, status: p.status ?? "completed", metrics: p.metrics ?? {}, duration_s: p.duration_s },
+      };
       break;
     }
     case "METRIC_SCALAR": {
@@ -144,7 +148,7 @@ export function reduce(s: ProjectState, env: Envelope): ProjectState {
       break;
     }
     case "WARNING":
-      n.warnings = [...s.warnings, { code: p.code, message: p.message }];
+      n.warnings = [...s.warnings, { code: p.code, message: p.message, seq: env.seq }];
       break;
     case "ERROR":
       n.error = { code: p.code, message: p.message, stage: p.stage ?? null };

@@ -3,6 +3,7 @@
 
 import { useStore } from "./store";
 import type { Envelope } from "./types";
+import { projectHref } from "./views";
 
 const PING_MS = 15000;
 
@@ -107,8 +108,9 @@ export function follow(projectId: string): ProjectSocket {
   current = new ProjectSocket(projectId);
   current.start();
   // The project id in the address: a reload (or a restarted server) rebuilds the same view
-  // from the same events.
-  if (location.hash !== `#${projectId}`) history.replaceState(null, "", `#${projectId}`);
+  // from the same events, and the address can be bookmarked or shared.
+  const href = projectHref(projectId);
+  if (location.hash !== href) history.pushState(null, "", href);
   return current;
 }
 

@@ -4,7 +4,8 @@
 
 import { create } from "zustand";
 import { emptyState, reduce, type ProjectState } from "./reduce";
-import type { Envelope } from "./types";
+import { listProjects } from "./api";
+import type { Envelope, ProjectSummary } from "./types";
 
 export type Connection = "idle" | "connecting" | "open" | "reconnecting";
 
@@ -14,6 +15,10 @@ export interface Store extends ProjectState {
   reconnects: number;
   /** A command's error (HTTP), shown until the next command. */
   commandError: string | null;
+  /** This server's projects (GET /api/projects), newest first; kept across `reset`. */
+  projects: ProjectSummary[];
+  projectsError: string | null;
+  refreshProjects: () => Promise<void>;
   apply: (envs: Envelope[]) => void;
   reset: (projectId: string | null) => void;
   setConnection: (c: Connection, reconnected?: boolean) => void;
@@ -25,6 +30,15 @@ export const useStore = create<Store>((set) => ({
   connection: "idle",
   reconnects: 0,
   commandError: null,
+  projects: [],
+  projectsError: null,
+  refreshProjects: async () => {
+    try {
+      set({ projects: await listProjects(), projectsError: null });
+    } catch (e) {
+      set({ projectsError: e instanceof Error ? e.message : String(e) });
+    }
+  },
   apply: (envs) =>
     set((s) => {
       let st: ProjectState = s;

@@ -60,6 +60,8 @@ export interface TrialRun {
   metrics: Record<string, number>;
   step: number;
   steps: number;
+  /** Wall time of the finished trial, in seconds. */
+  duration_s?: number;
 }
 
 export interface LeaderboardRow {
@@ -75,4 +77,35 @@ export interface Artifact {
   path: string;
   size: number;
   sha256: string;
+}
+
+export interface Curve {
+  x: number[];
+  y: number[];
+}
+
+export interface Review {
+  metrics: Record<string, number>;
+  best_run_id: string;
+  model: string;
+  confusion_matrix: { labels: string[]; matrix: number[][] } | null;
+  residuals: { mean: number; std: number; quantiles: number[] } | null;
+  feature_importance: { feature: string; importance: number }[];
+  n_test: number;
+  misclassified?: { item: string; label: string; predicted: string; confidence: number }[];
+  roc_curve?: Curve;
+  pr_curve?: Curve;
+  predicted_vs_actual?: { actual: number[]; predicted: number[] };
+}
+
+/** One row of GET /api/projects. */
+export interface ProjectSummary {
+  id: string;
+  prompt: string | null;
+  status: "running" | "finished" | "cancelled" | "failed" | string;
+  started: string | null;
+  finished: string | null;
+  model: string | null;
+  metric: { name: string; value: number } | null;
+  events: number;
 }

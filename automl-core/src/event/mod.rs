@@ -332,6 +332,37 @@ pub struct ReviewPayload {
     /// A few misclassified test examples (image tasks); omitted when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub misclassified: Vec<Misclassified>,
+    /// ROC curve of the positive (second) class (binary classification); omitted otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roc_curve: Option<Curve>,
+    /// Precision-recall curve of the positive (second) class (binary classification); omitted
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_curve: Option<Curve>,
+    /// A sample of test rows, true value beside prediction (regression); omitted otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_vs_actual: Option<PredictedVsActual>,
+}
+
+/// A curve swept over the decision threshold, highest threshold first: `x` is the
+/// false-positive rate (ROC) or the recall (precision-recall), `y` the true-positive rate or
+/// the precision. At most [`crate::metrics::MAX_CURVE_POINTS`] points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Horizontal coordinates.
+    pub x: Vec<f64>,
+    /// Vertical coordinates, as many as `x`.
+    pub y: Vec<f64>,
+}
+
+/// Test rows of a regression, true value beside prediction (an even sample of at most
+/// [`crate::metrics::MAX_SCATTER_POINTS`] rows, in test order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictedVsActual {
+    /// True values.
+    pub actual: Vec<f64>,
+    /// Predictions, as many as `actual`.
+    pub predicted: Vec<f64>,
 }
 
 /// A test example the model got wrong.

@@ -210,6 +210,9 @@ pub(crate) fn examples() -> Vec<Event> {
             }],
             n_test: 30,
             misclassified: vec![],
+            roc_curve: None,
+            pr_curve: None,
+            predicted_vs_actual: None,
         }),
         Event::NotebookReady(ArtifactsPayload {
             dir: "runs/p-1".into(),

@@ -274,6 +274,9 @@ mod tests {
             feature_importance: vec![],
             n_test: 3,
             misclassified: vec![],
+            roc_curve: None,
+            pr_curve: None,
+            predicted_vs_actual: None,
         };
         let profile = profile_json("classification");
         let arts = write(&NotebookInput {
@@ -323,6 +326,9 @@ mod tests {
             feature_importance: vec![],
             n_test: 0,
             misclassified: vec![],
+            roc_curve: None,
+            pr_curve: None,
+            predicted_vs_actual: None,
         };
         let schema = Arc::new(Schema::new(vec![Field::new("y", DataType::Float64, true)]));
         let batch = RecordBatch::new_empty(schema);

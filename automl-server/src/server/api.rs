@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncWriteExt;
 
 use super::error::{AppError, ErrorBody, UploadError};
-use super::state::{AppState, Counters, ProjectId};
+use super::state::{AppState, Counters, ProjectId, ProjectSummary};
 use super::upload::{self, UploadSummary};
 
 /// The answer to a command that started a run.
@@ -413,19 +413,58 @@ pub async fn sample_image(
     Path((id, index)): Path<(String, usize)>,
 ) -> Result<Response, AppError> {
     let id = ProjectId::parse(&id)?;
+    event_image(&state, id, format!("sample image {index}"), |e| match e {
+        automl_core::Event::DatasetSampleReady(p) => Some(p.images.get(index).cloned()),
+        _ => None,
+    })
+    .await
+}
+
+/// One of the misclassified test images of REVIEW_READY (its `misclassified[index].item`).
+/// Only files that the project's own event names are served.
+#[utoipa::path(
+    get,
+    path = "/api/projects/{project_id}/misclassified/{index}",
+    params(("project_id" = String, Path, description = "Project id"), ("index" = usize, Path, description = "Index into REVIEW_READY's misclassified")),
+    responses((status = 200, description = "The image"), (status = 404, body = ErrorBody)),
+    tag = "data"
+)]
+pub async fn misclassified_image(
+    State(state): State<AppState>,
+    Path((id, index)): Path<(String, usize)>,
+) -> Result<Response, AppError> {
+    let id = ProjectId::parse(&id)?;
+    event_image(
+        &state,
+        id,
+        format!("misclassified image {index}"),
+        |e| match e {
+            automl_core::Event::ReviewReady(p) => {
+                Some(p.misclassified.get(index).map(|m| m.item.clone()))
+            }
+            _ => None,
+        },
+    )
+    .await
+}
+
+/// Serves the image file that the project's latest event matched by `pick` names.
+async fn event_image(
+    state: &AppState,
+    id: ProjectId,
+    what: String,
+    pick: impl Fn(&automl_core::Event) -> Option<Option<String>>,
+) -> Result<Response, AppError> {
     let not_found = || AppError::ArtifactNotFound {
         project: id.to_string(),
-        name: format!("sample image {index}"),
+        name: what.clone(),
     };
     let path = state
         .bus()
         .history(id.as_str())
         .iter()
         .rev()
-        .find_map(|e| match &e.event {
-            automl_core::Event::DatasetSampleReady(p) => Some(p.images.get(index).cloned()),
-            _ => None,
-        })
+        .find_map(|e| pick(&e.event))
         .flatten()
         .ok_or_else(not_found)?;
     let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
@@ -439,6 +478,18 @@ pub async fn sample_image(
         _ => "application/octet-stream",
     };
     Ok(([(header::CONTENT_TYPE, ctype)], Body::from(bytes)).into_response())
+}
+
+/// The projects of this server (runs in progress and those rebuilt from their logs), newest
+/// first. Open one by replaying its events: `/ws/projects/{id}?since=0`.
+#[utoipa::path(
+    get,
+    path = "/api/projects",
+    responses((status = 200, description = "The projects, newest first", body = [ProjectSummary])),
+    tag = "runs"
+)]
+pub async fn list_projects(State(state): State<AppState>) -> Json<Vec<ProjectSummary>> {
+    Json(state.projects())
 }
 
 /// Liveness: `{"status": "ok", ...}`.

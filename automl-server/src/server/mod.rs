@@ -4,6 +4,7 @@
 //!
 //! | route | what |
 //! |---|---|
+//! | `GET /api/projects` | the server's projects, newest first |
 //! | `POST /api/demo/run/{id}?prompt=...` | start a run on the catalog (202) |
 //! | `POST /api/projects/{id}/parse` | parse a prompt, no run |
 //! | `POST /api/projects/{id}/upload` | multipart CSV/TSV or zip of images |
@@ -11,6 +12,7 @@
 //! | `POST /api/projects/{id}/confirm`, `/cancel` | answer REVIEW_EDIT, cancel |
 //! | `GET /api/projects/{id}/artifacts/{name}` | download a run file |
 //! | `GET /api/projects/{id}/sample/{i}` | sample image i of DATASET_SAMPLE_READY |
+//! | `GET /api/projects/{id}/misclassified/{i}` | misclassified test image i of REVIEW_READY |
 //! | `GET /ws/projects/{id}?since=N` | envelopes after N, then live |
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | operations |
 //! | `GET /` | the browser UI (`ui/dist`) |
@@ -35,7 +37,7 @@ pub mod upload;
 pub mod ws;
 
 pub use error::{AppError, UploadError};
-pub use state::{AppState, ProjectId, ServerConfig};
+pub use state::{AppState, HeadlineMetric, ProjectId, ProjectSummary, ServerConfig};
 
 /// The OpenAPI description, generated from the handlers' annotations.
 #[derive(OpenApi)]
@@ -45,6 +47,7 @@ pub use state::{AppState, ProjectId, ServerConfig};
         description = "HTTP commands and the WebSocket event stream of automl."
     ),
     paths(
+        api::list_projects,
         api::demo_run,
         api::parse,
         api::upload,
@@ -59,6 +62,8 @@ pub use state::{AppState, ProjectId, ServerConfig};
     components(schemas(
         api::RunStarted,
         api::RunOptions,
+        state::ProjectSummary,
+        state::HeadlineMetric,
         api::ParseBody,
         api::ConfirmBody,
         upload::UploadSummary,
@@ -91,6 +96,7 @@ async fn no_ui() -> Response {
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config().max_upload_bytes as usize + (64 << 10);
     let api = Router::new()
+        .route("/api/projects", get(api::list_projects))
         .route("/api/demo/run/{project_id}", post(api::demo_run))
         .route("/api/projects/{project_id}/parse", post(api::parse))
         .route(
@@ -107,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/projects/{project_id}/sample/{index}",
             get(api::sample_image),
+        )
+        .route(
+            "/api/projects/{project_id}/misclassified/{index}",
+            get(api::misclassified_image),
         )
         .route("/ws/projects/{project_id}", get(ws::ws_handler))
         .route("/healthz", get(api::healthz))

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use automl_core::event::{ErrorPayload, Stage, StageStatus};
+use automl_core::event::{Envelope, ErrorPayload, Stage, StageStatus};
 use automl_core::{Conductor, Event, EventBus, RunHandle, RunRequest};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
@@ -102,6 +102,117 @@ impl std::fmt::Display for ProjectId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The request of a project's run, written beside its event log (`runs/<id>/prompt.txt`) so the
+/// project list still shows it after a restart.
+pub const PROMPT_FILE: &str = "prompt.txt";
+
+/// Longest prompt shown in the project list, in characters.
+const PROMPT_SHOWN: usize = 200;
+
+/// One project of `GET /api/projects`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ProjectSummary {
+    /// The project id (open it with `/ws/projects/{id}?since=0`).
+    pub id: String,
+    /// The request, cut to 200 characters; `null` when it was not recorded.
+    pub prompt: Option<String>,
+    /// `running`, `finished`, `cancelled` or `failed`.
+    pub status: String,
+    /// Time of the first event (RFC 3339).
+    pub started: Option<String>,
+    /// Time of the terminal event, once there is one.
+    pub finished: Option<String>,
+    /// The exported model.
+    pub model: Option<String>,
+    /// The headline test metric: the optimised one when known (`{"name", "value"}`).
+    pub metric: Option<HeadlineMetric>,
+    /// Events so far.
+    pub events: u64,
+}
+
+/// A metric's name and value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct HeadlineMetric {
+    /// e.g. `accuracy`, `rmse`.
+    pub name: String,
+    /// Its value on the held-out test split.
+    pub value: f64,
+}
+
+/// Summarises a project's events for the project list; `None` when it has none.
+pub fn summarize(
+    id: &str,
+    events: &[Envelope],
+    running: bool,
+    prompt: Option<String>,
+) -> Option<ProjectSummary> {
+    let first = events.first()?;
+    let mut optimised: Option<String> = None;
+    let mut end: Option<(&str, &Envelope)> = None;
+    let mut model = None;
+    let mut metrics = None;
+    for e in events {
+        match &e.event {
+            Event::LeaderboardUpdated(p) => optimised = Some(p.metric.clone()),
+            Event::ReviewReady(p) => {
+                model = Some(p.model.clone());
+                metrics = Some(p.metrics.clone());
+            }
+            Event::RunFinished(p) | Event::RunCancelled(p) => {
+                let kind = if matches!(e.event, Event::RunFinished(_)) {
+                    "finished"
+                } else {
+                    "cancelled"
+                };
+                end = Some((kind, e));
+                if p.model.is_some() {
+                    model = p.model.clone();
+                }
+                if !p.metrics.is_empty() {
+                    metrics = Some(p.metrics.clone());
+                }
+            }
+            Event::Error(_) => end = Some(("failed", e)),
+            _ => {}
+        }
+    }
+    let metric = metrics.and_then(|m| {
+        let name = optimised
+            .filter(|n| m.contains_key(n))
+            .or_else(|| {
+                ["accuracy", "r2"]
+                    .iter()
+                    .find(|n| m.contains_key(**n))
+                    .map(|n| n.to_string())
+            })
+            .or_else(|| m.keys().next().cloned())?;
+        let value = m[&name];
+        Some(HeadlineMetric { name, value })
+    });
+    let status = match end {
+        Some((kind, _)) => kind,
+        None if running => "running",
+        // A log without an end whose run is not here: the restore marks these `interrupted`.
+        None => "failed",
+    };
+    Some(ProjectSummary {
+        id: id.to_string(),
+        prompt: prompt.map(|p| {
+            let p = p.trim();
+            match p.char_indices().nth(PROMPT_SHOWN) {
+                Some((i, _)) => format!("{}…", &p[..i]),
+                None => p.to_string(),
+            }
+        }),
+        status: status.to_string(),
+        started: Some(first.ts.clone()),
+        finished: end.map(|(_, e)| e.ts.clone()),
+        model,
+        metric,
+        events: events.len() as u64,
+    })
 }
 
 /// One envelope serialised once for every WebSocket client of its project.
@@ -243,6 +354,14 @@ impl AppState {
             if runs.len() >= self.0.config.max_active_runs {
                 return Err(AppError::Busy(runs.len()));
             }
+            // Checked before anything is written for the project.
+            req.validate()?;
+            let dir = self.0.config.runs_dir().join(id.as_str());
+            if let Err(e) = std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(dir.join(PROMPT_FILE), &req.prompt))
+            {
+                tracing::warn!(project = %id, error = %e, "prompt not recorded");
+            }
             let handle = self.0.conductor.start(req)?;
             runs.insert(id.clone(), handle);
         }
@@ -265,6 +384,34 @@ impl AppState {
             }
         });
         Ok(())
+    }
+
+    /// Every project with events, newest first.
+    pub fn projects(&self) -> Vec<ProjectSummary> {
+        let running: Vec<ProjectId> = lock(&self.0.runs).keys().cloned().collect();
+        let mut out: Vec<ProjectSummary> = self
+            .0
+            .bus
+            .projects()
+            .into_iter()
+            .filter_map(|id| {
+                let events = self.0.bus.history(&id);
+                let is_running = running.iter().any(|r| r.as_str() == id);
+                let prompt = ProjectId::parse(&id).ok().and_then(|pid| {
+                    std::fs::read_to_string(
+                        self.0
+                            .config
+                            .runs_dir()
+                            .join(pid.as_str())
+                            .join(PROMPT_FILE),
+                    )
+                    .ok()
+                });
+                summarize(&id, &events, is_running, prompt)
+            })
+            .collect();
+        out.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| a.id.cmp(&b.id)));
+        out
     }
 
     /// Cancels the project's run.

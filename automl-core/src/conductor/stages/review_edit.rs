@@ -115,15 +115,21 @@ fn evaluate_on(best: &BestModel, input: &TrainInput, em: &Emitter) -> Result<Rev
         feature_importance: best.model.feature_importance(),
         n_test: d.y_test.len() as u64,
         misclassified: vec![],
+        roc_curve: None,
+        pr_curve: None,
+        predicted_vs_actual: None,
     };
     match (pred, &d.y_test) {
         (Predictions::Classes { classes, proba }, Targets::Classes(y)) => {
             review.metrics = metrics::classification(y, &proba);
             review.confusion_matrix = Some(metrics::confusion_matrix(y, &proba, &classes));
+            review.roc_curve = metrics::roc_curve(y, &proba);
+            review.pr_curve = metrics::pr_curve(y, &proba);
         }
         (Predictions::Values(p), Targets::Values(y)) => {
             review.metrics = metrics::regression(y, &p);
             review.residuals = Some(metrics::residuals(y, &p));
+            review.predicted_vs_actual = Some(metrics::predicted_vs_actual(y, &p));
         }
         _ => {
             return Err(AutomlError::Internal(
@@ -207,5 +213,8 @@ fn evaluate_images(best: &BestModel, d: &ImageData, em: &Emitter) -> Result<Revi
         feature_importance: vec![],
         n_test: y.len() as u64,
         misclassified,
+        roc_curve: metrics::roc_curve(&y, &proba),
+        pr_curve: metrics::pr_curve(&y, &proba),
+        predicted_vs_actual: None,
     })
 }
