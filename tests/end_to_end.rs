@@ -101,11 +101,13 @@ async fn cancel_mid_training_keeps_the_best_model_and_a_consistent_log() {
         }))
         .build()
         .expect("build");
-    let handle = c.start(
-        RunRequest::new("classify iris species")
-            .out_dir(out.path())
-            .time_budget(120.0),
-    ).expect("valid request");
+    let handle = c
+        .start(
+            RunRequest::new("classify iris species")
+                .out_dir(out.path())
+                .time_budget(120.0),
+        )
+        .expect("valid request");
     let mut events = handle.events();
     while let Some(e) = events.next().await {
         if matches!(&e.event, Event::Warning(w) if w.code == "slow_trainer") {
@@ -148,7 +150,9 @@ async fn cancel_mid_training_keeps_the_best_model_and_a_consistent_log() {
 async fn cancel_before_training_ends_cleanly_without_a_model() {
     let out = tempfile::tempdir().expect("tmp");
     let c = conductor().build().expect("build");
-    let handle = c.start(RunRequest::new("predict diamond prices").out_dir(out.path())).expect("valid request");
+    let handle = c
+        .start(RunRequest::new("predict diamond prices").out_dir(out.path()))
+        .expect("valid request");
     let mut events = handle.events();
     while let Some(e) = events.next().await {
         if matches!(&e.event, Event::StageStatus(p) if p.stage == Stage::DataSource && p.status == StageStatus::Running)
@@ -171,9 +175,12 @@ async fn cancel_before_training_ends_cleanly_without_a_model() {
 async fn cancel_while_the_real_linear_trainer_runs() {
     let out = tempfile::tempdir().expect("tmp");
     let c = conductor().build().expect("build");
-    let handle = c.start(
-        RunRequest::new("predict whether income is above 50K from census data").out_dir(out.path()),
-    ).expect("valid request");
+    let handle = c
+        .start(
+            RunRequest::new("predict whether income is above 50K from census data")
+                .out_dir(out.path()),
+        )
+        .expect("valid request");
     let mut events = handle.events();
     while let Some(e) = events.next().await {
         if matches!(e.event, Event::MetricScalar(_)) {
@@ -200,12 +207,14 @@ async fn cancel_while_the_real_linear_trainer_runs() {
 async fn review_waits_for_confirm_and_an_edit_picks_another_trial() {
     let out = tempfile::tempdir().expect("tmp");
     let c = conductor().build().expect("build");
-    let handle = c.start(
-        RunRequest::new("classify wine cultivars")
-            .time_budget(5.0)
-            .out_dir(out.path())
-            .review(true),
-    ).expect("valid request");
+    let handle = c
+        .start(
+            RunRequest::new("classify wine cultivars")
+                .time_budget(5.0)
+                .out_dir(out.path())
+                .review(true),
+        )
+        .expect("valid request");
     let mut events = handle.events();
     let mut last_run = None;
     while let Some(e) = events.next().await {

@@ -33,7 +33,7 @@ pub mod train;
 pub mod words;
 
 pub use agents::{Agent, Prompt, RunSettings, StageContext};
-pub use api::{parse_prompt, predict_file, load_model};
+pub use api::{load_model, parse_prompt, predict_file};
 pub use bus::{Emitter, EventBus, Subscription};
 pub use conductor::{
     Choice, Conductor, ConductorBuilder, RunControl, RunHandle, RunOutcome, RunRequest, RunStatus,

@@ -37,7 +37,12 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ("train", &["train::linear", "train::gbdt", "train::image"]),
     (
         "agents",
-        &["agents::parser", "agents::llm", "agents::selector", "agents::finders"],
+        &[
+            "agents::parser",
+            "agents::llm",
+            "agents::selector",
+            "agents::finders",
+        ],
     ),
     (
         "agents::finders",
@@ -129,7 +134,9 @@ fn references_with_kind(
 
 /// The module paths a file names.
 fn references(module: &str, file: &Path, all: &BTreeMap<String, PathBuf>) -> BTreeSet<String> {
-    references_with_kind(module, file, all).into_keys().collect()
+    references_with_kind(module, file, all)
+        .into_keys()
+        .collect()
 }
 
 fn line_references(
@@ -209,9 +216,15 @@ fn line_references(
             }
             let mut candidates = vec![segs.clone()];
             if j < bytes.len() && bytes[j] == '{' {
-                let end = bytes[j..].iter().position(|c| *c == '}').map_or(bytes.len(), |e| j + e);
+                let end = bytes[j..]
+                    .iter()
+                    .position(|c| *c == '}')
+                    .map_or(bytes.len(), |e| j + e);
                 let group: String = bytes[j + 1..end].iter().collect();
-                for name in group.split(',').map(|n| n.trim().split("::").next().unwrap_or("").trim()) {
+                for name in group
+                    .split(',')
+                    .map(|n| n.trim().split("::").next().unwrap_or("").trim())
+                {
                     if !name.is_empty() && name != "self" {
                         let mut c = segs.clone();
                         c.push(name.to_string());
@@ -290,11 +303,19 @@ fn modules_import_only_from_their_layer_or_below() {
     for (m, refs) in graph() {
         for r in refs {
             if layer(&r) > layer(&m) {
-                broken.push(format!("{m} (layer {}) names {r} (layer {})", layer(&m), layer(&r)));
+                broken.push(format!(
+                    "{m} (layer {}) names {r} (layer {})",
+                    layer(&m),
+                    layer(&r)
+                ));
             }
         }
     }
-    assert!(broken.is_empty(), "layer rule broken:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "layer rule broken:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]
@@ -305,7 +326,9 @@ fn trait_modules_name_no_implementation_and_implementations_no_sibling() {
         if let Some(refs) = g.get(*family) {
             for r in refs {
                 if impls.iter().any(|i| is_within(r, i)) {
-                    broken.push(format!("{family} (the trait's module) names implementation {r}"));
+                    broken.push(format!(
+                        "{family} (the trait's module) names implementation {r}"
+                    ));
                 }
             }
         }
@@ -313,13 +336,19 @@ fn trait_modules_name_no_implementation_and_implementations_no_sibling() {
             for (m, refs) in g.iter().filter(|(m, _)| is_within(m, a)) {
                 for r in refs {
                     if let Some(b) = impls.iter().find(|b| *b != a && is_within(r, b)) {
-                        broken.push(format!("{m} (implementation {a}) names sibling implementation {b} ({r})"));
+                        broken.push(format!(
+                            "{m} (implementation {a}) names sibling implementation {b} ({r})"
+                        ));
                     }
                 }
             }
         }
     }
-    assert!(broken.is_empty(), "plug-point rule broken:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "plug-point rule broken:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]
@@ -327,7 +356,10 @@ fn only_the_wiring_names_concrete_implementations_outside_their_family() {
     // Above the plug points, only `conductor::defaults` picks implementations; the stages and
     // the API work through the traits.
     let g = graph();
-    let impls: Vec<&str> = FAMILIES.iter().flat_map(|(_, i)| i.iter().copied()).collect();
+    let impls: Vec<&str> = FAMILIES
+        .iter()
+        .flat_map(|(_, i)| i.iter().copied())
+        .collect();
     let mut broken = Vec::new();
     for (m, refs) in &g {
         if layer(m) <= layer("agents") || m == "conductor::defaults" {
@@ -336,14 +368,22 @@ fn only_the_wiring_names_concrete_implementations_outside_their_family() {
         for r in refs {
             // The data set types of the finders family live in its mod.rs, not in an
             // implementation, so `agents::finders` itself is allowed; its children are not.
-            if impls.iter().any(|i| *i != "agents::finders" && is_within(r, i))
+            if impls
+                .iter()
+                .any(|i| *i != "agents::finders" && is_within(r, i))
                 || (is_within(r, "agents::finders") && r != "agents::finders")
             {
-                broken.push(format!("{m} names implementation {r}; wire it in conductor::defaults"));
+                broken.push(format!(
+                    "{m} names implementation {r}; wire it in conductor::defaults"
+                ));
             }
         }
     }
-    assert!(broken.is_empty(), "wiring rule broken:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "wiring rule broken:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]
@@ -404,7 +444,10 @@ fn the_checker_sees_a_broken_rule() {
     assert!(refs.contains("conductor"), "{refs:?}");
     assert!(refs.contains("agents::finders::hf"), "{refs:?}");
     assert!(refs.contains("agents::finders"), "{refs:?}");
-    assert!(!refs.contains("api"), "comments and tests are skipped: {refs:?}");
+    assert!(
+        !refs.contains("api"),
+        "comments and tests are skipped: {refs:?}"
+    );
     assert!(layer("conductor") > layer("agents::finders::hub"));
     assert!(graph().len() > 30, "the crate's modules were read");
 }

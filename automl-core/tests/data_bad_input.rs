@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use automl_core::AutomlError;
+use automl_core::data::profile::{TargetHints, profile_dataset};
 use automl_core::data::{self, LoadOptions};
 use automl_core::error::DataErrorKind;
-use automl_core::data::profile::{TargetHints, profile_dataset};
 
 fn write(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
     let p = dir.join(name);

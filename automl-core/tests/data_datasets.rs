@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use automl_core::data::{self, Dataset};
 use automl_core::data::preprocess::{prepare_table, split_rows};
 use automl_core::data::profile::{TargetHints, profile_dataset};
+use automl_core::data::{self, Dataset};
 use automl_core::event::{ColumnKind, FeatureStep, Profile, TaskKind};
 
 fn repo_datasets() -> PathBuf {

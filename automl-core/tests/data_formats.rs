@@ -10,8 +10,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use automl_core::data::{self, Dataset, LoadOptions, column_f64, column_str};
 use automl_core::data::profile::{TargetHints, profile_dataset};
+use automl_core::data::{self, Dataset, LoadOptions, column_f64, column_str};
 use automl_core::event::ColumnKind;
 
 fn write(dir: &Path, name: &str, body: &[u8]) -> PathBuf {

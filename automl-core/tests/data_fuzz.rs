@@ -7,8 +7,8 @@
 
 use std::io::Write;
 
-use automl_core::data::{self, Dataset};
 use automl_core::data::profile::{TargetHints, profile_dataset};
+use automl_core::data::{self, Dataset};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use automl_core::EventBus;
-use automl_core::agents::{Agent, RunSettings, StageContext};
 use automl_core::agents::finders::DatasetQuery;
-use automl_core::agents::finders::catalog::CatalogFinder;
-use automl_core::event::{Event, StageStatus};
 use automl_core::agents::finders::FinderChain;
+use automl_core::agents::finders::catalog::CatalogFinder;
 use automl_core::agents::finders::hfcache::HfCacheFinder;
 use automl_core::agents::finders::hub::{HubConfig, HubFinder};
 use automl_core::agents::parser::parse;
+use automl_core::agents::{Agent, RunSettings, StageContext};
+use automl_core::event::{Event, StageStatus};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};

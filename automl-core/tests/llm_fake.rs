@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use automl_core::agents::{Agent, Prompt, RunSettings, StageContext};
 use automl_core::agents::finders::catalog::CatalogFinder;
-use automl_core::event::Event;
-use automl_core::event::{Modality, Objective, ParserKind};
 use automl_core::agents::llm::{
     ExplainingSelector, LlmClient, LlmConfig, LlmParser, intent_schema, validate,
 };
 use automl_core::agents::parser::EmbeddedParser;
 use automl_core::agents::selector::CostFirstSelector;
+use automl_core::agents::{Agent, Prompt, RunSettings, StageContext};
+use automl_core::event::Event;
+use automl_core::event::{Modality, Objective, ParserKind};
 use automl_core::{Conductor, EventBus, RunRequest};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -258,7 +258,11 @@ async fn unreachable_endpoint_falls_back_fast() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     drop(l);
-    let parser = LlmParser::new(cfg(&format!("http://127.0.0.1:{port}"), "valid"), Arc::new(EmbeddedParser)).expect("config");
+    let parser = LlmParser::new(
+        cfg(&format!("http://127.0.0.1:{port}"), "valid"),
+        Arc::new(EmbeddedParser),
+    )
+    .expect("config");
     let (cx, bus) = cx();
     let t = std::time::Instant::now();
     let i = parser
@@ -288,7 +292,10 @@ async fn call_budget_is_per_run() {
         .await
         .expect_err("500s");
     assert!(
-        matches!(e, automl_core::agents::llm::LlmError::BudgetExhausted { budget: 2 }),
+        matches!(
+            e,
+            automl_core::agents::llm::LlmError::BudgetExhausted { budget: 2 }
+        ),
         "{e}"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);

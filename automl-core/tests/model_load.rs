@@ -87,7 +87,10 @@ fn first_split(v: &mut Value) -> &mut Value {
 async fn gbdt_node_out_of_range_and_cycles_are_errors() {
     let dir = saved(Arc::new(GbdtTrainer)).await;
     let good = read(dir.path());
-    assert!(automl_core::load_model(dir.path()).is_ok(), "the saved model loads");
+    assert!(
+        automl_core::load_model(dir.path()).is_ok(),
+        "the saved model loads"
+    );
 
     let mut v = good.clone();
     first_split(&mut v)["left"] = Value::from(1_000_000u32);
@@ -198,7 +201,10 @@ async fn mutated_models_load_and_predict_or_fail_cleanly() {
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let (mut loaded, mut refused) = (0, 0);
-    for trainer in [Arc::new(GbdtTrainer) as Arc<dyn Trainer>, Arc::new(LinearTrainer)] {
+    for trainer in [
+        Arc::new(GbdtTrainer) as Arc<dyn Trainer>,
+        Arc::new(LinearTrainer),
+    ] {
         let dir = saved(trainer).await;
         let good = read(dir.path());
         for case in 0..cases {
@@ -233,5 +239,8 @@ async fn mutated_models_load_and_predict_or_fail_cleanly() {
             }
         }
     }
-    assert!(refused > 0, "mutations were refused ({refused}) or loaded ({loaded})");
+    assert!(
+        refused > 0,
+        "mutations were refused ({refused}) or loaded ({loaded})"
+    );
 }

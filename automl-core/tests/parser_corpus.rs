@@ -5,8 +5,8 @@
 //! Run: `cargo test -p automl-core --test parser_corpus -- --nocapture` (prints the figures
 //! and every miss).
 
-use automl_core::event::{Modality, Objective};
 use automl_core::agents::parser::parse;
+use automl_core::event::{Modality, Objective};
 
 /// Floors on the share of entries answered right.
 const MODALITY_FLOOR: f64 = 0.95;

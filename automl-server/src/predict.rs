@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-
 /// Options of `automl predict`.
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {

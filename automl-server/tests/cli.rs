@@ -365,7 +365,11 @@ fn metric_option_is_optimised_and_shown_in_the_leaderboard_and_model_card() {
         "--out",
         run_dir.path().to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ev = envelopes(&out.stdout);
     let boards = named(&ev, "LEADERBOARD_UPDATED");
     assert!(!boards.is_empty());
@@ -396,10 +400,24 @@ fn an_unknown_or_unfit_metric_is_bad_input_listing_the_valid_ones() {
     let out = automl(&["run", "classify iris species", "--metric", "foo"]);
     assert_bad_input(&out, &["metric", "\"foo\"", "accuracy", "log_loss", "rmse"]);
     // A regression metric on a classification task is refused once the task is known.
-    let out = automl(&["run", "classify iris species", "--metric", "rmse", "--time-budget", "2s"]);
+    let out = automl(&[
+        "run",
+        "classify iris species",
+        "--metric",
+        "rmse",
+        "--time-budget",
+        "2s",
+    ]);
     assert_bad_input(&out, &["rmse", "classification", "accuracy"]);
     // ROC AUC needs two classes; iris has three.
-    let out = automl(&["run", "classify iris species", "--metric", "roc_auc", "--time-budget", "2s"]);
+    let out = automl(&[
+        "run",
+        "classify iris species",
+        "--metric",
+        "roc_auc",
+        "--time-budget",
+        "2s",
+    ]);
     assert_bad_input(&out, &["roc_auc", "3"]);
 }
 
@@ -422,7 +440,11 @@ fn corrupt_or_hostile_models_are_bad_input_not_a_panic() {
         "--out",
         run_dir.path().to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let iris = root().join("datasets/tabular/iris.csv");
     let model_json = run_dir.path().join("model.json");
     let good: Value =
@@ -450,7 +472,13 @@ fn corrupt_or_hostile_models_are_bad_input_not_a_panic() {
         assert!(!err.contains("panicked"), "case {i}: {err}");
     }
     std::fs::write(&model_json, b"\x00\x01garbage").expect("write");
-    let out = automl(&["predict", "--model", run_dir.path().to_str().expect("utf8"), "--data", iris.to_str().expect("utf8")]);
+    let out = automl(&[
+        "predict",
+        "--model",
+        run_dir.path().to_str().expect("utf8"),
+        "--data",
+        iris.to_str().expect("utf8"),
+    ]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -465,7 +493,11 @@ fn predict_reads_every_loader_format() {
         "--out",
         run_dir.path().to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d = tempfile::tempdir().expect("tmp");
     let json = write(
         d.path(),
@@ -480,7 +512,11 @@ fn predict_reads_every_loader_format() {
         "--data",
         json.to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");

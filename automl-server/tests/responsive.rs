@@ -84,7 +84,10 @@ async fn pings_stay_fast_while_four_projects_run() {
     let p50 = latencies[n / 2];
     let p99 = latencies[(n * 99 / 100).min(n - 1)];
     let max = latencies[n - 1];
-    eprintln!("{n} pings over {:?}: p50 {p50:?}, p99 {p99:?}, max {max:?}", started.elapsed());
+    eprintln!(
+        "{n} pings over {:?}: p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        started.elapsed()
+    );
     assert!(n >= 20, "the runs were too short to measure ({n} pings)");
     // With the work on the blocking pool, a ping waits only for CPU shared with the training
     // threads; left on a worker thread, loading or evaluating diamonds blocks for seconds.

@@ -12,8 +12,8 @@ use regex::Regex;
 
 use crate::agents::{Agent, Prompt, StageContext};
 use crate::error::Result;
-use crate::words::singular;
 use crate::event::{Constraints, Intent, Modality, Objective, ParserKind};
+use crate::words::singular;
 
 /// The rule-based parser that answers when no LLM is configured or the LLM fails.
 #[derive(Debug, Default, Clone)]
@@ -536,7 +536,6 @@ fn normalise_metric(m: &str) -> String {
     }
     .to_string()
 }
-
 
 fn words(text: &str) -> Vec<String> {
     WORD.find_iter(text)

@@ -28,10 +28,10 @@ use crate::train::Trainer;
 /// The default training budget when neither the caller nor the prompt gives one.
 pub const DEFAULT_TIME_BUDGET_S: f64 = 60.0;
 
+pub mod defaults;
 mod request;
 mod run;
 mod stages;
-pub mod defaults;
 
 pub use request::*;
 
@@ -169,7 +169,6 @@ impl ConductorBuilder {
     }
 }
 
-
 /// Runs requests. Cheap to clone; each run is its own tokio task.
 #[derive(Clone)]
 pub struct Conductor {
@@ -305,4 +304,3 @@ fn new_project_id() -> String {
     let tag: u32 = rand::thread_rng().r#gen::<u32>() & 0xffff;
     format!("p-{now}-{tag:04x}")
 }
-

@@ -74,7 +74,10 @@ pub fn check_metric(
         )
     };
     if !is_cls && !is_reg {
-        return Err(format!("unknown metric {metric:?}; valid metrics are {}", valid()));
+        return Err(format!(
+            "unknown metric {metric:?}; valid metrics are {}",
+            valid()
+        ));
     }
     match task {
         Some(TaskKind::Classification) if !is_cls => Err(format!(
@@ -362,4 +365,3 @@ impl Choice {
         }
     }
 }
-

@@ -9,13 +9,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::request::{Choice, RunOutcome, RunRequest, RunStatus};
+use crate::agents::finders::ChosenDataset;
 use crate::agents::finders::{DatasetChoice, DatasetQuery};
 use crate::agents::{Agent, Prompt, SelectionInput};
-use crate::bus::EventBus;
-use crate::train::Trainer;
-use crate::agents::finders::ChosenDataset;
 use crate::agents::{RunSettings, StageContext};
 use crate::bus::Emitter;
+use crate::bus::EventBus;
 use crate::data::Dataset;
 use crate::error::{AutomlError, Result};
 use crate::event::{
@@ -23,6 +22,7 @@ use crate::event::{
     RunSummaryPayload, Stage, StageStatus,
 };
 use crate::sink::{EventSink, JsonlSink, join_sink, spawn_sink};
+use crate::train::Trainer;
 use crate::train::{BestModel, TrainContext, TrainInput};
 
 /// What every run of a conductor shares: its agents, trainers, sinks and bus.
@@ -325,4 +325,3 @@ pub(crate) fn fmt_metrics(m: &Metrics) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-

@@ -7,10 +7,10 @@
 //! row and column where they apply. See `docs/data.md`.
 
 mod csv;
-pub mod preprocess;
-pub mod profile;
 mod formats;
 mod images;
+pub mod preprocess;
+pub mod profile;
 
 use std::path::{Path, PathBuf};
 
@@ -313,7 +313,10 @@ pub fn normalise_columns(batch: RecordBatch) -> Result<(RecordBatch, Vec<String>
             Some(t) => {
                 changed = true;
                 let c = arrow::compute::cast(col, &t).map_err(|e| {
-                    AutomlError::BadData(format!("column {:?} cannot be read as text: {e}", f.name()))
+                    AutomlError::BadData(format!(
+                        "column {:?} cannot be read as text: {e}",
+                        f.name()
+                    ))
                 })?;
                 fields.push(arrow::datatypes::Field::new(f.name(), t, true));
                 columns.push(c);

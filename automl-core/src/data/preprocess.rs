@@ -121,13 +121,17 @@ impl Pipeline {
         for (i, step) in self.steps.iter().enumerate() {
             let bad = |what: &str| Err(format!("step {i} ({}): {what}", step.column()));
             match step {
-                FeatureStep::Numeric { fill, mean, std, .. } => {
+                FeatureStep::Numeric {
+                    fill, mean, std, ..
+                } => {
                     if !(fill.is_finite() && mean.is_finite() && std.is_finite()) || *std == 0.0 {
                         return bad("statistics must be finite with a non-zero scale");
                     }
                 }
                 FeatureStep::OneHot { .. } => {}
-                FeatureStep::Frequency { mean, std, shares, .. } => {
+                FeatureStep::Frequency {
+                    mean, std, shares, ..
+                } => {
                     if !(mean.is_finite() && std.is_finite()) || *std == 0.0 {
                         return bad("statistics must be finite with a non-zero scale");
                     }
@@ -144,9 +148,10 @@ impl Pipeline {
                     if means.iter().chain(stds).any(|v| !v.is_finite()) || stds.contains(&0.0) {
                         return bad("statistics must be finite with non-zero scales");
                     }
-                    if parts.iter().any(|p| {
-                        !["year", "month", "day", "weekday", "hour"].contains(&p.as_str())
-                    }) {
+                    if parts
+                        .iter()
+                        .any(|p| !["year", "month", "day", "weekday", "hour"].contains(&p.as_str()))
+                    {
                         return bad("unknown date part");
                     }
                 }

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::agents::finders::ChosenDataset;
 use crate::error::{AutomlError, Result};
-use crate::event::{Artifact, Metrics, ReviewPayload};
 use crate::event::Profile;
+use crate::event::{Artifact, Metrics, ReviewPayload};
 use crate::train::TrainedModel;
 
 pub mod notebook;

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::error::{AutomlError, Result};
 use crate::event::{Artifact, ReviewPayload};
-use crate::export::artifact;
 use crate::event::{Profile, TaskKind};
+use crate::export::artifact;
 
 /// The notebook's file name in the run folder.
 pub const NOTEBOOK_FILE: &str = "notebook.ipynb";

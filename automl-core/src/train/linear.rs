@@ -18,14 +18,14 @@ use ndarray::{Array1, Array2, Axis};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::data::preprocess::{Pipeline, TabularData, Targets};
 use crate::error::{AutomlError, Result};
 use crate::event::{
     Event, FeatureImportance, GdPathPayload, MetricScalarPayload, ModelCandidate,
     TrainProgressPayload, TrainRunFinishedPayload, TrainRunStartedPayload,
 };
-use crate::metrics;
-use crate::data::preprocess::{Pipeline, TabularData, Targets};
 use crate::event::{TaskKind, TransformReport};
+use crate::metrics;
 use crate::train::{
     Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer, TrialRecord,
 };
@@ -595,7 +595,9 @@ impl LinearModel {
                 ));
             }
             if row.iter().any(|w| !w.is_finite()) {
-                return Err(format!("weight row {r} holds a value that is not a finite number"));
+                return Err(format!(
+                    "weight row {r} holds a value that is not a finite number"
+                ));
             }
         }
         Ok(m)

@@ -22,13 +22,13 @@ pub mod image;
 pub mod linear;
 pub mod path;
 use crate::data::ImageFolder;
+use crate::data::preprocess::{Split, TabularData};
 use crate::error::{AutomlError, Result};
 use crate::event::{
     Event, FeatureImportance, LeaderboardPayload, LeaderboardRow, Metrics, ModelCandidate,
 };
-use crate::metrics::higher_is_better;
-use crate::data::preprocess::{Split, TabularData};
 use crate::event::{TaskKind, TransformReport};
+use crate::metrics::higher_is_better;
 
 /// What a trainer is asked to handle.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,22 +102,24 @@ impl Predictions {
     /// for regression.
     pub fn labels(&self) -> Option<Vec<String>> {
         match self {
-            Predictions::Classes { classes, proba } => Some(
-                proba
-                    .rows()
-                    .into_iter()
-                    .map(|row| {
-                        let best = row
-                            .iter()
-                            .enumerate()
-                            .fold((0, f64::NEG_INFINITY), |b, (i, v)| {
-                                if *v > b.1 { (i, *v) } else { b }
-                            })
-                            .0;
-                        classes.get(best).cloned().unwrap_or_default()
-                    })
-                    .collect(),
-            ),
+            Predictions::Classes { classes, proba } => {
+                Some(
+                    proba
+                        .rows()
+                        .into_iter()
+                        .map(|row| {
+                            let best =
+                                row.iter()
+                                    .enumerate()
+                                    .fold((0, f64::NEG_INFINITY), |b, (i, v)| {
+                                        if *v > b.1 { (i, *v) } else { b }
+                                    })
+                                    .0;
+                            classes.get(best).cloned().unwrap_or_default()
+                        })
+                        .collect(),
+                )
+            }
             Predictions::Values(_) => None,
         }
     }

@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use automl_core::data::{self, Dataset};
 use automl_core::data::profile::{TargetHints, profile_dataset};
+use automl_core::data::{self, Dataset};
 
 /// Peak resident set size of this process, in MiB (Linux `VmHWM`).
 fn peak_rss_mib() -> Option<f64> {

@@ -23,15 +23,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{ChosenDataset, DatasetChoice, DatasetQuery};
-use crate::agents::{Agent, StageContext};
-use crate::error::{AutomlError, Result};
-use crate::event::{ColumnType, DatasetCandidate, DatasetSamplePayload, Event, Stage, StageStatus};
 use super::hf::{
     self, category_modality, decide_with_evidence, loadable_path, search_terms, term_overlap,
     wanted_task_categories,
 };
+use super::{ChosenDataset, DatasetChoice, DatasetQuery};
 use crate::agents::licence::{LicenceDecision, Verdict};
+use crate::agents::{Agent, StageContext};
+use crate::error::{AutomlError, Result};
+use crate::event::{ColumnType, DatasetCandidate, DatasetSamplePayload, Event, Stage, StageStatus};
 
 /// The public Hub.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";

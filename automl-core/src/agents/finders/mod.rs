@@ -70,7 +70,6 @@ pub struct DatasetChoice {
     pub why_none: Option<String>,
 }
 
-
 /// Rows the caller handed over in memory, taken as is (the caller answers for their licence).
 pub fn caller_table(name: &str, n_rows: u64) -> DatasetChoice {
     let decision = LicenceDecision {
@@ -108,50 +107,47 @@ pub fn caller_table(name: &str, n_rows: u64) -> DatasetChoice {
 
 /// The caller's own file or folder, taken as is (the caller answers for its licence).
 pub fn caller_data(path: &Path) -> Result<DatasetChoice> {
-        if !path.exists() {
-            return Err(AutomlError::DataFileUnreadable {
-                path: path.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file or folder",
-                ),
-            });
-        }
-        let id = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "data".to_string());
-        let decision = LicenceDecision {
-            license: "user-provided".to_string(),
-            verdict: Verdict::Allowed,
-            reason: "supplied by the caller, who answers for its licence".to_string(),
-        };
-        let cand = DatasetCandidate {
-            id: id.clone(),
+    if !path.exists() {
+        return Err(AutomlError::DataFileUnreadable {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+        });
+    }
+    let id = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".to_string());
+    let decision = LicenceDecision {
+        license: "user-provided".to_string(),
+        verdict: Verdict::Allowed,
+        reason: "supplied by the caller, who answers for its licence".to_string(),
+    };
+    let cand = DatasetCandidate {
+        id: id.clone(),
+        source: "user".to_string(),
+        license: decision.license.clone(),
+        verdict: decision.verdict.as_str().to_string(),
+        reason: decision.reason.clone(),
+        downloads: None,
+        size: std::fs::metadata(path).ok().map(|m| m.len()),
+        score: 1.0,
+    };
+    Ok(DatasetChoice {
+        chosen: Some(ChosenDataset {
+            id,
             source: "user".to_string(),
-            license: decision.license.clone(),
-            verdict: decision.verdict.as_str().to_string(),
-            reason: decision.reason.clone(),
-            downloads: None,
-            size: std::fs::metadata(path).ok().map(|m| m.len()),
-            score: 1.0,
-        };
-        Ok(DatasetChoice {
-            chosen: Some(ChosenDataset {
-                id,
-                source: "user".to_string(),
-                path: path.to_path_buf(),
-                revision: None,
-                license: decision,
-                evidence: "the caller's own file".to_string(),
-                attribution: None,
-                origin: path.display().to_string(),
-                target: None,
-            }),
-            candidates: vec![cand],
-            rejected: vec![],
-            why_none: None,
-        })
+            path: path.to_path_buf(),
+            revision: None,
+            license: decision,
+            evidence: "the caller's own file".to_string(),
+            attribution: None,
+            origin: path.display().to_string(),
+            target: None,
+        }),
+        candidates: vec![cand],
+        rejected: vec![],
+        why_none: None,
+    })
 }
 
 /// A data set finder.
@@ -289,4 +285,3 @@ impl Agent<DatasetQuery, DatasetChoice> for FinderChain {
         })
     }
 }
-

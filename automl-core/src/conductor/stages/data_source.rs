@@ -10,9 +10,7 @@ use crate::conductor::request::Choice;
 use crate::conductor::run::{RunState, blocking};
 use crate::data::{self, Dataset};
 use crate::error::{AutomlError, Result};
-use crate::event::{
-    DatasetCandidatesPayload, DatasetSelectedPayload, Event, Stage, StageStatus,
-};
+use crate::event::{DatasetCandidatesPayload, DatasetSelectedPayload, Event, Stage, StageStatus};
 
 impl RunState {
     /// No usable data set: wait at DATA_SOURCE until the caller confirms it with the path of an

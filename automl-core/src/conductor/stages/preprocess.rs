@@ -24,36 +24,32 @@ impl RunState {
         let test_rows = self.req.test_rows.clone();
         let (input, summary) = blocking("preprocess", move || {
             Ok(match loaded {
-            Dataset::Table(t) => {
-                let (data, summary) = preprocess::prepare_table(
-                    &t.batch,
-                    &profile,
-                    seed,
-                    test_rows.as_deref(),
-                )?;
-                (TrainInput::Tabular(Arc::new(data)), summary)
-            }
-            Dataset::Images(f) => {
-                let rows: Vec<usize> = (0..f.files.len()).collect();
-                let strata: Vec<usize> = f.files.iter().map(|(_, c)| *c).collect();
-                let split = preprocess::split_rows(&rows, Some(&strata), seed);
-                let summary = PreprocessSummary {
-                    steps: vec![],
-                    dropped: vec![],
-                    n_features: 0,
-                    split: SplitSizes {
-                        train: split.train.len() as u64,
-                        valid: split.valid.len() as u64,
-                        test: split.test.len() as u64,
-                    },
-                    seed,
-                    stratified: true,
-                };
-                (
-                    TrainInput::Images(Arc::new(ImageData { folder: f, split })),
-                    summary,
-                )
-            }
+                Dataset::Table(t) => {
+                    let (data, summary) =
+                        preprocess::prepare_table(&t.batch, &profile, seed, test_rows.as_deref())?;
+                    (TrainInput::Tabular(Arc::new(data)), summary)
+                }
+                Dataset::Images(f) => {
+                    let rows: Vec<usize> = (0..f.files.len()).collect();
+                    let strata: Vec<usize> = f.files.iter().map(|(_, c)| *c).collect();
+                    let split = preprocess::split_rows(&rows, Some(&strata), seed);
+                    let summary = PreprocessSummary {
+                        steps: vec![],
+                        dropped: vec![],
+                        n_features: 0,
+                        split: SplitSizes {
+                            train: split.train.len() as u64,
+                            valid: split.valid.len() as u64,
+                            test: split.test.len() as u64,
+                        },
+                        seed,
+                        stratified: true,
+                    };
+                    (
+                        TrainInput::Images(Arc::new(ImageData { folder: f, split })),
+                        summary,
+                    )
+                }
             })
         })
         .await?;

@@ -150,26 +150,22 @@ impl RunState {
         let mut params = serde_json::Map::new();
         params.insert("refit_of".into(), best.run_id.clone().into());
         params.insert("rows".into(), (n_all as u64).into());
-        self.emit(Event::TrainRunStarted(
-            TrainRunStartedPayload {
-                run_id: run_id.clone(),
-                model: best.model.model_name().to_string(),
-                params,
-            },
-        ));
+        self.emit(Event::TrainRunStarted(TrainRunStartedPayload {
+            run_id: run_id.clone(),
+            model: best.model.model_name().to_string(),
+            params,
+        }));
         let started = Instant::now();
         let data = data.clone();
         let result = blocking("refit", move || refit(&data)).await;
         let ok = result.is_ok();
-        self.emit(Event::TrainRunFinished(
-            TrainRunFinishedPayload {
-                run_id,
-                model: best.model.model_name().to_string(),
-                metrics: Metrics::new(),
-                duration_s: started.elapsed().as_secs_f64(),
-                status: if ok { "completed" } else { "failed" }.to_string(),
-            },
-        ));
+        self.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+            run_id,
+            model: best.model.model_name().to_string(),
+            metrics: Metrics::new(),
+            duration_s: started.elapsed().as_secs_f64(),
+            status: if ok { "completed" } else { "failed" }.to_string(),
+        }));
         match result {
             Ok(model) => {
                 if let Some(b) = self.best.as_mut() {

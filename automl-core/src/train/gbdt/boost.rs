@@ -247,7 +247,9 @@ impl Tree {
         let mut stack = vec![0usize];
         while let Some(i) = stack.pop() {
             if std::mem::replace(&mut seen[i], true) {
-                return Err(format!("node {i} is reached twice (a cycle or a shared node)"));
+                return Err(format!(
+                    "node {i} is reached twice (a cycle or a shared node)"
+                ));
             }
             match &self.nodes[i] {
                 Node::Leaf { value } => {
@@ -370,7 +372,10 @@ impl Model {
     pub fn validate(&self, features: usize) -> std::result::Result<(), String> {
         let k = self.objective.outputs();
         if k == 0 || (matches!(self.objective, Objective::Multiclass(_)) && k < 2) {
-            return Err(format!("objective {:?} has no usable outputs", self.objective));
+            return Err(format!(
+                "objective {:?} has no usable outputs",
+                self.objective
+            ));
         }
         if self.base.len() != k {
             return Err(format!("{} base scores for {k} outputs", self.base.len()));
@@ -380,7 +385,10 @@ impl Model {
         }
         for (r, round) in self.rounds.iter().enumerate() {
             if round.len() != k {
-                return Err(format!("round {r} has {} trees for {k} outputs", round.len()));
+                return Err(format!(
+                    "round {r} has {} trees for {k} outputs",
+                    round.len()
+                ));
             }
             for (j, t) in round.iter().enumerate() {
                 t.validate(features)

@@ -21,15 +21,15 @@ use serde::{Deserialize, Serialize};
 pub mod boost;
 
 use self::boost::{BinMapper, Objective, Params, Stop};
+use crate::data::preprocess::{Pipeline, TabularData, Targets};
 use crate::data::{column_f64, column_str};
 use crate::error::{AutomlError, Result};
 use crate::event::{
     Event, FeatureImportance, MetricScalarPayload, ModelCandidate, TrainProgressPayload,
     TrainRunFinishedPayload, TrainRunStartedPayload,
 };
-use crate::metrics;
-use crate::data::preprocess::{Pipeline, TabularData, Targets};
 use crate::event::{FeatureStep, TaskKind, TransformReport};
+use crate::metrics;
 use crate::train::{
     Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer, TrialRecord,
 };
@@ -473,8 +473,12 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
         Targets::Classes(c) => (c.iter().map(|v| *v as f64).collect(), Some(c.clone())),
         Targets::Values(v) => (v.clone(), None),
     };
-    let folds =
-        crate::data::preprocess::folds(n, labels.as_deref(), crate::data::preprocess::CV_FOLDS, cx.seed);
+    let folds = crate::data::preprocess::folds(
+        n,
+        labels.as_deref(),
+        crate::data::preprocess::CV_FOLDS,
+        cx.seed,
+    );
     let k_out = match objective {
         Objective::Multiclass(k) => k,
         _ => 1,

@@ -37,8 +37,8 @@ use crate::event::{
     Event, FeatureImportance, GdPathPayload, MetricScalarPayload, Metrics, ModelCandidate,
     TrainProgressPayload, TrainRunFinishedPayload, TrainRunStartedPayload,
 };
-use crate::metrics;
 use crate::event::{TaskKind, TransformReport};
+use crate::metrics;
 use crate::train::{
     ImageData, Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer, TrialRecord,
 };
@@ -1081,12 +1081,16 @@ impl ImageModel {
             )));
         }
         if p.mean.iter().chain(&p.std).any(|v| !v.is_finite()) || p.std.contains(&0.0) {
-            return Err(bad("preprocessing statistics must be finite, scales non-zero".into()));
+            return Err(bad(
+                "preprocessing statistics must be finite, scales non-zero".into(),
+            ));
         }
         // The weights sit beside model.json: a plain file name, never a path elsewhere.
         let weights_name = Path::new(&doc.weights);
         if weights_name.components().count() != 1
-            || weights_name.file_name().is_none_or(|n| n != weights_name.as_os_str())
+            || weights_name
+                .file_name()
+                .is_none_or(|n| n != weights_name.as_os_str())
         {
             return Err(bad(format!(
                 "weights {:?} must be a file name beside model.json",

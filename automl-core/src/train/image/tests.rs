@@ -7,10 +7,10 @@ use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::api::load_model;
 use crate::bus::EventBus;
 use crate::data::load_image_folder;
 use crate::data::preprocess::split_rows;
-use crate::api::load_model;
 use crate::train::{ImageData, TrainContext, TrainInput, Trainer};
 
 /// Writes a two-class folder of 12×12 PNGs: vertical stripes vs horizontal stripes, with
@@ -299,13 +299,15 @@ async fn the_conductor_runs_an_image_folder_through_all_stages() {
         .runs_dir(tmp.path().join("runs"))
         .build()
         .expect("build");
-    let handle = conductor.start(
-        RunRequest::new("classify these images of stripes")
-            .data(&data_dir)
-            .time_budget(8.0)
-            .max_trials(1)
-            .out_dir(tmp.path().join("run")),
-    ).expect("valid request");
+    let handle = conductor
+        .start(
+            RunRequest::new("classify these images of stripes")
+                .data(&data_dir)
+                .time_budget(8.0)
+                .max_trials(1)
+                .out_dir(tmp.path().join("run")),
+        )
+        .expect("valid request");
     let project = handle.project_id().to_string();
     let outcome = handle.wait().await.expect("run");
     assert_eq!(outcome.status, RunStatus::Finished);
