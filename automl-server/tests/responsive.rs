@@ -1,6 +1,7 @@
-//! The server stays responsive while it runs projects: four runs at once (two of them on the
-//! 54k-row diamonds set, whose loading, profiling, preprocessing, test evaluation and export
-//! are seconds of CPU and file work) while a client pings `/healthz`. Every such step runs on
+//! The server stays responsive while it runs projects: four runs at once (three on the 54k-row
+//! diamonds set and one on the 32k-row adult set, whose loading, profiling, preprocessing,
+//! test evaluation and export are seconds of CPU and file work) while a client pings
+//! `/healthz`. Every such step runs on
 //! the blocking pool, so the runtime's worker threads keep answering; a step left on a worker
 //! thread shows up here as a ping that waits for it.
 
@@ -50,8 +51,8 @@ async fn pings_stay_fast_while_four_projects_run() {
     let prompts = [
         ("busy-1", "predict%20diamond%20prices"),
         ("busy-2", "predict%20diamond%20prices"),
-        ("busy-3", "detect%20spam%20in%20these%20SMS%20messages"),
-        ("busy-4", "classify%20iris%20species"),
+        ("busy-3", "predict%20diamond%20prices"),
+        ("busy-4", "predict%20whether%20income%20is%20above%2050K%20from%20census%20data"),
     ];
     for (id, prompt) in prompts {
         let (status, body) = request(
@@ -92,6 +93,8 @@ async fn pings_stay_fast_while_four_projects_run() {
     // With the work on the blocking pool, a ping waits only for CPU shared with the training
     // threads; left on a worker thread, loading or evaluating diamonds blocks for seconds.
     assert!(p50 < Duration::from_millis(150), "median ping {p50:?}");
-    assert!(max < Duration::from_millis(1500), "slowest ping {max:?}");
+    // Measured on a loaded 2-core machine: slowest ping 68-77 ms with the blocking pool,
+    // 853 ms with the same steps left on the runtime's worker threads.
+    assert!(max < Duration::from_millis(300), "slowest ping {max:?}");
     let _ = srv.shutdown().await;
 }
