@@ -75,16 +75,24 @@ async fn cli_and_server_parse_the_same_way() {
         "draw bounding boxes around cars in street photos",
     ];
     for p in prompts {
-        let (status, from_server) =
-            post_json(srv.addr, "/api/projects/p1/parse", &serde_json::json!({"prompt": p})).await;
+        let (status, from_server) = post_json(
+            srv.addr,
+            "/api/projects/p1/parse",
+            &serde_json::json!({"prompt": p}),
+        )
+        .await;
         assert_eq!(status, 200, "{from_server}");
         let from_cli = cli_parse(p);
         assert_eq!(from_server, from_cli, "prompt {p:?}");
     }
     // The same limits too: a prompt over the core's size limit is refused by both.
     let long = "classify iris species ".repeat(2_000);
-    let (status, _) =
-        post_json(srv.addr, "/api/projects/p1/parse", &serde_json::json!({"prompt": long})).await;
+    let (status, _) = post_json(
+        srv.addr,
+        "/api/projects/p1/parse",
+        &serde_json::json!({"prompt": long}),
+    )
+    .await;
     assert_eq!(status, 400);
     let out = Command::new(env!("CARGO_BIN_EXE_automl"))
         .args(["parse", &long, "--json"])

@@ -444,10 +444,19 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         .as_deref()
         .and_then(|t| names.iter().find(|n| n.as_str() == t))
     {
-        (
-            c.clone(),
-            "the data set's catalog entry names it".to_string(),
-        )
+        match hints.from_prompt.as_deref() {
+            // The request named a target this data set lacks: say so where the user looks.
+            Some(asked) => (
+                c.clone(),
+                format!(
+                    "the request names {asked:?}, which this data set lacks; the data set's catalog entry names {c:?}"
+                ),
+            ),
+            None => (
+                c.clone(),
+                "the data set's catalog entry names it".to_string(),
+            ),
+        }
     } else if let Some(c) = COMMON_TARGETS.iter().find_map(|t| {
         // A "y" next to an "x" is a coordinate or a size, not a target.
         if *t == "y" && names.iter().any(|n| n.eq_ignore_ascii_case("x")) {
@@ -488,6 +497,11 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
 
     // Task.
     let mut warnings = Vec::new();
+    if target_reason.contains("which this data set lacks") {
+        warnings.push(format!(
+            "predicting {target:?}, not what the request names: {target_reason}; pass --target or your own data to predict something else"
+        ));
+    }
     let numeric_target = is_numeric_type(
         batch
             .column_by_name(&target)

@@ -149,7 +149,66 @@ fn csv_header(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// How well `entry` fits `intent`: 0 when it cannot serve the task.
+/// Words that say nothing about a data set's subject.
+const GENERIC: &[&str] = &[
+    "data", "dataset", "table", "file", "csv", "record", "row", "column", "value", "model", "set",
+    "sample", "example", "feature", "label", "target", "class", "category", "score",
+];
+
+/// The request's subject: the words of the data hint and the keywords, less the target and
+/// words that name no subject ("data", "table"...).
+fn subject_terms(intent: &Intent) -> BTreeSet<String> {
+    let target = intent
+        .target
+        .as_deref()
+        .map(|t| singular(&t.to_lowercase()));
+    let mut terms: BTreeSet<String> = intent
+        .dataset_hint
+        .as_deref()
+        .map(tokens)
+        .unwrap_or_default();
+    terms.extend(intent.keywords.iter().map(|k| singular(&k.to_lowercase())));
+    terms.retain(|t| {
+        Some(t) != target.as_ref()
+            && !GENERIC.contains(&t.as_str())
+            && !t.chars().all(|c| c.is_ascii_digit())
+    });
+    terms
+}
+
+/// When `entry` matches the request only by its target's name, the reason it is off topic
+/// ("diamonds has a price column but is not about house"); `None` when the request names none
+/// of its subject or one of its words matches the entry.
+pub fn off_topic(intent: &Intent, entry: &CatalogEntry, columns: &[String]) -> Option<String> {
+    let subject = subject_terms(intent);
+    if subject.is_empty() {
+        return None;
+    }
+    let mut text = format!(
+        "{} {} {} {}",
+        entry.id.replace('_', " "),
+        entry.title,
+        entry.description,
+        entry.keywords.join(" ")
+    );
+    for c in columns {
+        text.push(' ');
+        text.push_str(c);
+    }
+    let words = tokens(&text);
+    if subject.iter().any(|t| words.contains(t)) {
+        return None;
+    }
+    Some(format!(
+        "{} ({}) matches the target but not the subject ({})",
+        entry.id,
+        entry.title,
+        subject.into_iter().collect::<Vec<_>>().join(", ")
+    ))
+}
+
+/// How well `entry` fits `intent`: 0 when it cannot serve the task, or when it matches only by
+/// the target's name while the request names another subject (see [`off_topic`]).
 pub fn match_score(intent: &Intent, entry: &CatalogEntry, columns: &[String]) -> f64 {
     let modality_ok = match intent.modality {
         Modality::Image => entry.modality == "image",
@@ -213,7 +272,7 @@ pub fn match_score(intent: &Intent, entry: &CatalogEntry, columns: &[String]) ->
             score += 1.0;
         }
     }
-    if score == 0.0 {
+    if score == 0.0 || off_topic(intent, entry, columns).is_some() {
         return 0.0;
     }
     let regression_entry = entry.task == "regression";
@@ -246,6 +305,7 @@ impl Agent<DatasetQuery, DatasetChoice> for CatalogFinder {
                 )
             })?;
         let catalog = Catalog::load(&dir)?;
+        let mut off: Vec<String> = Vec::new();
         let mut scored: Vec<(f64, &CatalogEntry)> = catalog
             .datasets
             .iter()
@@ -255,7 +315,19 @@ impl Agent<DatasetQuery, DatasetChoice> for CatalogFinder {
                 } else {
                     csv_header(&catalog.data_path(e))
                 };
-                (match_score(&q.intent, e, &cols), e)
+                let s = match_score(&q.intent, e, &cols);
+                if s == 0.0 {
+                    // Say why a data set with the wanted target was not taken.
+                    let target = q
+                        .intent
+                        .target
+                        .as_deref()
+                        .map(|t| singular(&t.to_lowercase()));
+                    if target.is_some_and(|t| singular(&e.target.to_lowercase()) == t) {
+                        off.extend(off_topic(&q.intent, e, &cols));
+                    }
+                }
+                (s, e)
             })
             .filter(|(s, _)| *s > 0.0)
             .collect();
@@ -305,8 +377,13 @@ impl Agent<DatasetQuery, DatasetChoice> for CatalogFinder {
         let why_none = chosen.is_none().then(|| {
             if rejected.is_empty() {
                 format!(
-                    "no bundled data set matches the request ({}); pass your data with --data FILE",
-                    q.intent.understood()
+                    "no bundled data set matches the request ({}){}; pass your data with --data FILE",
+                    q.intent.understood(),
+                    if off.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", off.join("; "))
+                    }
                 )
             } else {
                 format!(
