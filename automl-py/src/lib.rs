@@ -126,7 +126,10 @@ impl Conductor {
             }),
             None => None,
         };
-        let task = task.map(|t| parse_task(&t)).transpose().map_err(to_py_err)?;
+        let task = task
+            .map(|t| parse_task(&t))
+            .transpose()
+            .map_err(to_py_err)?;
         let req = RunRequest {
             prompt,
             data,
