@@ -1,14 +1,18 @@
 //! Maps [`automl_core::AutomlError`] to Python exception classes.
 //!
-//! Every class derives from `automl.AutomlError`; each raised exception carries `code` (the
-//! core's machine-readable code, as in ERROR events) and `user_error` (true when the caller's
-//! input is at fault), and its `__cause__` chain mirrors the Rust `source()` chain (I/O causes
-//! become `OSError`).
+//! One table ([`exception_type`]) maps the core's [`ErrorCategory`] to a class. Every class
+//! derives from `automl.AutomlError`; each raised exception carries `code` (the core's
+//! machine-readable code, as in ERROR events), `user_error` (true when the caller's input is at
+//! fault) and `category` (the [`ErrorCategory`] wire name), and its `__cause__` chain mirrors the
+//! Rust `source()` chain (I/O causes become `OSError`). Each class also holds its category's
+//! `category`, `user_error` and a default `code` as class attributes, so an exception raised by
+//! the Python layer carries them too.
 
 use automl_core::AutomlError as CoreError;
 use automl_core::ErrorCategory;
 use pyo3::exceptions::{PyException, PyOSError};
 use pyo3::prelude::*;
+use pyo3::types::PyType;
 
 pyo3::create_exception!(
     _automl,
@@ -65,22 +69,39 @@ pyo3::create_exception!(
     "The run was cancelled (cancel() or Ctrl-C); `outcome` holds what was kept."
 );
 
+/// Every category, for the class attributes.
+const CATEGORIES: [ErrorCategory; 9] = [
+    ErrorCategory::Data,
+    ErrorCategory::Prompt,
+    ErrorCategory::Licence,
+    ErrorCategory::DatasetNotFound,
+    ErrorCategory::InvalidOption,
+    ErrorCategory::Training,
+    ErrorCategory::ModelLoad,
+    ErrorCategory::Cancelled,
+    ErrorCategory::Internal,
+];
+
+/// The exception class of a category: the one table every error goes through.
+fn exception_type(py: Python<'_>, category: ErrorCategory) -> Bound<'_, PyType> {
+    match category {
+        ErrorCategory::Data => py.get_type::<DataError>(),
+        ErrorCategory::Prompt => py.get_type::<PromptError>(),
+        ErrorCategory::Licence => py.get_type::<LicenseError>(),
+        ErrorCategory::DatasetNotFound => py.get_type::<DatasetNotFound>(),
+        ErrorCategory::InvalidOption => py.get_type::<OptionError>(),
+        ErrorCategory::Training => py.get_type::<TrainingError>(),
+        ErrorCategory::ModelLoad => py.get_type::<ModelLoadError>(),
+        ErrorCategory::Cancelled => py.get_type::<Cancelled>(),
+        ErrorCategory::Internal => py.get_type::<AutomlError>(),
+    }
+}
+
 /// Converts a core error into the matching Python exception, keeping its cause chain.
 pub fn to_py_err(e: CoreError) -> PyErr {
     let msg = e.to_string();
-    // One table for every binding: the core's error category picks the class.
-    let err = match e.category() {
-        ErrorCategory::Data => DataError::new_err(msg),
-        ErrorCategory::Prompt => PromptError::new_err(msg),
-        ErrorCategory::Licence => LicenseError::new_err(msg),
-        ErrorCategory::DatasetNotFound => DatasetNotFound::new_err(msg),
-        ErrorCategory::InvalidOption => OptionError::new_err(msg),
-        ErrorCategory::Training => TrainingError::new_err(msg),
-        ErrorCategory::ModelLoad => ModelLoadError::new_err(msg),
-        ErrorCategory::Cancelled => Cancelled::new_err(msg),
-        ErrorCategory::Internal => AutomlError::new_err(msg),
-    };
     Python::attach(|py| {
+        let err = PyErr::from_type(exception_type(py, e.category()), msg);
         let value = err.value(py);
         // Setting attributes on a fresh exception instance cannot fail in practice; if it
         // does, the exception still carries its class and message.
@@ -88,8 +109,8 @@ pub fn to_py_err(e: CoreError) -> PyErr {
         let _ = value.setattr("user_error", e.is_user_error());
         let _ = value.setattr("category", e.category().as_str());
         err.set_cause(py, cause_chain(py, std::error::Error::source(&e)));
-    });
-    err
+        err
+    })
 }
 
 fn cause_chain(
@@ -118,5 +139,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TrainingError", py.get_type::<TrainingError>())?;
     m.add("ModelLoadError", py.get_type::<ModelLoadError>())?;
     m.add("Cancelled", py.get_type::<Cancelled>())?;
+    for c in CATEGORIES {
+        let ty = exception_type(py, c);
+        ty.setattr("category", c.as_str())?;
+        ty.setattr("user_error", c.is_user_error())?;
+        ty.setattr("code", c.as_str())?;
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! methods and blocking ones share it). The Python half (`python/automl/`) builds the friendly
 //! API (`automl.run`, `Result`, the scikit-learn estimators, the Jupyter view) on these classes.
 
+mod arrow_stream;
 mod convert;
 mod error;
 
@@ -21,6 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tokio_util::sync::CancellationToken;
 
+use crate::arrow_stream::batch_from_py;
 use crate::convert::ser_to_py;
 use crate::error::to_py_err;
 
@@ -91,17 +93,24 @@ impl Conductor {
         })
     }
 
-    /// Starts a run and returns its handle at once.
-    #[pyo3(signature = (prompt, data=None, target=None, time_budget=None, max_trials=None,
+    /// Starts a run and returns its handle at once. The data is a file (`data`) or rows in
+    /// memory (`table`: any object with `__arrow_c_stream__`, reported as `table_name`, default "table").
+    /// `task` ("classification" or "regression") and `metric` override what the prompt says.
+    #[pyo3(signature = (prompt, data=None, table=None, table_name=None,
+                        target=None, task=None, metric=None, time_budget=None, max_trials=None,
                         seed=None, out_dir=None, project_id=None, review=false,
                         allow_restricted=false))]
     #[allow(clippy::too_many_arguments)]
-    fn start(
+    fn start<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         prompt: String,
         data: Option<PathBuf>,
+        table: Option<Bound<'py, PyAny>>,
+        table_name: Option<String>,
         target: Option<String>,
+        task: Option<String>,
+        metric: Option<String>,
         time_budget: Option<f64>,
         max_trials: Option<u32>,
         seed: Option<u64>,
@@ -110,9 +119,23 @@ impl Conductor {
         review: bool,
         allow_restricted: bool,
     ) -> PyResult<RunHandle> {
+        let table = match table {
+            Some(t) => Some(automl_core::conductor::DataTable {
+                name: table_name.unwrap_or_else(|| "table".to_string()),
+                batch: batch_from_py(&t)?,
+            }),
+            None => None,
+        };
+        let task = task
+            .map(|t| parse_task(&t))
+            .transpose()
+            .map_err(to_py_err)?;
         let req = RunRequest {
             prompt,
             data,
+            table,
+            task,
+            metric,
             target,
             time_budget_s: time_budget,
             max_trials,
@@ -138,6 +161,17 @@ impl Conductor {
             state: Mutex::new(HandleState::Running(Some(handle))),
         })
     }
+}
+
+/// "classification" or "regression" as the core's [`automl_core::event::TaskKind`] (its
+/// wire names, so every surface accepts the same words).
+fn parse_task(name: &str) -> automl_core::Result<automl_core::event::TaskKind> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| {
+        automl_core::AutomlError::InvalidOption {
+            name: "task".to_string(),
+            message: format!("{name:?} is not a task; use \"classification\" or \"regression\""),
+        }
+    })
 }
 
 enum HandleState {
@@ -200,6 +234,7 @@ fn finish(
         let v = err.value(py);
         v.setattr("code", "cancelled")?;
         v.setattr("user_error", false)?;
+        v.setattr("category", automl_core::ErrorCategory::Cancelled.as_str())?;
         v.setattr("outcome", obj.clone_ref(py))?;
         err.set_cause(py, Some(kb));
         return Err(err);
@@ -432,6 +467,22 @@ impl Model {
             .map_err(to_py_err)?;
         predictions_to_py(py, &p)
     }
+
+    /// Predicts for rows in memory: any object with `__arrow_c_stream__` (a pyarrow Table, a
+    /// polars DataFrame, a pandas DataFrame converted by the Python layer). Returns the same
+    /// dict as `predict_file`.
+    fn predict_table<'py>(
+        &self,
+        py: Python<'py>,
+        table: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let batch = batch_from_py(table)?;
+        let model = self.inner.clone();
+        let p = py
+            .detach(move || automl_core::api::predict_table(model.as_ref(), &batch))
+            .map_err(to_py_err)?;
+        predictions_to_py(py, &p)
+    }
 }
 
 fn predictions_to_py<'py>(
@@ -468,6 +519,17 @@ fn load_model(py: Python<'_>, path: PathBuf) -> PyResult<Model> {
     })
 }
 
+/// Parses a request with the parser a run would use in this environment (the LLM when
+/// `AUTOML_LLM_BASE_URL` is set, else the embedded parser): the same answer as `automl parse`
+/// and the server's `/parse`. Returns `{"intent": {...}, "warnings": [{"code", "message"}...]}`.
+#[pyfunction]
+fn parse(py: Python<'_>, prompt: String) -> PyResult<Py<PyAny>> {
+    let parsed = py
+        .detach(move || runtime().block_on(automl_core::parse_prompt(&prompt)))
+        .map_err(to_py_err)?;
+    ser_to_py(py, &parsed)
+}
+
 /// The Python module `automl._automl`.
 #[pymodule]
 fn _automl(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -477,6 +539,7 @@ fn _automl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EventStream>()?;
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(load_model, m)?)?;
+    m.add_function(wrap_pyfunction!(parse, m)?)?;
     error::register(m)?;
     Ok(())
 }

@@ -168,18 +168,30 @@ def test_errors_map_to_classes_with_causes(tmp_path, conductor):
     with pytest.raises(automl.DataError) as e:
         automl.run("classify species", tmp_path / "missing.csv", progress=False, conductor=conductor)
     assert e.value.code == "data_file_unreadable" and e.value.user_error is True
+    assert e.value.category == "data"
     assert isinstance(e.value.__cause__, OSError)
     bad = tmp_path / "t.csv"
     bad.write_text("a,b\n1,2\n3,4\n")
     with pytest.raises(automl.DataError, match="target column"):
         automl.run("predict zzz", bad, target="zzz", progress=False, conductor=conductor)
-    with pytest.raises(automl.PromptError):
+    with pytest.raises(automl.PromptError) as p:
         automl.run("", progress=False, conductor=conductor)
-    with pytest.raises(automl.ModelLoadError):
+    assert p.value.category == "prompt"
+    with pytest.raises(automl.ModelLoadError) as m:
         automl.load(tmp_path)
+    assert m.value.category == "model_load" and m.value.user_error is True
     with pytest.raises(TypeError):
         automl.run("classify species", object(), progress=False, conductor=conductor)
     assert issubclass(automl.LicenseError, automl.DatasetNotFound)
+    # Every class names its core category, also when the Python layer raises it.
+    categories = {
+        automl.DataError: "data", automl.PromptError: "prompt", automl.LicenseError: "licence",
+        automl.DatasetNotFound: "dataset_not_found", automl.OptionError: "invalid_option",
+        automl.TrainingError: "training", automl.ModelLoadError: "model_load",
+        automl.Cancelled: "cancelled", automl.AutomlError: "internal",
+    }
+    for cls, cat in categories.items():
+        assert cls.category == cat and cls("x").category == cat, cls
     assert issubclass(automl.Cancelled, automl.AutomlError)
 
 
@@ -200,4 +212,4 @@ def test_licence_rejected_raises_license_error(tmp_path):
     c = automl.Conductor(runs_dir=tmp_path / "runs", catalog_dir=cat)
     with pytest.raises(automl.LicenseError) as e:
         automl.run("classify iris species", progress=False, conductor=c)
-    assert e.value.code == "licence_rejected"
+    assert e.value.code == "licence_rejected" and e.value.category == "licence"

@@ -52,3 +52,20 @@ def test_not_fitted():
 
     with pytest.raises(NotFittedError):
         automl.AutoClassifier().predict(np.zeros((2, 2)))
+
+
+def test_task_is_explicit_and_metric_is_passed(diabetes):
+    # Integer labels and no task words in any prompt: the estimator's task decides.
+    df = pd.read_csv(diabetes)
+    X = df.drop(columns=["progression"])
+    y = (df["progression"] > df["progression"].median()).astype(int)
+    clf = automl.AutoClassifier(time_budget=10, max_trials=2, metric="log_loss").fit(X, y)
+    assert clf.model_.task == "classification" and list(clf.classes_) == [0, 1]
+    assert clf.result_.intent is not None
+    boards = [e["event"]["payload"] for e in clf.result_.events
+              if e["event"]["name"] == "LEADERBOARD_UPDATED"]
+    assert boards and all(b["metric"] == "log_loss" for b in boards)
+    assert clone(clf).get_params()["metric"] == "log_loss"
+    assert set(clf.predict(X.head(10))) <= {0, 1}
+    with pytest.raises(automl.OptionError):
+        automl.AutoRegressor(time_budget=5, metric="accuracy").fit(X, df["progression"])

@@ -24,7 +24,7 @@ from ._automl import (
     TrainingError,
     __version__,
 )
-from ._api import Conductor, Model, Result, RunHandle, load, run, run_async
+from ._api import Conductor, Model, Result, RunHandle, load, parse, run, run_async
 
 __all__ = [
     "AutoClassifier",
@@ -45,6 +45,7 @@ __all__ = [
     "TrainingError",
     "__version__",
     "load",
+    "parse",
     "run",
     "run_async",
 ]

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 import numpy as np
 
 from . import _automl
-from ._data import DataFile, DataLike
+from ._arrow import DataLike, arrow_stream, is_path
 from ._view import make_view
 
 Envelope = Dict[str, Any]
@@ -45,43 +45,30 @@ class Model:
         return list(self._native.feature_importance())
 
     def _predict(self, data: DataLike) -> Dict[str, Any]:
-        with DataFile(data, "rows.csv") as f:
-            assert f.path is not None
-            out = self._native.predict_file(str(f.path))
-        report = out.get("report", {})
-        if report.get("missing_columns"):
-            warnings.warn(
-                f"the rows lack columns the model uses (treated as missing): {report['missing_columns']}",
-                stacklevel=3,
-            )
-        if report.get("coerced_values"):
-            warnings.warn(
-                f"{report['coerced_values']} values in numeric columns were not numbers (treated as missing)",
-                stacklevel=3,
-            )
-        if report.get("unseen_categories"):
-            warnings.warn(
-                f"{report['unseen_categories']} categorical values were not seen in training (encoded as zeros)",
-                stacklevel=3,
-            )
+        if is_path(data):
+            out = self._native.predict_file(os.fspath(data))
+        else:
+            out = self._native.predict_table(arrow_stream(data)[0])
+        # The core says in words what applying the preprocessing ran into (missing columns,
+        # non-numbers, unseen categories).
+        if out.get("report_text"):
+            warnings.warn(out["report_text"], stacklevel=3)
         return out
 
     def predict(self, data: DataLike) -> np.ndarray:
-        """Predicted class labels (text) or values, one per row of `data` (path or table)."""
+        """Predicted class labels (text) or values, one per row of `data`: a file in any format
+        the core reads (CSV/TSV, Parquet, JSON/NDJSON, Arrow IPC; image files or a folder for an
+        image model), a pandas/polars DataFrame, a pyarrow Table or any Arrow stream object."""
         out = self._predict(data)
         if "values" in out:
             return np.asarray(out["values"], dtype=float)
-        proba = np.asarray(out["proba"], dtype=float)
-        classes = np.asarray(out["classes"], dtype=object)
-        if proba.shape[0] == 0:
-            return np.asarray([], dtype=object)
-        return classes[proba.argmax(axis=1)]
+        return np.asarray(out["labels"], dtype=object)
 
     def predict_proba(self, data: DataLike) -> np.ndarray:
         """Class probabilities, one row per input row, columns in `classes_` order."""
         out = self._predict(data)
         if "proba" not in out:
-            raise _automl.AutomlError("predict_proba: this is a regression model")
+            raise _automl.OptionError("predict_proba: this is a regression model; use predict")
         k = len(out["classes"])
         return np.asarray(out["proba"], dtype=float).reshape(-1, k)
 
@@ -177,6 +164,7 @@ def _cancelled(message: str, result: Result, cause: Optional[BaseException]) -> 
     err = _automl.Cancelled(message)
     err.code = "cancelled"  # type: ignore[attr-defined]
     err.user_error = False  # type: ignore[attr-defined]
+    err.category = "cancelled"  # type: ignore[attr-defined]
     err.result = result  # type: ignore[attr-defined]
     err.__cause__ = cause
     return err
@@ -186,9 +174,8 @@ class RunHandle:
     """A started run: `events()` (iterator and async iterator of envelopes), `confirm`,
     `cancel`, `wait`, `wait_async`."""
 
-    def __init__(self, native: _automl.RunHandle, data: DataFile) -> None:
+    def __init__(self, native: _automl.RunHandle) -> None:
         self._native = native
-        self._data = data
 
     @property
     def project_id(self) -> str:
@@ -206,7 +193,6 @@ class RunHandle:
         self._native.cancel()
 
     def _result(self, outcome: Dict[str, Any]) -> Result:
-        self._data.close()
         return Result(outcome, list(self._native.events(0)))
 
     def wait(self) -> Result:
@@ -246,6 +232,8 @@ class Conductor:
         data: Optional[DataLike] = None,
         *,
         target: Optional[str] = None,
+        task: Optional[str] = None,
+        metric: Optional[str] = None,
         time_budget: Optional[float] = None,
         max_trials: Optional[int] = None,
         seed: Optional[int] = None,
@@ -254,25 +242,35 @@ class Conductor:
         review: bool = False,
         allow_restricted: bool = False,
     ) -> RunHandle:
-        """Starts a run and returns its handle at once."""
-        df = DataFile(data)
-        try:
-            native = self._native.start(
-                prompt,
-                data=None if df.path is None else str(df.path),
-                target=target,
-                time_budget=time_budget,
-                max_trials=max_trials,
-                seed=seed,
-                out_dir=None if out_dir is None else os.fspath(out_dir),
-                project_id=project_id,
-                review=review,
-                allow_restricted=allow_restricted,
-            )
-        except BaseException:
-            df.close()
-            raise
-        return RunHandle(native, df)
+        """Starts a run and returns its handle at once. `data`: a file path, or rows in memory
+        (pandas/polars DataFrame, pyarrow Table, any object with `__arrow_c_stream__`), which
+        reach the core as Arrow. `task` ("classification"/"regression") and `metric` override
+        what the prompt says; the core validates them (`OptionError`)."""
+        path: Optional[str] = None
+        table: Any = None
+        table_name = "table"
+        if data is not None:
+            if is_path(data):
+                path = os.fspath(data)
+            else:
+                table, table_name = arrow_stream(data)
+        native = self._native.start(
+            prompt,
+            data=path,
+            table=table,
+            table_name=table_name,
+            target=target,
+            task=task,
+            metric=metric,
+            time_budget=time_budget,
+            max_trials=max_trials,
+            seed=seed,
+            out_dir=None if out_dir is None else os.fspath(out_dir),
+            project_id=project_id,
+            review=review,
+            allow_restricted=allow_restricted,
+        )
+        return RunHandle(native)
 
 
 def run(
@@ -282,6 +280,8 @@ def run(
     time_budget: Optional[float] = None,
     on_event: Optional[Callable[[Envelope], Any]] = None,
     *,
+    task: Optional[str] = None,
+    metric: Optional[str] = None,
     progress: Any = "auto",
     conductor: Optional[Conductor] = None,
     **options: Any,
@@ -289,14 +289,16 @@ def run(
     """Runs a request to its end and returns its `Result`.
 
     `data`: a path, a pandas/polars DataFrame, a pyarrow Table or an Arrow stream object (else
-    the bundled catalog is searched). `on_event(envelope)` is called for every event, in `seq`
-    order. `progress`: "auto" (live HTML in Jupyter, text lines elsewhere), "html", "text" or
+    the bundled catalog is searched); tables reach the core as Arrow, column types kept.
+    `task`: "classification" or "regression" (else read from the prompt and the target column).
+    `metric`: the metric to optimise, e.g. "log_loss" (an unknown or unfitting name raises
+    `automl.OptionError`). `on_event(envelope)` is called for every event, in `seq` order. `progress`: "auto" (live HTML in Jupyter, text lines elsewhere), "html", "text" or
     False. `options`: max_trials, seed, out_dir, project_id, review, allow_restricted. Errors
     raise `automl.AutomlError` subclasses; Ctrl-C cancels the run cleanly and raises
     `automl.Cancelled` (its `.result` holds the best model so far, when there was one).
     """
     c = conductor or Conductor()
-    h = c.start(prompt, data, target=target, time_budget=time_budget, **options)
+    h = c.start(prompt, data, target=target, task=task, metric=metric, time_budget=time_budget, **options)
     view = make_view(progress, f"automl: {prompt}")
     try:
         for env in h.events():
@@ -332,12 +334,14 @@ async def run_async(
     time_budget: Optional[float] = None,
     on_event: Optional[Callable[[Envelope], Any]] = None,
     *,
+    task: Optional[str] = None,
+    metric: Optional[str] = None,
     conductor: Optional[Conductor] = None,
     **options: Any,
 ) -> Result:
     """`await automl.run_async(...)`: as `run`, on the asyncio loop (no progress view)."""
     c = conductor or Conductor()
-    h = c.start(prompt, data, target=target, time_budget=time_budget, **options)
+    h = c.start(prompt, data, target=target, task=task, metric=metric, time_budget=time_budget, **options)
     if on_event is not None:
         async for env in h.events():
             on_event(env)
@@ -346,3 +350,16 @@ async def run_async(
         raise _cancelled(f"run {h.project_id} was cancelled", res, None)
     return res
 
+
+
+def parse(prompt: str) -> Dict[str, Any]:
+    """What a run would read from `prompt`: the intent as a dict (task_type, modality,
+    objective, target, metric, time budget...), parsed by the core exactly as `automl parse
+    --json` and the server's `/parse` do (the LLM parser when `AUTOML_LLM_BASE_URL` is set, else
+    the embedded one). The parser's warnings (e.g. an LLM that failed and was replaced by the
+    embedded parser) are issued as `UserWarning`s, "[code] message"."""
+    parsed = _automl.parse(prompt)
+    for w in parsed.get("warnings", []):
+        warnings.warn(f"[{w.get('code')}] {w.get('message')}", stacklevel=2)
+    intent: Dict[str, Any] = parsed["intent"]
+    return intent

@@ -18,14 +18,19 @@ __all__ = [
     "RunHandle",
     "TrainingError",
     "load_model",
+    "parse",
     "__version__",
 ]
 
 __version__: str
 
 class AutomlError(Exception):
+    # The core's machine-readable code (as in ERROR events), whether the caller's input is at
+    # fault, and the core's ErrorCategory that picked the class (data, prompt, licence,
+    # dataset_not_found, invalid_option, training, model_load, cancelled, internal).
     code: str
     user_error: bool
+    category: str
 
 class DataError(AutomlError): ...
 class PromptError(AutomlError): ...
@@ -71,7 +76,11 @@ class Conductor:
         self,
         prompt: str,
         data: Optional[str] = None,
+        table: Optional[Any] = None,
+        table_name: Optional[str] = None,
         target: Optional[str] = None,
+        task: Optional[str] = None,
+        metric: Optional[str] = None,
         time_budget: Optional[float] = None,
         max_trials: Optional[int] = None,
         seed: Optional[int] = None,
@@ -91,5 +100,7 @@ class Model:
     def classes(self) -> List[str]: ...
     def feature_importance(self) -> List[Tuple[str, float]]: ...
     def predict_file(self, path: str) -> Dict[str, Any]: ...
+    def predict_table(self, table: Any) -> Dict[str, Any]: ...
 
 def load_model(path: str) -> Model: ...
+def parse(prompt: str) -> Dict[str, Any]: ...

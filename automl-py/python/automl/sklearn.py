@@ -1,7 +1,9 @@
 """scikit-learn estimators: `AutoClassifier` and `AutoRegressor`.
 
 `fit(X, y)` runs automl on the table (X with y as the target column) under `time_budget`
-seconds, then holds the exported model; `predict`, `predict_proba` and `score` follow the
+seconds, with the task fixed by the estimator (`task="classification"` or `"regression"`, never
+guessed from prompt text) and the optimised metric given by `metric` (default: the core's
+choice for the task), then holds the exported model; `predict`, `predict_proba` and `score` follow the
 scikit-learn conventions, so the estimators work in pipelines, `cross_val_score` and grid
 searches (`get_params`/`set_params`/`clone` come from `BaseEstimator`)."""
 
@@ -40,7 +42,7 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
             return 1.0 - float(np.sum((y - p) ** 2)) / ss if ss > 0 else 0.0
 
 
-_PARAMS = ["time_budget", "max_trials", "seed", "runs_dir", "progress"]
+_PARAMS = ["time_budget", "max_trials", "seed", "runs_dir", "progress", "metric"]
 
 
 def _frame(X: Any) -> Any:
@@ -66,12 +68,14 @@ class _AutoBase(BaseEstimator):
         seed: int = 0,
         runs_dir: Optional[str] = None,
         progress: Any = False,
+        metric: Optional[str] = None,
     ) -> None:
         self.time_budget = time_budget
         self.max_trials = max_trials
         self.seed = seed
         self.runs_dir = runs_dir
         self.progress = progress
+        self.metric = metric
 
     def _target_name(self, y: Any, columns: List[str]) -> str:
         name = getattr(y, "name", None)
@@ -91,12 +95,13 @@ class _AutoBase(BaseEstimator):
         df[target] = np.asarray(y)
         keep = self.runs_dir is not None
         out = tempfile.mkdtemp(prefix="automl-fit-", dir=self.runs_dir)
-        verb = "classify" if self._objective == "classification" else "regression: predict"
         try:
             result = run(
-                f"{verb} {target}",
+                f"predict {target}",
                 df,
                 target=target,
+                task=self._objective,
+                metric=self.metric,
                 time_budget=self.time_budget,
                 max_trials=self.max_trials,
                 seed=self.seed,
@@ -157,7 +162,7 @@ class AutoClassifier(ClassifierMixin, _AutoBase):
         if missing:
             raise ValueError(f"model classes {missing} do not match the labels of y")
         self.classes_ = np.asarray([originals[c] for c in labels])
-        self._lookup = {c: i for i, c in enumerate(labels)}
+        self._index = {c: i for i, c in enumerate(labels)}
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -165,8 +170,10 @@ class AutoClassifier(ClassifierMixin, _AutoBase):
         return self.model_.predict_proba(rows)
 
     def predict(self, X: Any) -> np.ndarray:
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
+        # The core picks the labels (as text); give them back as the caller's labels.
+        rows = self._X(X)
+        labels = self.model_.predict(rows)
+        return self.classes_[np.asarray([self._index[c] for c in labels], dtype=int)]
 
 
 class AutoRegressor(RegressorMixin, _AutoBase):
