@@ -309,6 +309,7 @@ impl Pipeline {
                     cats.truncate(MAX_ONE_HOT);
                     // Drop the most frequent category: it is the all-zeros reference, which
                     // keeps linear models free of exact collinearity with the intercept.
+                    let reference = cats.first().map(|(c, _)| c.clone());
                     let categories: Vec<String> =
                         cats.into_iter().skip(1).map(|(c, _)| c).collect();
                     if categories.is_empty() {
@@ -321,6 +322,7 @@ impl Pipeline {
                     steps.push(FeatureStep::OneHot {
                         column: col.name.clone(),
                         categories,
+                        reference,
                     });
                 }
                 ColumnKind::Text => steps.push(FeatureStep::TextHash {
@@ -365,7 +367,9 @@ impl Pipeline {
                         feature_names.push(format!("{column}__missing"));
                     }
                 }
-                FeatureStep::OneHot { column, categories } => {
+                FeatureStep::OneHot {
+                    column, categories, ..
+                } => {
                     feature_names.extend(categories.iter().map(|c| format!("{column}={c}")))
                 }
                 FeatureStep::Frequency { column, .. } => {
@@ -421,7 +425,11 @@ impl Pipeline {
                         }
                     }
                 }
-                FeatureStep::OneHot { categories, .. } => {
+                FeatureStep::OneHot {
+                    categories,
+                    reference,
+                    ..
+                } => {
                     let index: HashMap<&str, usize> = categories
                         .iter()
                         .enumerate()
@@ -432,6 +440,8 @@ impl Pipeline {
                             if let Some(v) = v {
                                 match index.get(v.as_str()) {
                                     Some(j) => x[[i, off + j]] = 1.0,
+                                    // The reference category is all zeros by design.
+                                    None if reference.as_deref() == Some(v.as_str()) => {}
                                     None => report.unseen_categories += 1,
                                 }
                             }
@@ -959,5 +969,37 @@ mod tests {
     fn class_order_is_numeric_when_labels_are_numbers() {
         let v = class_order(["10", "2", "1"].map(String::from));
         assert_eq!(v, vec!["1", "2", "10"]);
+    }
+
+    #[test]
+    fn the_one_hot_reference_category_is_not_unseen() {
+        use std::sync::Arc;
+
+        use arrow::array::StringArray;
+        use arrow::datatypes::{DataType, Field, Schema};
+
+        let step = FeatureStep::OneHot {
+            column: "c".into(),
+            categories: vec!["b".into(), "c".into()],
+            reference: Some("a".into()),
+        };
+        let pipeline = Pipeline {
+            version: 1,
+            target: "y".into(),
+            task: TaskKind::Regression,
+            classes: vec![],
+            steps: vec![step],
+            feature_names: vec!["c=b".into(), "c=c".into()],
+            dropped: vec![],
+        };
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("c", DataType::Utf8, true)])),
+            vec![Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("z"), None]))],
+        )
+        .expect("batch");
+        let (x, report) = pipeline.transform(&batch);
+        assert_eq!(report.unseen_categories, 1, "only z is unseen");
+        assert_eq!(x.row(0).to_vec(), vec![0.0, 0.0], "the reference is all zeros");
+        assert_eq!(x.row(1).to_vec(), vec![1.0, 0.0]);
     }
 }

@@ -133,6 +133,10 @@ pub enum FeatureStep {
         column: String,
         /// Encoded categories, in output order.
         categories: Vec<String>,
+        /// The most frequent training category, left out as the all-zeros reference (a known
+        /// value, not an unseen one); absent in models saved before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
     },
     /// Frequency encoding for high-cardinality categories: the share of training rows that
     /// hold the value (0 for unseen values and missing), standardised.
