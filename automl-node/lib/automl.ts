@@ -148,7 +148,7 @@ export interface Predictions {
   /** The image files predicted (image models). */
   items?: string[]
   report: TransformReport
-  reportText: string
+  reportText: string | null
 }
 
 /** A parsed prompt (`api::parse_prompt`). */
