@@ -8,7 +8,7 @@
 //     node scripts/build-native.mjs            (from automl-node/; PROFILE=dev by default)
 
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -21,8 +21,10 @@ const targetDir = process.env.CARGO_TARGET_DIR ?? join(repo, 'target')
 const typeDefDir = join(targetDir, 'napi-type-def', 'automl-node')
 const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'))
 
-rmSync(typeDefDir, { recursive: true, force: true })
+// napi-derive rewrites <typeDefDir>/automl-node whenever cargo recompiles the crate; only when
+// that file is missing (a fresh target dir) must the crate be forced to recompile.
 mkdirSync(typeDefDir, { recursive: true })
+const force = existsSync(join(typeDefDir, 'automl-node')) ? 'no' : String(Date.now())
 const cargo = spawnSync(
   'cargo',
   ['build', '--locked', '-p', 'automl-node', '--profile', profile, '--target-dir', targetDir],
@@ -33,7 +35,7 @@ const cargo = spawnSync(
       ...process.env,
       NAPI_TYPE_DEF_TMP_FOLDER: typeDefDir,
       // napi-build reruns the crate when this changes, so napi-derive writes the type defs.
-      NAPI_FORCE_BUILD_AUTOML_NODE: String(Date.now()),
+      NAPI_FORCE_BUILD_AUTOML_NODE: force,
     },
   },
 )
