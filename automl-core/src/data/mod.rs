@@ -285,6 +285,37 @@ pub fn table_from_batch(name: &str, batch: RecordBatch) -> Result<TableData> {
     Ok(TableData { path, batch, notes })
 }
 
+/// Rows handed over as JSON objects of `column: value` (a JavaScript array of objects, a list
+/// of Python dicts) as one record batch, column types inferred as for a JSON file: numbers,
+/// text, booleans, `null` for missing. `name` names the rows in errors (`memory:<name>`).
+pub fn table_from_json_rows(name: &str, rows: &[serde_json::Value]) -> Result<RecordBatch> {
+    let path = PathBuf::from(format!("memory:{name}"));
+    let bad = |row: Option<u64>, e: String| {
+        AutomlError::data_input(&path, DataErrorKind::Malformed, row, None, e)
+    };
+    if let Some(i) = rows.iter().position(|v| !v.is_object()) {
+        let msg = "every row must be an object of column: value".to_string();
+        return Err(bad(Some(i as u64 + 1), msg));
+    }
+    if rows.is_empty() {
+        return Err(AutomlError::EmptyData {
+            path,
+            detail: " (no rows were given)".to_string(),
+        });
+    }
+    let schema = arrow::json::reader::infer_json_schema_from_iterator(rows.iter().map(Ok))
+        .map_err(|e| bad(None, e.to_string()))?;
+    let mut decoder = arrow::json::ReaderBuilder::new(std::sync::Arc::new(schema))
+        .with_batch_size(rows.len())
+        .build_decoder()
+        .map_err(|e| bad(None, e.to_string()))?;
+    decoder.serialize(rows).map_err(|e| bad(None, e.to_string()))?;
+    decoder
+        .flush()
+        .map_err(|e| bad(None, e.to_string()))?
+        .ok_or_else(|| AutomlError::Internal("the JSON decoder gave no batch".to_string()))
+}
+
 /// Brings columns to the types the profile reads: dictionary-encoded columns (pandas
 /// `category`, Arrow dictionaries, Parquet dictionary pages) become text, so that a category
 /// of integer codes stays a category instead of being read as a number; large and view
@@ -518,4 +549,26 @@ pub fn preview_rows(
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod json_rows_tests {
+    use super::*;
+
+    #[test]
+    fn json_rows_become_a_typed_batch() {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"a": 1.5, "b": "x", "c": 2}, {"a": null, "b": "y", "c": 3}]"#,
+        )
+        .expect("json");
+        let b = table_from_json_rows("rows", &rows).expect("batch");
+        assert_eq!((b.num_rows(), b.num_columns()), (2, 3));
+        assert_eq!(b.schema().field(0).data_type(), &DataType::Float64);
+        assert_eq!(b.schema().field(1).data_type(), &DataType::Utf8);
+        assert_eq!(b.column(0).null_count(), 1);
+        let err = table_from_json_rows("rows", &[]).expect_err("empty");
+        assert_eq!(err.category(), crate::error::ErrorCategory::Data);
+        let err = table_from_json_rows("rows", &[serde_json::json!(3)]).expect_err("not an object");
+        assert!(err.to_string().contains("memory:rows, row 1"), "{err}");
+    }
 }

@@ -1,0 +1,4 @@
+//! napi-rs build setup (link flags for a Node addon).
+fn main() {
+    napi_build::setup();
+}
