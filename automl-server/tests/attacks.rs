@@ -192,7 +192,12 @@ async fn cross_origin_commands_and_sockets_are_refused() {
         ("multipart/form-data; boundary=x", b"--x--\r\n"),
         ("application/json", b"{\"prompt\":\"x\"}"),
     ];
-    for origin in ["http://evil.example", "null", "http://127.0.0.1:1", "https://localhost"] {
+    for origin in [
+        "http://evil.example",
+        "null",
+        "http://127.0.0.1:1",
+        "https://localhost",
+    ] {
         for (ctype, body) in forms {
             for path in [
                 run,
@@ -206,17 +211,32 @@ async fn cross_origin_commands_and_sockets_are_refused() {
                     a,
                     "POST",
                     path,
-                    &[host(a), format!("Origin: {origin}"), format!("Content-Type: {ctype}")],
+                    &[
+                        host(a),
+                        format!("Origin: {origin}"),
+                        format!("Content-Type: {ctype}"),
+                    ],
                     body,
                 )
                 .await;
-                assert_eq!((r.status, r.code().as_str()), (403, "cross_origin"), "{origin} {ctype} {path}");
+                assert_eq!(
+                    (r.status, r.code().as_str()),
+                    (403, "cross_origin"),
+                    "{origin} {ctype} {path}"
+                );
                 assert!(r.header("access-control-allow-origin").is_none());
             }
         }
     }
     // A browser that sends no Origin but says the request is cross-site.
-    let r = raw(a, "POST", run, &[host(a), "Sec-Fetch-Site: cross-site".into()], b"").await;
+    let r = raw(
+        a,
+        "POST",
+        run,
+        &[host(a), "Sec-Fetch-Site: cross-site".into()],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 403);
     // Sockets from another origin.
     for origin in ["http://evil.example", "null"] {
@@ -227,14 +247,25 @@ async fn cross_origin_commands_and_sockets_are_refused() {
     assert_eq!(get(a, "/api/projects").await.json(), serde_json::json!([]));
     assert!(!dir.path().join("runs/x1").exists() && !dir.path().join("uploads/x1").exists());
     // CORS is closed: a cross-origin read gets no Access-Control-Allow-Origin.
-    let r = raw(a, "GET", "/api/projects", &[host(a), "Origin: http://evil.example".into()], b"").await;
+    let r = raw(
+        a,
+        "GET",
+        "/api/projects",
+        &[host(a), "Origin: http://evil.example".into()],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert!(r.header("access-control-allow-origin").is_none());
     let pre = raw(
         a,
         "OPTIONS",
         "/api/projects/x1/cancel",
-        &[host(a), "Origin: http://evil.example".into(), "Access-Control-Request-Method: POST".into()],
+        &[
+            host(a),
+            "Origin: http://evil.example".into(),
+            "Access-Control-Request-Method: POST".into(),
+        ],
         b"",
     )
     .await;
@@ -243,16 +274,26 @@ async fn cross_origin_commands_and_sockets_are_refused() {
     let same = format!("Origin: http://{a}");
     let r = post_json(a, run, &[same.as_str()], b"").await;
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
-    let mut s = ws_with(a, "/ws/projects/x1?since=0", &[("origin", format!("http://{a}"))])
-        .await
-        .expect("same-origin socket");
+    let mut s = ws_with(
+        a,
+        "/ws/projects/x1?since=0",
+        &[("origin", format!("http://{a}"))],
+    )
+    .await
+    .expect("same-origin socket");
     let first = tokio::time::timeout(Duration::from_secs(30), s.next())
         .await
         .expect("an event")
         .expect("open")
         .expect("frame");
     assert!(matches!(first, Message::Text(_)));
-    let r = post_json(a, "/api/demo/run/x2?prompt=classify%20iris%20species&time_budget_s=1", &[], b"").await;
+    let r = post_json(
+        a,
+        "/api/demo/run/x2?prompt=classify%20iris%20species&time_budget_s=1",
+        &[],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 202, "no Origin: not a browser");
     srv.shutdown().await.expect("shutdown");
 
@@ -264,20 +305,50 @@ async fn cross_origin_commands_and_sockets_are_refused() {
     })
     .await;
     let a = srv.addr;
-    let r = raw(a, "GET", "/api/projects", &[host(a), "Origin: https://dash.example.org".into()], b"").await;
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("https://dash.example.org"));
+    let r = raw(
+        a,
+        "GET",
+        "/api/projects",
+        &[host(a), "Origin: https://dash.example.org".into()],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("https://dash.example.org")
+    );
     let pre = raw(
         a,
         "OPTIONS",
         "/api/projects/y/cancel",
-        &[host(a), "Origin: https://dash.example.org".into(), "Access-Control-Request-Method: POST".into()],
+        &[
+            host(a),
+            "Origin: https://dash.example.org".into(),
+            "Access-Control-Request-Method: POST".into(),
+        ],
         b"",
     )
     .await;
     assert_eq!(pre.status, 204);
-    let r = post_json(a, "/api/projects/y/cancel", &["Origin: https://dash.example.org"], b"").await;
-    assert_eq!((r.status, r.code().as_str()), (404, "no_active_run"), "passed the check");
-    let r = post_json(a, "/api/projects/y/cancel", &["Origin: https://other.example.org"], b"").await;
+    let r = post_json(
+        a,
+        "/api/projects/y/cancel",
+        &["Origin: https://dash.example.org"],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (404, "no_active_run"),
+        "passed the check"
+    );
+    let r = post_json(
+        a,
+        "/api/projects/y/cancel",
+        &["Origin: https://other.example.org"],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 403);
     srv.shutdown().await.expect("shutdown");
 }
@@ -298,9 +369,19 @@ async fn a_rebinding_host_is_refused() {
         format!("127.0.0.1.nip.example:{port}"),
         format!("localhost.evil.example:{port}"),
     ] {
-        for path in ["/api/projects", "/healthz", "/metrics", "/", "/api/projects/p/artifacts/model.json"] {
+        for path in [
+            "/api/projects",
+            "/healthz",
+            "/metrics",
+            "/",
+            "/api/projects/p/artifacts/model.json",
+        ] {
             let r = raw(a, "GET", path, &[format!("Host: {bad}")], b"").await;
-            assert_eq!((r.status, r.code().as_str()), (403, "bad_host"), "{bad} {path}");
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (403, "bad_host"),
+                "{bad} {path}"
+            );
         }
         let r = ws_with(a, "/ws/projects/p", &[("host", bad.clone())]).await;
         assert_eq!(r.err(), Some(403), "{bad}");
@@ -308,7 +389,11 @@ async fn a_rebinding_host_is_refused() {
     // No Host at all (HTTP/1.0 style) is refused too.
     let r = raw(a, "GET", "/api/projects", &[], b"").await;
     assert_eq!(r.status, 403);
-    for ok in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), "automl.internal".to_string()] {
+    for ok in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "automl.internal".to_string(),
+    ] {
         let r = raw(a, "GET", "/healthz", &[format!("Host: {ok}")], b"").await;
         assert_eq!(r.status, 200, "{ok}");
     }
@@ -321,13 +406,22 @@ async fn an_exposed_server_needs_its_token() {
     // No token: it does not start, whether exposed by flag or by a non-loopback address (the
     // check comes before the bind, so nothing listens beyond the loopback).
     for (cfg, addr) in [
-        (ServerConfig { exposed: true, ..config(dir.path()) }, "127.0.0.1:0"),
+        (
+            ServerConfig {
+                exposed: true,
+                ..config(dir.path())
+            },
+            "127.0.0.1:0",
+        ),
         (config(dir.path()), "0.0.0.0:0"),
         (config(dir.path()), "[::]:0"),
     ] {
         match server::spawn(cfg, addr.parse().expect("addr")).await {
             Err(StartError::TokenRequired { .. }) => {}
-            other => panic!("{addr}: expected TokenRequired, got {:?}", other.map(|s| s.addr)),
+            other => panic!(
+                "{addr}: expected TokenRequired, got {:?}",
+                other.map(|s| s.addr)
+            ),
         }
     }
     assert!(Token::new("short").is_err(), "weak tokens are refused");
@@ -338,7 +432,10 @@ async fn an_exposed_server_needs_its_token() {
     for (what, extra) in [
         ("none", vec![]),
         ("wrong", vec![format!("Authorization: Bearer {wrong}")]),
-        ("prefix", vec!["Authorization: Bearer test-token".to_string()]),
+        (
+            "prefix",
+            vec!["Authorization: Bearer test-token".to_string()],
+        ),
         ("longer", vec![format!("Authorization: Bearer {TOKEN}x")]),
         ("basic", vec![format!("Authorization: Basic {TOKEN}")]),
         ("cookie", vec![format!("Cookie: automl_token={wrong}")]),
@@ -355,13 +452,22 @@ async fn an_exposed_server_needs_its_token() {
             let mut h = vec![host(a)];
             h.extend(extra.iter().cloned());
             let r = raw(a, method, path, &h, b"").await;
-            assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"), "{what} {method} {path}");
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (401, "unauthorized"),
+                "{what} {method} {path}"
+            );
             assert!(!String::from_utf8_lossy(&r.body).contains(TOKEN));
         }
     }
     let r = ws_with(a, "/ws/projects/t1", &[]).await;
     assert_eq!(r.err(), Some(401));
-    let r = ws_with(a, "/ws/projects/t1", &[("sec-websocket-protocol", format!("automl, bearer.{wrong}"))]).await;
+    let r = ws_with(
+        a,
+        "/ws/projects/t1",
+        &[("sec-websocket-protocol", format!("automl, bearer.{wrong}"))],
+    )
+    .await;
     assert_eq!(r.err(), Some(401));
     // Liveness stays open for load balancers.
     assert_eq!(get(a, "/healthz").await.status, 200);
@@ -379,20 +485,41 @@ async fn an_exposed_server_needs_its_token() {
     .await;
     assert_eq!(r.status, 202);
     // As a WebSocket subprotocol (offered beside `automl`, which the server selects).
-    let s = ws_with(a, "/ws/projects/t1?since=0", &[("sec-websocket-protocol", format!("automl, bearer.{TOKEN}"))]).await;
+    let s = ws_with(
+        a,
+        "/ws/projects/t1?since=0",
+        &[("sec-websocket-protocol", format!("automl, bearer.{TOKEN}"))],
+    )
+    .await;
     let mut s = s.expect("the token as a subprotocol opens the socket");
-    let m = tokio::time::timeout(Duration::from_secs(30), s.next()).await.expect("event");
+    let m = tokio::time::timeout(Duration::from_secs(30), s.next())
+        .await
+        .expect("event");
     assert!(matches!(m, Some(Ok(Message::Text(_)))));
     // As the cookie `/?token=` sets for the browser UI.
     let r = get(a, &format!("/?token={wrong}")).await;
     assert_eq!(r.status, 401);
     let r = get(a, &format!("/?token={TOKEN}")).await;
     assert_eq!(r.status, 303);
-    assert_eq!(r.header("location").as_deref(), Some("/"), "the token leaves the address bar");
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("/"),
+        "the token leaves the address bar"
+    );
     let cookie = r.header("set-cookie").expect("a cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().expect("pair").to_string();
-    let r = raw(a, "GET", "/api/projects", &[host(a), format!("Cookie: {pair}")], b"").await;
+    let r = raw(
+        a,
+        "GET",
+        "/api/projects",
+        &[host(a), format!("Cookie: {pair}")],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 200);
     // The API never takes the token from the query (it would end up in logs and history).
     let r = get(a, &format!("/api/projects?token={TOKEN}")).await;
@@ -425,7 +552,9 @@ async fn traversal_in_every_path_parameter_is_refused() {
         vec![sample(vec![
             run.join("samples/ok.png").display().to_string(),
             d.join("secret.png").display().to_string(),
-            run.join("samples/../../../secret.png").display().to_string(),
+            run.join("samples/../../../secret.png")
+                .display()
+                .to_string(),
             "https://evil.example/x.png".to_string(),
             run.join("events.jsonl").display().to_string(),
         ])],
@@ -442,7 +571,16 @@ async fn traversal_in_every_path_parameter_is_refused() {
         assert_eq!(r.status, 404, "sample {i}");
     }
     let ids = [
-        "..", "%2E%2E", "..%2F..%2Fetc", "a%2Fb", "a%5Cb", "%00", "p1%00", "p1%2F..%2Fp1", ".p1", "~",
+        "..",
+        "%2E%2E",
+        "..%2F..%2Fetc",
+        "a%2Fb",
+        "a%5Cb",
+        "%00",
+        "p1%00",
+        "p1%2F..%2Fp1",
+        ".p1",
+        "~",
     ];
     for id in ids {
         for (m, path) in [
@@ -456,9 +594,23 @@ async fn traversal_in_every_path_parameter_is_refused() {
             ("POST", format!("/api/projects/{id}/parse")),
             ("POST", format!("/api/demo/run/{id}?prompt=classify%20iris")),
         ] {
-            let r = raw(a, m, &path, &[host(a), "Content-Type: application/json".into()], b"{}").await;
-            assert!(matches!(r.status, 400 | 404 | 405 | 415 | 422), "{m} {path}: {}", r.status);
-            assert!(!String::from_utf8_lossy(&r.body).contains("secret"), "{path}");
+            let r = raw(
+                a,
+                m,
+                &path,
+                &[host(a), "Content-Type: application/json".into()],
+                b"{}",
+            )
+            .await;
+            assert!(
+                matches!(r.status, 400 | 404 | 405 | 415 | 422),
+                "{m} {path}: {}",
+                r.status
+            );
+            assert!(
+                !String::from_utf8_lossy(&r.body).contains("secret"),
+                "{path}"
+            );
         }
         let r = ws_with(a, &format!("/ws/projects/{id}"), &[]).await;
         assert!(matches!(r.err(), Some(400 | 404)), "ws {id}");
@@ -483,7 +635,12 @@ async fn traversal_in_every_path_parameter_is_refused() {
     }
     // The `data` of /train names an upload by one safe component only.
     std::fs::create_dir_all(d.join("uploads/p2")).expect("mkdir");
-    for data in ["../../secret.json", "/etc/passwd", "..", "a/../../secret.json"] {
+    for data in [
+        "../../secret.json",
+        "/etc/passwd",
+        "..",
+        "a/../../secret.json",
+    ] {
         let body = serde_json::json!({"prompt": "predict y", "data": data}).to_string();
         let r = post_json(a, "/api/projects/p2/train", &[], body.as_bytes()).await;
         assert_eq!(r.status, 400, "{data}");
@@ -502,7 +659,11 @@ async fn oversized_bodies_are_refused() {
     .await;
     let a = srv.addr;
     let big = format!("{{\"prompt\": \"{}\"}}", "x".repeat(200 << 10));
-    for path in ["/api/projects/b1/train", "/api/projects/b1/parse", "/api/projects/b1/confirm"] {
+    for path in [
+        "/api/projects/b1/train",
+        "/api/projects/b1/parse",
+        "/api/projects/b1/confirm",
+    ] {
         let r = post_json(a, path, &[], big.as_bytes()).await;
         assert_eq!(r.status, 413, "{path}");
     }
@@ -514,14 +675,19 @@ async fn oversized_bodies_are_refused() {
         a,
         "POST",
         "/api/projects/b1/upload",
-        &[host(a), format!("Content-Type: multipart/form-data; boundary={boundary}")],
+        &[
+            host(a),
+            format!("Content-Type: multipart/form-data; boundary={boundary}"),
+        ],
         &body,
     )
     .await;
     assert_eq!(r.status, 413);
     // A socket message over 64 KiB ends that socket, not the server.
     write_log(dir.path(), "b2", vec![]);
-    let mut s = ws_with(a, "/ws/projects/b2?since=0", &[]).await.expect("socket");
+    let mut s = ws_with(a, "/ws/projects/b2?since=0", &[])
+        .await
+        .expect("socket");
     let _ = s.send(Message::Text("x".repeat(100 << 10).into())).await;
     let mut ended = false;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), s.next()).await {
@@ -545,16 +711,26 @@ async fn since_at_the_integer_limit_is_handled() {
     let em = srv.state.bus().emitter("s2");
     em.emit(Event::warning("w", "live"));
     for id in ["s1", "s2"] {
-        let mut s = ws_with(a, &format!("/ws/projects/{id}?since=18446744073709551615"), &[])
+        let mut s = ws_with(
+            a,
+            &format!("/ws/projects/{id}?since=18446744073709551615"),
+            &[],
+        )
+        .await
+        .expect("accepted");
+        s.send(Message::Text(r#"{"type":"ping"}"#.into()))
             .await
-            .expect("accepted");
-        s.send(Message::Text(r#"{"type":"ping"}"#.into())).await.expect("send");
+            .expect("send");
         let m = tokio::time::timeout(Duration::from_secs(5), s.next())
             .await
             .expect("an answer")
             .expect("open")
             .expect("frame");
-        assert_eq!(m, Message::Text(r#"{"type":"pong"}"#.into()), "{id}: no event, no crash");
+        assert_eq!(
+            m,
+            Message::Text(r#"{"type":"pong"}"#.into()),
+            "{id}: no event, no crash"
+        );
     }
     em.emit(Event::warning("w", "after"));
     let r = ws_with(a, "/ws/projects/s1?since=18446744073709551616", &[]).await;
@@ -612,19 +788,36 @@ async fn reads_of_unknown_projects_create_nothing() {
             1 => get(a, &format!("/api/projects/{id}/misclassified/0")).await,
             2 => get(a, &format!("/api/projects/{id}/artifacts/events.jsonl")).await,
             3 => post_json(a, &format!("/api/projects/{id}/cancel"), &[], b"").await,
-            _ => post_json(a, &format!("/api/projects/{id}/confirm"), &[], br#"{"stage":"REVIEW_EDIT"}"#).await,
+            _ => {
+                post_json(
+                    a,
+                    &format!("/api/projects/{id}/confirm"),
+                    &[],
+                    br#"{"stage":"REVIEW_EDIT"}"#,
+                )
+                .await
+            }
         };
         assert_eq!(r.status, 404, "{id}");
     }
     // Everything is back to nothing.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(srv.state.memory_footprint(), (0, 0), "no project log, no hub");
+    assert_eq!(
+        srv.state.memory_footprint(),
+        (0, 0),
+        "no project log, no hub"
+    );
     assert_eq!(srv.state.slots_in_use(), (0, 0), "no socket place held");
     assert_eq!(get(a, "/api/projects").await.json(), serde_json::json!([]));
     let m = String::from_utf8(get(a, "/metrics").await.body).expect("utf8");
     assert!(m.contains("automl_projects 0"), "{m}");
     assert!(m.contains("automl_ws_connections 0"), "{m}");
-    assert_eq!(std::fs::read_dir(dir.path().join("runs")).expect("runs").count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("runs"))
+            .expect("runs")
+            .count(),
+        0
+    );
     assert!(!dir.path().join("uploads").exists());
     srv.shutdown().await.expect("shutdown");
 }
@@ -643,23 +836,42 @@ async fn socket_caps_hold_and_finished_logs_leave_memory() {
     let a = srv.addr;
     let s1 = ws_with(a, "/ws/projects/c1", &[]).await.expect("1");
     let s2 = ws_with(a, "/ws/projects/c1", &[]).await.expect("2");
-    assert_eq!(ws_with(a, "/ws/projects/c1", &[]).await.err(), Some(503), "per project");
+    assert_eq!(
+        ws_with(a, "/ws/projects/c1", &[]).await.err(),
+        Some(503),
+        "per project"
+    );
     let s3 = ws_with(a, "/ws/projects/c2", &[]).await.expect("3");
-    assert_eq!(ws_with(a, "/ws/projects/c2", &[]).await.err(), Some(503), "in all");
+    assert_eq!(
+        ws_with(a, "/ws/projects/c2", &[]).await.err(),
+        Some(503),
+        "in all"
+    );
     drop((s1, s2, s3));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(srv.state.slots_in_use(), (0, 0));
     // Past projects are served from their files: none is held in memory.
     assert_eq!(srv.state.memory_footprint(), (0, 0));
     // A run that ends leaves memory too, and is then replayed from its file.
-    let r = post_json(a, "/api/demo/run/c3?prompt=classify%20iris%20species&time_budget_s=1&max_trials=1", &[], b"").await;
+    let r = post_json(
+        a,
+        "/api/demo/run/c3?prompt=classify%20iris%20species&time_budget_s=1&max_trials=1",
+        &[],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 202);
-    let mut s = ws_with(a, "/ws/projects/c3?since=0", &[]).await.expect("socket");
+    let mut s = ws_with(a, "/ws/projects/c3?since=0", &[])
+        .await
+        .expect("socket");
     let mut live = Vec::new();
     while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(60), s.next()).await {
         if let Message::Text(t) = m {
             let v: Value = serde_json::from_str(t.as_str()).expect("json");
-            let end = matches!(v["event"]["name"].as_str(), Some("RUN_FINISHED" | "ERROR" | "RUN_CANCELLED"));
+            let end = matches!(
+                v["event"]["name"].as_str(),
+                Some("RUN_FINISHED" | "ERROR" | "RUN_CANCELLED")
+            );
             live.push(v);
             if end {
                 break;
@@ -675,20 +887,40 @@ async fn socket_caps_hold_and_finished_logs_leave_memory() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(left, "the finished run's log left memory: {:?}", srv.state.memory_footprint());
-    let mut s = ws_with(a, "/ws/projects/c3?since=0", &[]).await.expect("socket");
+    assert!(
+        left,
+        "the finished run's log left memory: {:?}",
+        srv.state.memory_footprint()
+    );
+    let mut s = ws_with(a, "/ws/projects/c3?since=0", &[])
+        .await
+        .expect("socket");
     let mut again = Vec::new();
     while again.len() < live.len() {
         match tokio::time::timeout(Duration::from_secs(10), s.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => again.push(serde_json::from_str::<Value>(t.as_str()).expect("json")),
+            Ok(Some(Ok(Message::Text(t)))) => {
+                again.push(serde_json::from_str::<Value>(t.as_str()).expect("json"))
+            }
             Ok(Some(Ok(_))) => {}
             other => panic!("replay ended early: {other:?}"),
         }
     }
     assert_eq!(again, live, "the replay from the file is the same stream");
     let list = get(a, "/api/projects").await.json();
-    assert!(list.as_array().expect("list").iter().any(|p| p["id"] == "c3" && p["status"] == "finished"), "{list}");
-    let r = post_json(a, "/api/demo/run/c3?prompt=classify%20iris%20species", &[], b"").await;
+    assert!(
+        list.as_array()
+            .expect("list")
+            .iter()
+            .any(|p| p["id"] == "c3" && p["status"] == "finished"),
+        "{list}"
+    );
+    let r = post_json(
+        a,
+        "/api/demo/run/c3?prompt=classify%20iris%20species",
+        &[],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 409, "an evicted project still exists");
     srv.shutdown().await.expect("shutdown");
 }
@@ -713,7 +945,10 @@ async fn uploads_are_found_again_after_a_restart() {
         a,
         "POST",
         "/api/projects/u1/upload",
-        &[host(a), format!("Content-Type: multipart/form-data; boundary={boundary}")],
+        &[
+            host(a),
+            format!("Content-Type: multipart/form-data; boundary={boundary}"),
+        ],
         &body,
     )
     .await;

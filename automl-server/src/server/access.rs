@@ -107,7 +107,12 @@ fn refuse(r: Refusal) -> Response {
             "this server needs its token: send Authorization: Bearer <token>, or open /?token=<token> once in a browser",
         ),
     };
-    let mut resp = AppError::Refused { status, code, message }.into_response();
+    let mut resp = AppError::Refused {
+        status,
+        code,
+        message,
+    }
+    .into_response();
     if r == Refusal::Token {
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -135,9 +140,7 @@ fn normalise_authority(authority: &str, scheme: Option<&str>) -> String {
     match scheme {
         Some("http") | Some("ws") => strip(&a, ":80").unwrap_or(a),
         Some("https") | Some("wss") => strip(&a, ":443").unwrap_or(a),
-        _ => strip(&a, ":80")
-            .or_else(|| strip(&a, ":443"))
-            .unwrap_or(a),
+        _ => strip(&a, ":80").or_else(|| strip(&a, ":443")).unwrap_or(a),
     }
 }
 
@@ -233,11 +236,13 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         _ => return refuse(Refusal::Host),
     }
     let origin = header_str(headers, header::ORIGIN).map(str::to_string);
-    let command = is_upgrade(&req)
-        || !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let cors_ok = origin
-        .as_deref()
-        .is_some_and(|o| cfg.cors_origins.iter().any(|c| c.trim_end_matches('/').eq_ignore_ascii_case(o.trim())));
+    let command =
+        is_upgrade(&req) || !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let cors_ok = origin.as_deref().is_some_and(|o| {
+        cfg.cors_origins
+            .iter()
+            .any(|c| c.trim_end_matches('/').eq_ignore_ascii_case(o.trim()))
+    });
     if command {
         match origin.as_deref() {
             Some(o) if !origin_allowed(cfg, o, host) => return refuse(Refusal::Origin),
@@ -245,7 +250,8 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             None => {
                 // A browser that sent no Origin but says the request is cross-site.
                 let site = header_str(headers, "sec-fetch-site").unwrap_or("");
-                if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
+                if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site")
+                {
                     return refuse(Refusal::Origin);
                 }
             }
@@ -262,12 +268,18 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         let mut r = StatusCode::NO_CONTENT.into_response();
         add_cors(r.headers_mut(), origin.as_deref().unwrap_or(""));
         let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("authorization, content-type"),
         );
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         return r;
     }
     if let Some(token) = &cfg.token {
@@ -328,10 +340,23 @@ mod tests {
     #[test]
     fn hosts() {
         let c = cfg();
-        for ok in ["127.0.0.1:8000", "localhost:1", "[::1]:80", "10.0.0.5", "automl.example.com", "AUTOML.example.com:443"] {
+        for ok in [
+            "127.0.0.1:8000",
+            "localhost:1",
+            "[::1]:80",
+            "10.0.0.5",
+            "automl.example.com",
+            "AUTOML.example.com:443",
+        ] {
             assert!(host_allowed(&c, ok), "{ok}");
         }
-        for bad in ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "", "localhost.evil"] {
+        for bad in [
+            "evil.example",
+            "evil.example:8000",
+            "127.0.0.1.evil.example",
+            "",
+            "localhost.evil",
+        ] {
             assert!(!host_allowed(&c, bad), "{bad}");
         }
     }
@@ -339,11 +364,31 @@ mod tests {
     #[test]
     fn origins() {
         let c = cfg();
-        assert!(origin_allowed(&c, "http://127.0.0.1:8000", Some("127.0.0.1:8000")));
-        assert!(origin_allowed(&c, "https://automl.example.com", Some("automl.example.com:443")));
-        assert!(origin_allowed(&c, "https://dash.example.org", Some("127.0.0.1:8000")));
-        assert!(!origin_allowed(&c, "http://evil.example", Some("127.0.0.1:8000")));
-        assert!(!origin_allowed(&c, "http://127.0.0.1:9000", Some("127.0.0.1:8000")));
+        assert!(origin_allowed(
+            &c,
+            "http://127.0.0.1:8000",
+            Some("127.0.0.1:8000")
+        ));
+        assert!(origin_allowed(
+            &c,
+            "https://automl.example.com",
+            Some("automl.example.com:443")
+        ));
+        assert!(origin_allowed(
+            &c,
+            "https://dash.example.org",
+            Some("127.0.0.1:8000")
+        ));
+        assert!(!origin_allowed(
+            &c,
+            "http://evil.example",
+            Some("127.0.0.1:8000")
+        ));
+        assert!(!origin_allowed(
+            &c,
+            "http://127.0.0.1:9000",
+            Some("127.0.0.1:8000")
+        ));
         assert!(!origin_allowed(&c, "null", Some("127.0.0.1:8000")));
         assert!(!origin_allowed(&c, "file://", Some("127.0.0.1:8000")));
     }

@@ -378,7 +378,10 @@ pub async fn artifact(
         _ => return Err(not_found()),
     }
     // The run folder itself must be ours too (not a link out of the data folder).
-    if contained(&path, &[state.config().runs_dir()]).await.is_none() {
+    if contained(&path, &[state.config().runs_dir()])
+        .await
+        .is_none()
+    {
         return Err(not_found());
     }
     let ctype = match name.rsplit_once('.').map(|(_, e)| e) {
@@ -400,7 +403,10 @@ pub async fn artifact(
 
 /// `path` canonicalised, when it lies inside one of `roots` (canonicalised too); `None` for
 /// anything else, links that leave them included.
-async fn contained(path: &std::path::Path, roots: &[std::path::PathBuf]) -> Option<std::path::PathBuf> {
+async fn contained(
+    path: &std::path::Path,
+    roots: &[std::path::PathBuf],
+) -> Option<std::path::PathBuf> {
     let real = tokio::fs::canonicalize(path).await.ok()?;
     for root in roots {
         if let Ok(r) = tokio::fs::canonicalize(root).await {

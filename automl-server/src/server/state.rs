@@ -128,7 +128,6 @@ pub enum Located {
     OnDisk(PathBuf),
 }
 
-
 /// A checked project id: 1-64 of `[A-Za-z0-9_-]`, starting with a letter or digit, so it is
 /// always one safe path component.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -803,7 +802,11 @@ impl AppState {
 pub fn read_events(log: &Path) -> Option<Vec<Envelope>> {
     let text = std::fs::read_to_string(log).ok()?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         match serde_json::from_str::<Envelope>(line) {
             Ok(e) => out.push(e),
             Err(e) => {

@@ -181,7 +181,10 @@ pub async fn serve_connection<S, R, E>(
         };
         let mut live_open = live.is_some();
         // Replay.
-        let backlog = sub.as_mut().map(|s| from_sub(s, &mut next)).unwrap_or_default();
+        let backlog = sub
+            .as_mut()
+            .map(|s| from_sub(s, &mut next))
+            .unwrap_or_default();
         for chunk in backlog.chunks(MAX_BATCH) {
             match send_batch(&mut tx, chunk.to_vec(), cfg.ws_send_timeout).await {
                 Ok(()) => add_sent(counters, chunk.len()),
