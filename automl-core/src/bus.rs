@@ -78,6 +78,34 @@ impl EventBus {
             .clone()
     }
 
+    fn find(&self, project_id: &str) -> Option<Arc<ProjectLog>> {
+        lock(&self.inner.projects).get(project_id).cloned()
+    }
+
+    /// True when this bus holds a log for `project_id` (it has been emitted to, subscribed to,
+    /// restored, or closed, and not [forgotten](Self::forget) since). Creates nothing.
+    pub fn contains(&self, project_id: &str) -> bool {
+        lock(&self.inner.projects).contains_key(project_id)
+    }
+
+    /// Drops `project_id`'s log from memory once its live stream is closed (its run ended), so
+    /// that a long-lived process does not keep every past run; the caller keeps the events
+    /// elsewhere (the JSONL sink's `events.jsonl`). Subscriptions already open keep their copy
+    /// and end as before. Returns false, and keeps the log, while the stream is still open.
+    /// A later emit or subscribe starts a new, empty log.
+    pub fn forget(&self, project_id: &str) -> bool {
+        let mut projects = lock(&self.inner.projects);
+        let open = match projects.get(project_id) {
+            Some(log) => lock(&log.state).live.is_some(),
+            None => return false,
+        };
+        if open {
+            return false;
+        }
+        projects.remove(project_id);
+        true
+    }
+
     /// An emitter that appends to `project_id`'s log.
     pub fn emitter(&self, project_id: &str) -> Emitter {
         Emitter {
@@ -104,15 +132,20 @@ impl EventBus {
             log,
             rx,
             pending,
-            next: since + 1,
+            // `since` may be u64::MAX (a client's "everything after the end").
+            next: since.saturating_add(1),
             lagged: 0,
             closed,
         }
     }
 
-    /// Every event of `project_id` so far.
+    /// Every event of `project_id` so far (none for a project this bus does not hold; asking
+    /// creates nothing).
     pub fn history(&self, project_id: &str) -> Vec<Envelope> {
-        lock(&self.log(project_id).state).history.clone()
+        match self.find(project_id) {
+            Some(log) => lock(&log.state).history.clone(),
+            None => Vec::new(),
+        }
     }
 
     /// The ids of the projects this bus knows.
@@ -364,6 +397,28 @@ mod tests {
         assert!(EventBus::default().restore("p", gap).is_err());
         assert!(EventBus::default().restore("q", saved.clone()).is_err());
         assert!(bus.restore("p", saved).is_err());
+    }
+
+    #[tokio::test]
+    async fn contains_and_forget_create_nothing_and_drop_only_closed_logs() {
+        let bus = EventBus::default();
+        assert!(!bus.contains("p"));
+        assert!(bus.history("p").is_empty());
+        assert!(!bus.contains("p"), "history of an unknown project creates nothing");
+        let em = bus.emitter("p");
+        em.emit(warn(0));
+        let mut sub = bus.subscribe("p", 0);
+        assert!(!bus.forget("p"), "an open stream is kept");
+        bus.close("p");
+        assert!(bus.forget("p"));
+        assert!(!bus.contains("p") && bus.projects().is_empty());
+        // The open subscription still drains its copy and ends.
+        assert_eq!(sub.next().await.map(|e| e.seq), Some(1));
+        assert!(sub.next().await.is_none());
+        // `since` at the integer limit: nothing after it, no overflow.
+        bus.emitter("q").emit(warn(0));
+        bus.close("q");
+        assert!(bus.subscribe("q", u64::MAX).next().await.is_none());
     }
 
     #[tokio::test]

@@ -355,6 +355,8 @@ async fn slow_client_is_closed_with_a_reason_and_resumes_without_loss() {
         ..config(dir.path())
     };
     let srv = start(cfg).await;
+    // The project exists (its log is open) before the clients come.
+    let em = srv.state.bus().emitter("flood");
     // The slow client's receive buffer is small, so that the server's writes block soon
     // whatever the machine's TCP buffer defaults are.
     let sock = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -367,7 +369,6 @@ async fn slow_client_is_closed_with_a_reason_and_resumes_without_loss() {
     .await
     .expect("ws handshake");
     let mut fast = ws(srv.addr, "flood", 0).await;
-    let em = srv.state.bus().emitter("flood");
     let big = "x".repeat(4000);
     let total = 3000u64;
     let emitter = tokio::spawn(async move {
@@ -773,6 +774,8 @@ async fn cancel_ends_the_run_with_run_cancelled_and_shutdown_tells_clients() {
 async fn app_level_ping_gets_a_pong() {
     let dir = tempfile::tempdir().expect("tmp");
     let srv = start(config(dir.path())).await;
+    // A project the server knows (an unknown id waits for its project, then is closed).
+    let _em = srv.state.bus().emitter("pinger");
     let mut c = ws(srv.addr, "pinger", 0).await;
     c.send(Message::Text(r#"{"type":"ping"}"#.into()))
         .await
@@ -795,6 +798,7 @@ async fn server_pings_and_drops_clients_that_never_answer() {
         ..config(dir.path())
     };
     let srv = start(cfg).await;
+    let _em = srv.state.bus().emitter("pings");
     // A reading client answers pings (tungstenite replies to them as it reads) and stays.
     let mut alive = ws(srv.addr, "pings", 0).await;
     // A silent client reads nothing for a second, so it never answers.
@@ -917,8 +921,13 @@ async fn projects_are_listed_with_status_prompt_and_metric_and_survive_a_restart
 async fn misclassified_images_are_served_only_as_the_review_names_them() {
     use automl_core::event::{Misclassified, ReviewPayload};
     let dir = tempfile::tempdir().expect("tmp");
-    let img = dir.path().join("cat.png");
+    // The run's own upload folder holds the image; a file outside every folder of the run is
+    // never served, even when its event names it.
+    std::fs::create_dir_all(dir.path().join("uploads/imgs")).expect("mkdir");
+    let img = dir.path().join("uploads/imgs/cat.png");
     std::fs::write(&img, picture(image::ImageFormat::Png, 90)).expect("write");
+    let outside = dir.path().join("secret.png");
+    std::fs::write(&outside, picture(image::ImageFormat::Png, 10)).expect("write");
     let bus = automl_core::EventBus::default();
     let em = bus.emitter("imgs");
     em.emit(Event::ReviewReady(ReviewPayload {
@@ -929,12 +938,30 @@ async fn misclassified_images_are_served_only_as_the_review_names_them() {
         residuals: None,
         feature_importance: vec![],
         n_test: 1,
-        misclassified: vec![Misclassified {
-            item: img.display().to_string(),
-            label: "cat".into(),
-            predicted: "dog".into(),
-            confidence: 0.9,
-        }],
+        misclassified: vec![
+            Misclassified {
+                item: img.display().to_string(),
+                label: "cat".into(),
+                predicted: "dog".into(),
+                confidence: 0.9,
+            },
+            Misclassified {
+                item: outside.display().to_string(),
+                label: "cat".into(),
+                predicted: "dog".into(),
+                confidence: 0.9,
+            },
+            Misclassified {
+                item: dir
+                    .path()
+                    .join("uploads/imgs/../../secret.png")
+                    .display()
+                    .to_string(),
+                label: "cat".into(),
+                predicted: "dog".into(),
+                confidence: 0.9,
+            },
+        ],
         roc_curve: None,
         pr_curve: None,
         predicted_vs_actual: None,
@@ -961,6 +988,8 @@ async fn misclassified_images_are_served_only_as_the_review_names_them() {
     assert_eq!(ok.body, std::fs::read(&img).expect("read"));
     for path in [
         "/api/projects/imgs/misclassified/1",
+        "/api/projects/imgs/misclassified/2",
+        "/api/projects/imgs/misclassified/3",
         "/api/projects/other/misclassified/0",
     ] {
         let r = get(srv.addr, path).await;

@@ -371,12 +371,19 @@ pub async fn artifact(
     if !ok {
         return Err(not_found());
     }
-    let path = state.config().runs_dir().join(id.as_str()).join(&name);
+    let run_dir = state.config().run_dir(&id);
+    let path = run_dir.join(&name);
     match tokio::fs::symlink_metadata(&path).await {
         Ok(m) if m.is_file() => {}
         _ => return Err(not_found()),
     }
-    let bytes = tokio::fs::read(&path).await.map_err(AppError::internal)?;
+    // The run folder itself must be ours too (not a link out of the data folder).
+    if contained(&path, &[state.config().runs_dir()])
+        .await
+        .is_none()
+    {
+        return Err(not_found());
+    }
     let ctype = match name.rsplit_once('.').map(|(_, e)| e) {
         Some("json") => "application/json",
         Some("jsonl") => "application/x-ndjson",
@@ -386,17 +393,62 @@ pub async fn artifact(
         Some("ipynb") => "application/x-ipynb+json",
         _ => "application/octet-stream",
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, ctype.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        Body::from(bytes),
+    stream_file(
+        &path,
+        ctype,
+        Some(format!("attachment; filename=\"{name}\"")),
     )
-        .into_response())
+    .await
+}
+
+/// `path` canonicalised, when it lies inside one of `roots` (canonicalised too); `None` for
+/// anything else, links that leave them included.
+async fn contained(
+    path: &std::path::Path,
+    roots: &[std::path::PathBuf],
+) -> Option<std::path::PathBuf> {
+    let real = tokio::fs::canonicalize(path).await.ok()?;
+    for root in roots {
+        if let Ok(r) = tokio::fs::canonicalize(root).await {
+            if real.starts_with(&r) && real != r {
+                return Some(real);
+            }
+        }
+    }
+    None
+}
+
+/// Streams a file from disk (never read whole into memory).
+async fn stream_file(
+    path: &std::path::Path,
+    ctype: &str,
+    disposition: Option<String>,
+) -> Result<Response, AppError> {
+    let req = axum::http::Request::new(Body::empty());
+    let resp = tower_http::services::ServeFile::new(path)
+        .try_call(req)
+        .await
+        .map_err(AppError::internal)?;
+    if resp.status() != StatusCode::OK {
+        return Err(AppError::internal(format!(
+            "{} answered {}",
+            path.display(),
+            resp.status()
+        )));
+    }
+    let mut resp = resp.map(Body::new);
+    let h = resp.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(ctype) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Some(d) = disposition.and_then(|d| header::HeaderValue::from_str(&d).ok()) {
+        h.insert(header::CONTENT_DISPOSITION, d);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
 }
 
 /// One of the 1-3 sample images of DATASET_SAMPLE_READY (its `images[index]`). Only files that
@@ -413,10 +465,18 @@ pub async fn sample_image(
     Path((id, index)): Path<(String, usize)>,
 ) -> Result<Response, AppError> {
     let id = ProjectId::parse(&id)?;
-    event_image(&state, id, format!("sample image {index}"), |e| match e {
-        automl_core::Event::DatasetSampleReady(p) => Some(p.images.get(index).cloned()),
-        _ => None,
-    })
+    // The run copies its sample images into its own folder; nothing else is served.
+    let roots = vec![state.config().run_dir(&id)];
+    event_image(
+        &state,
+        id,
+        format!("sample image {index}"),
+        roots,
+        |e| match e {
+            automl_core::Event::DatasetSampleReady(p) => Some(p.images.get(index).cloned()),
+            _ => None,
+        },
+    )
     .await
 }
 
@@ -434,10 +494,14 @@ pub async fn misclassified_image(
     Path((id, index)): Path<(String, usize)>,
 ) -> Result<Response, AppError> {
     let id = ProjectId::parse(&id)?;
+    // Test images come from the run's own data: its folder, its uploads, or the data set its
+    // DATASET_SELECTED names (added in event_image).
+    let roots = vec![state.config().run_dir(&id), state.config().upload_dir(&id)];
     event_image(
         &state,
         id,
         format!("misclassified image {index}"),
+        roots,
         |e| match e {
             automl_core::Event::ReviewReady(p) => {
                 Some(p.misclassified.get(index).map(|m| m.item.clone()))
@@ -448,26 +512,41 @@ pub async fn misclassified_image(
     .await
 }
 
-/// Serves the image file that the project's latest event matched by `pick` names.
+/// Serves the image file that the project's latest event matched by `pick` names, when it is
+/// an image inside one of `roots` (after canonicalisation); 404 otherwise, and for a project the
+/// server does not know (nothing is created for it).
 async fn event_image(
     state: &AppState,
     id: ProjectId,
     what: String,
+    mut roots: Vec<std::path::PathBuf>,
     pick: impl Fn(&automl_core::Event) -> Option<Option<String>>,
 ) -> Result<Response, AppError> {
     let not_found = || AppError::ArtifactNotFound {
         project: id.to_string(),
         name: what.clone(),
     };
-    let path = state
-        .bus()
-        .history(id.as_str())
+    let events = state.events(&id).await.ok_or_else(not_found)?;
+    let path = events
         .iter()
         .rev()
         .find_map(|e| pick(&e.event))
         .flatten()
         .ok_or_else(not_found)?;
-    let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
+    if roots.len() > 1 {
+        // The data set the run itself chose (a catalog folder, a Hub cache folder).
+        if let Some(ds) = events.iter().rev().find_map(|e| match &e.event {
+            automl_core::Event::DatasetSelected(p) => Some(std::path::PathBuf::from(&p.path)),
+            _ => None,
+        }) {
+            roots.push(if ds.is_dir() {
+                ds
+            } else {
+                ds.parent().map(|p| p.to_path_buf()).unwrap_or(ds)
+            });
+        }
+    }
+    drop(events);
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     let ctype = match ext.as_deref() {
         Some("png") => "image/png",
@@ -475,9 +554,16 @@ async fn event_image(
         Some("gif") => "image/gif",
         Some("bmp") => "image/bmp",
         Some("webp") => "image/webp",
-        _ => "application/octet-stream",
+        _ => return Err(not_found()),
     };
-    Ok(([(header::CONTENT_TYPE, ctype)], Body::from(bytes)).into_response())
+    let real = contained(std::path::Path::new(&path), &roots)
+        .await
+        .ok_or_else(not_found)?;
+    match tokio::fs::metadata(&real).await {
+        Ok(m) if m.is_file() => {}
+        _ => return Err(not_found()),
+    }
+    stream_file(&real, ctype, None).await
 }
 
 /// The projects of this server (runs in progress and those rebuilt from their logs), newest

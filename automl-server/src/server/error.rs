@@ -116,6 +116,19 @@ pub enum AppError {
     /// The server is stopping.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Refused by the access check (Host, Origin or token; see `access.rs`).
+    #[error("{message}")]
+    Refused {
+        /// 401 or 403.
+        status: StatusCode,
+        /// `bad_host`, `cross_origin` or `unauthorized`.
+        code: &'static str,
+        /// What to do about it.
+        message: &'static str,
+    },
+    /// Too many WebSocket clients, on this project or in all.
+    #[error("too many live connections ({0}); try again later")]
+    TooManyClients(&'static str),
     /// Our fault or the machine's: the detail is logged, the client sees "internal error".
     #[error("internal error")]
     Internal(String),
@@ -146,6 +159,8 @@ impl AppError {
             Self::Upload(u) => u.code(),
             Self::ArtifactNotFound { .. } => "artifact_not_found",
             Self::ShuttingDown => "shutting_down",
+            Self::Refused { code, .. } => code,
+            Self::TooManyClients(_) => "too_many_clients",
             Self::Internal(_) => "internal",
         }
     }
@@ -160,7 +175,8 @@ impl AppError {
             Self::ProjectExists(_) => StatusCode::CONFLICT,
             Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Upload(u) => u.status(),
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::TooManyClients(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Refused { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -16,6 +16,8 @@
 //! | `GET /ws/projects/{id}?since=N` | envelopes after N, then live |
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | operations |
 //! | `GET /` | the browser UI (`ui/dist`) |
+//!
+//! Every request first passes the access check (`access.rs`): Host, Origin, token, CORS.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ use axum::routing::{get, post};
 use tower_http::services::{ServeDir, ServeFile};
 use utoipa::OpenApi;
 
+pub mod access;
 pub mod api;
 pub mod error;
 pub mod state;
@@ -92,9 +95,11 @@ async fn no_ui() -> Response {
         .into_response()
 }
 
-/// The whole application: API, WebSocket, operations routes and the UI.
+/// The whole application: API, WebSocket, operations routes and the UI, behind the access
+/// check.
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config().max_upload_bytes as usize + (64 << 10);
+    let body_limit = state.config().max_body_bytes;
     let api = Router::new()
         .route("/api/projects", get(api::list_projects))
         .route("/api/demo/run/{project_id}", post(api::demo_run))
@@ -121,7 +126,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/projects/{project_id}", get(ws::ws_handler))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
-        .route("/openapi.json", get(openapi));
+        .route("/openapi.json", get(openapi))
+        // Commands' bodies (JSON); the upload route sets its own limit above.
+        .layer(DefaultBodyLimit::max(body_limit));
     let ui_index = state
         .config()
         .ui_dir
@@ -139,9 +146,20 @@ pub fn router(state: AppState) -> Router {
     };
     app.layer(middleware::from_fn_with_state(
         state.clone(),
+        access::guard,
+    ))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
         count_requests,
     ))
-    .layer(tower_http::trace::TraceLayer::new_for_http())
+    // The span names the method and path only: a query may carry a token (`/?token=`).
+    .layer(
+        tower_http::trace::TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            },
+        ),
+    )
     .with_state(state)
 }
 
@@ -168,6 +186,9 @@ impl RunningServer {
 /// Builds the state (rebuilding past projects from their logs), binds `addr` (port 0 picks
 /// one) and serves in a background task.
 pub async fn spawn(config: ServerConfig, addr: SocketAddr) -> Result<RunningServer, StartError> {
+    if (config.exposed || !addr.ip().is_loopback()) && config.token.is_none() {
+        return Err(StartError::TokenRequired { addr });
+    }
     std::fs::create_dir_all(config.runs_dir()).map_err(|e| StartError::DataDir {
         path: config.runs_dir(),
         source: e,
@@ -220,23 +241,51 @@ pub enum StartError {
     /// The state cannot be built.
     #[error("cannot start: {0}")]
     State(String),
+    /// A server reachable from other machines needs a token.
+    #[error(
+        "{addr} is reachable from other machines: give a token with --token or AUTOML_TOKEN (at least 16 letters, digits, '-', '_', '.', '~'), or listen on 127.0.0.1"
+    )]
+    TokenRequired {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// An option is wrong.
+    #[error("{0}")]
+    BadOption(String),
 }
 
 /// Options of `automl serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on. Anything but a loopback address needs --token.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
+    /// The token every request must carry (Authorization: Bearer, the WebSocket subprotocol
+    /// `bearer.<token>`, or the cookie `/?token=<token>` sets); never logged.
+    #[arg(long, env = "AUTOML_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The server is reachable from other machines though it listens on loopback (a reverse
+    /// proxy in front): require the token.
+    #[arg(long)]
+    pub exposed: bool,
+    /// A host name this server answers to besides IP addresses and localhost (e.g. the name a
+    /// reverse proxy forwards); repeat or separate with commas.
+    #[arg(long, env = "AUTOML_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_host: Vec<String>,
+    /// An origin (`https://dash.example.org`) allowed to call the API from a browser (CORS);
+    /// none by default. Repeat or separate with commas.
+    #[arg(long, env = "AUTOML_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
     /// Port (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
     /// Run folders (`runs/<project>`) and uploads (`uploads/<project>`) go here.
     #[arg(long, default_value = "automl-data")]
     pub data_dir: PathBuf,
-    /// The built UI to serve at `/`.
-    #[arg(long, env = "AUTOML_UI_DIR", default_value = "ui/dist")]
-    pub ui_dir: PathBuf,
+    /// The built UI to serve at `/` (default: `ui/dist` found beside the executable or in the
+    /// repository it was built from).
+    #[arg(long, env = "AUTOML_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
     /// Largest upload, in MiB.
     #[arg(long, default_value_t = 64)]
     pub max_upload_mb: u64,
@@ -247,11 +296,23 @@ pub struct ServeArgs {
 
 /// `automl serve`: serves until Ctrl-C or SIGTERM, then tells every client and stops.
 pub async fn cli(args: ServeArgs) -> ExitCode {
+    let token = match args.token.filter(|t| !t.is_empty()).map(access::Token::new) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("error: --token: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = ServerConfig {
         data_dir: args.data_dir,
-        ui_dir: Some(args.ui_dir),
+        ui_dir: args.ui_dir.or_else(find_ui),
         max_upload_bytes: args.max_upload_mb << 20,
         max_active_runs: args.max_runs.max(1),
+        token,
+        exposed: args.exposed,
+        allowed_hosts: args.allowed_host,
+        cors_origins: args.cors_origin,
         ..ServerConfig::default()
     };
     let server = match spawn(config, SocketAddr::new(args.host, args.port)).await {
@@ -259,7 +320,10 @@ pub async fn cli(args: ServeArgs) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(match e {
-                StartError::Bind { .. } | StartError::DataDir { .. } => 2,
+                StartError::Bind { .. }
+                | StartError::DataDir { .. }
+                | StartError::TokenRequired { .. }
+                | StartError::BadOption(_) => 2,
                 StartError::State(_) => 1,
             });
         }
@@ -274,6 +338,29 @@ pub async fn cli(args: ServeArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The built UI when `--ui-dir` is not given: `ui/dist` beside the executable or in a folder
+/// above it (an installed `share/automl/ui`, or `target/debug/automl` inside the repository),
+/// else in the repository this binary was built from. Never relative to the working folder.
+pub fn find_ui() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok())
+        .and_then(|e| e.parent().map(|p| p.to_path_buf()))
+    {
+        candidates.push(dir.join("ui"));
+        candidates.push(dir.join("../share/automl/ui"));
+        for a in dir.ancestors() {
+            candidates.push(a.join("ui/dist"));
+        }
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/dist"));
+    candidates
+        .into_iter()
+        .find(|d| d.join("index.html").is_file())
+        .and_then(|d| d.canonicalize().ok())
 }
 
 async fn wait_for_signal() {

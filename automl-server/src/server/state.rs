@@ -20,7 +20,7 @@ use super::error::AppError;
 pub struct ServerConfig {
     /// Holds `runs/<project>/` (event logs, artifacts) and `uploads/<project>/`.
     pub data_dir: PathBuf,
-    /// The built UI (`ui/dist`); `None` serves no UI.
+    /// The built UI (`ui/dist`); `None` (the default) serves a notice instead.
     pub ui_dir: Option<PathBuf>,
     /// The bundled catalog (default: found at run time).
     pub catalog_dir: Option<PathBuf>,
@@ -44,13 +44,34 @@ pub struct ServerConfig {
     pub max_active_runs: usize,
     /// Training budget when the request gives none, in seconds.
     pub default_time_budget_s: f64,
+    /// The token every request must carry (see `access.rs`); required for a non-loopback bind
+    /// or when `exposed` is set.
+    pub token: Option<super::access::Token>,
+    /// The server is reachable from other machines although it listens on a loopback address
+    /// (a reverse proxy in front): a token is then required as for a non-loopback bind.
+    pub exposed: bool,
+    /// Host names (besides IP literals and `localhost`) this server answers to, e.g. the name a
+    /// reverse proxy forwards with `Host`.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://dash.example.org`) that may call the API from a browser: they get CORS
+    /// headers and may send commands and open sockets. Empty: same origin only.
+    pub cors_origins: Vec<String>,
+    /// Largest body of a command (JSON), in bytes; uploads have `max_upload_bytes`.
+    pub max_body_bytes: usize,
+    /// Most WebSocket clients at once, in all.
+    pub ws_max_clients: usize,
+    /// Most WebSocket clients at once on one project.
+    pub ws_max_per_project: usize,
+    /// How long a socket to a project id the server does not know waits for it to appear (a
+    /// UI follows a project just before it starts the run) before it is closed with 4404.
+    pub ws_unknown_grace: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("automl-data"),
-            ui_dir: Some(PathBuf::from("ui/dist")),
+            ui_dir: None,
             catalog_dir: None,
             max_upload_bytes: 64 << 20,
             max_unzipped_bytes: 512 << 20,
@@ -61,6 +82,14 @@ impl Default for ServerConfig {
             ws_live_buffer: 4096,
             max_active_runs: 4,
             default_time_budget_s: automl_core::conductor::DEFAULT_TIME_BUDGET_S,
+            token: None,
+            exposed: false,
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 1 << 20,
+            ws_max_clients: 10_000,
+            ws_max_per_project: 2_000,
+            ws_unknown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -75,6 +104,28 @@ impl ServerConfig {
     pub fn upload_dir(&self, project: &ProjectId) -> PathBuf {
         self.data_dir.join("uploads").join(project.as_str())
     }
+
+    /// `data_dir/runs/<project>`.
+    pub fn run_dir(&self, project: &ProjectId) -> PathBuf {
+        self.runs_dir().join(project.as_str())
+    }
+
+    /// `data_dir/runs/<project>/events.jsonl`.
+    pub fn event_log(&self, project: &ProjectId) -> PathBuf {
+        self.run_dir(project).join(EVENT_LOG)
+    }
+}
+
+/// A run's event log, beside its artifacts.
+pub const EVENT_LOG: &str = "events.jsonl";
+
+/// Where a project's events are now.
+pub enum Located {
+    /// In the bus (a run in progress, or one that just ended): a subscription from `since` and
+    /// the project's live frames.
+    Live(automl_core::Subscription, broadcast::Receiver<Frame>),
+    /// Only on disk (a finished run, evicted from memory): replay this `events.jsonl`.
+    OnDisk(PathBuf),
 }
 
 /// A checked project id: 1-64 of `[A-Za-z0-9_-]`, starting with a letter or digit, so it is
@@ -263,8 +314,36 @@ pub(crate) struct Inner {
     pub counters: Counters,
     pub shutdown: CancellationToken,
     runs: Mutex<HashMap<ProjectId, RunHandle>>,
+    /// Runs whose stream has ended but whose sinks (the event log file) are still finishing.
+    finishing: AtomicU64,
     hubs: Mutex<HashMap<ProjectId, broadcast::Sender<Frame>>>,
     uploads: Mutex<HashMap<ProjectId, PathBuf>>,
+    /// Summaries of finished projects whose events are on disk only (for the project list).
+    finished: Mutex<HashMap<ProjectId, ProjectSummary>>,
+    /// WebSocket clients per project, and in all.
+    slots: Mutex<(usize, HashMap<ProjectId, usize>)>,
+    /// Bumped whenever a project comes into being (a run starts, an upload lands), to wake
+    /// sockets waiting for one.
+    created: tokio::sync::watch::Sender<u64>,
+}
+
+/// A WebSocket client's place under the caps; freed when dropped.
+pub struct Slot {
+    state: AppState,
+    id: ProjectId,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut slots = lock(&self.state.0.slots);
+        slots.0 = slots.0.saturating_sub(1);
+        if let Some(n) = slots.1.get_mut(&self.id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                slots.1.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// Shared by every handler. Cheap to clone.
@@ -294,8 +373,12 @@ impl AppState {
             counters: Counters::default(),
             shutdown: CancellationToken::new(),
             runs: Mutex::new(HashMap::new()),
+            finishing: AtomicU64::new(0),
             hubs: Mutex::new(HashMap::new()),
             uploads: Mutex::new(HashMap::new()),
+            finished: Mutex::new(HashMap::new()),
+            slots: Mutex::new((0, HashMap::new())),
+            created: tokio::sync::watch::channel(0).0,
         })))
     }
 
@@ -319,9 +402,96 @@ impl AppState {
         &self.0.shutdown
     }
 
-    /// True when the project has events or a run in progress.
+    /// True when the project has a run, in progress or finished (in memory or on disk).
+    /// Creates nothing.
     pub fn project_exists(&self, id: &ProjectId) -> bool {
-        lock(&self.0.runs).contains_key(id) || self.0.bus.emitter(id.as_str()).last_seq() > 0
+        lock(&self.0.runs).contains_key(id)
+            || self.has_events(id)
+            || lock(&self.0.finished).contains_key(id)
+            || self.0.config.event_log(id).is_file()
+    }
+
+    fn has_events(&self, id: &ProjectId) -> bool {
+        self.0.bus.contains(id.as_str()) && !self.0.bus.history(id.as_str()).is_empty()
+    }
+
+    /// The project's events: from memory while it is live, else read back from its log
+    /// (`None` for a project with neither).
+    pub async fn events(&self, id: &ProjectId) -> Option<Vec<Envelope>> {
+        if self.0.bus.contains(id.as_str()) {
+            return Some(self.0.bus.history(id.as_str()));
+        }
+        let log = self.0.config.event_log(id);
+        tokio::task::spawn_blocking(move || read_events(&log))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// True when the project has a run or an upload: a socket to it waits for events.
+    pub fn project_known(&self, id: &ProjectId) -> bool {
+        self.project_exists(id) || self.0.config.upload_dir(id).is_dir()
+    }
+
+    /// Where the project's events are, without creating anything for an unknown project
+    /// (`None`). A live project is subscribed from `since`; its live frames are subscribed
+    /// first so that nothing falls between the two.
+    pub fn locate(&self, id: &ProjectId, since: u64) -> Option<Located> {
+        // Under the hubs lock: the reaper forgets a finished log under the same lock, so a
+        // project is never half-forgotten here.
+        let mut hubs = lock(&self.0.hubs);
+        let in_bus = self.0.bus.contains(id.as_str());
+        if !in_bus {
+            let log = self.0.config.event_log(id);
+            if log.is_file() {
+                return Some(Located::OnDisk(log));
+            }
+            if !self.0.config.upload_dir(id).is_dir() {
+                return None;
+            }
+        }
+        let live = self.hub_locked(&mut hubs, id);
+        let sub = self.0.bus.subscribe(id.as_str(), since);
+        Some(Located::Live(sub, live))
+    }
+
+    /// A receiver that changes whenever a project comes into being.
+    pub fn watch_created(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.created.subscribe()
+    }
+
+    fn notify_created(&self) {
+        self.0.created.send_modify(|n| *n += 1);
+    }
+
+    /// Takes a WebSocket client's place under the caps (`ws_max_clients` in all,
+    /// `ws_max_per_project` on one project).
+    pub fn reserve_slot(&self, id: &ProjectId) -> Result<Slot, AppError> {
+        let mut slots = lock(&self.0.slots);
+        if slots.0 >= self.0.config.ws_max_clients {
+            return Err(AppError::TooManyClients("the server's limit"));
+        }
+        let n = slots.1.get(id).copied().unwrap_or(0);
+        if n >= self.0.config.ws_max_per_project {
+            return Err(AppError::TooManyClients("this project's limit"));
+        }
+        slots.0 += 1;
+        slots.1.insert(id.clone(), n + 1);
+        Ok(Slot {
+            state: self.clone(),
+            id: id.clone(),
+        })
+    }
+
+    /// WebSocket clients holding a place now, and projects with at least one.
+    pub fn slots_in_use(&self) -> (usize, usize) {
+        let slots = lock(&self.0.slots);
+        (slots.0, slots.1.len())
+    }
+
+    /// Projects whose events are held in memory now, and live hubs.
+    pub fn memory_footprint(&self) -> (usize, usize) {
+        (self.0.bus.projects().len(), lock(&self.0.hubs).len())
     }
 
     /// Runs in progress.
@@ -332,11 +502,16 @@ impl AppState {
     /// Remembers the latest upload of a project (the data `/train` uses by default).
     pub fn set_upload(&self, id: &ProjectId, path: PathBuf) {
         lock(&self.0.uploads).insert(id.clone(), path);
+        self.notify_created();
     }
 
-    /// The latest upload of a project.
+    /// The latest upload of a project: the one received since the server started, else the
+    /// newest one on disk (so uploads survive a restart).
     pub fn upload(&self, id: &ProjectId) -> Option<PathBuf> {
-        lock(&self.0.uploads).get(id).cloned()
+        if let Some(p) = lock(&self.0.uploads).get(id).cloned() {
+            return Some(p);
+        }
+        latest_upload(&self.0.config.upload_dir(id))
     }
 
     /// Starts a run for a project that has none yet.
@@ -348,7 +523,11 @@ impl AppState {
         req.out_dir = None;
         {
             let mut runs = lock(&self.0.runs);
-            if runs.contains_key(id) || self.0.bus.emitter(id.as_str()).last_seq() > 0 {
+            if runs.contains_key(id)
+                || self.has_events(id)
+                || lock(&self.0.finished).contains_key(id)
+                || self.0.config.event_log(id).is_file()
+            {
                 return Err(AppError::ProjectExists(id.to_string()));
             }
             if runs.len() >= self.0.config.max_active_runs {
@@ -367,13 +546,22 @@ impl AppState {
         }
         Counters::inc(&self.0.counters.runs_started);
         tracing::info!(project = %id, "run started");
+        self.notify_created();
         // Reap the run once its stream is closed (the conductor closes it at the very end).
         let state = self.clone();
         let id = id.clone();
         let mut sub = self.0.bus.subscribe(id.as_str(), 0);
         tokio::spawn(async move {
             while sub.next().await.is_some() {}
-            let handle = lock(&state.0.runs).remove(&id);
+            let handle = {
+                let mut runs = lock(&state.0.runs);
+                let h = runs.remove(&id);
+                if h.is_some() {
+                    state.0.finishing.fetch_add(1, Ordering::SeqCst);
+                }
+                h
+            };
+            let had_handle = handle.is_some();
             if let Some(h) = handle {
                 match h.wait().await {
                     Ok(o) => {
@@ -382,8 +570,31 @@ impl AppState {
                     Err(e) => tracing::warn!(project = %id, error = %e, "run failed"),
                 }
             }
+            // The JSONL sink has written the whole log (wait() joins the sinks): keep only a
+            // summary in memory, and replay from the file from now on.
+            state.evict(&id);
+            if had_handle {
+                state.0.finishing.fetch_sub(1, Ordering::SeqCst);
+            }
         });
         Ok(())
+    }
+
+    /// Drops a finished project's log from memory, keeping its summary for the project list.
+    /// Its events are then replayed from `events.jsonl`.
+    pub fn evict(&self, id: &ProjectId) {
+        let events = self.0.bus.history(id.as_str());
+        let hubs = lock(&self.0.hubs);
+        if let Some(s) = summarize(id.as_str(), &events, false, self.prompt(id)) {
+            lock(&self.0.finished).insert(id.clone(), s);
+        }
+        let gone = self.0.config.event_log(id).is_file() && self.0.bus.forget(id.as_str());
+        drop(hubs);
+        tracing::debug!(project = %id, evicted = gone, "finished project's log leaves memory");
+    }
+
+    fn prompt(&self, id: &ProjectId) -> Option<String> {
+        std::fs::read_to_string(self.0.config.run_dir(id).join(PROMPT_FILE)).ok()
     }
 
     /// Every project with events, newest first.
@@ -395,21 +606,17 @@ impl AppState {
             .projects()
             .into_iter()
             .filter_map(|id| {
+                let pid = ProjectId::parse(&id).ok()?;
                 let events = self.0.bus.history(&id);
-                let is_running = running.iter().any(|r| r.as_str() == id);
-                let prompt = ProjectId::parse(&id).ok().and_then(|pid| {
-                    std::fs::read_to_string(
-                        self.0
-                            .config
-                            .runs_dir()
-                            .join(pid.as_str())
-                            .join(PROMPT_FILE),
-                    )
-                    .ok()
-                });
-                summarize(&id, &events, is_running, prompt)
+                let is_running = running.contains(&pid);
+                summarize(&id, &events, is_running, self.prompt(&pid))
             })
             .collect();
+        for (id, s) in lock(&self.0.finished).iter() {
+            if !out.iter().any(|o| o.id == id.as_str()) {
+                out.push(s.clone());
+            }
+        }
         out.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| a.id.cmp(&b.id)));
         out
     }
@@ -449,7 +656,10 @@ impl AppState {
             runs.keys().cloned().collect()
         };
         let deadline = tokio::time::Instant::now() + grace;
-        while self.active_runs() > 0 && tokio::time::Instant::now() < deadline {
+        // Until every run has ended and its event log is written whole.
+        while (self.active_runs() > 0 || self.0.finishing.load(Ordering::SeqCst) > 0)
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if !ids.is_empty() {
@@ -463,8 +673,11 @@ impl AppState {
 
     /// The live frames of a project, serialised once and shared by all its clients. The hub
     /// task ends when the project's stream closes.
-    pub fn hub(&self, id: &ProjectId) -> broadcast::Receiver<Frame> {
-        let mut hubs = lock(&self.0.hubs);
+    fn hub_locked(
+        &self,
+        hubs: &mut HashMap<ProjectId, broadcast::Sender<Frame>>,
+        id: &ProjectId,
+    ) -> broadcast::Receiver<Frame> {
         if let Some(tx) = hubs.get(id) {
             return tx.subscribe();
         }
@@ -493,9 +706,10 @@ impl AppState {
         rx
     }
 
-    /// Rebuilds past projects from `data_dir/runs/*/events.jsonl`. A log that stops before a
-    /// terminal event (the server died mid-run) gets an ERROR `interrupted` appended, in memory
-    /// and on disk. Returns how many projects were loaded.
+    /// Indexes past projects from `data_dir/runs/*/events.jsonl`: each log is read once for
+    /// its summary (the project list) and left on disk, where sockets replay it from. A log that
+    /// stops before a terminal event (the server died mid-run) gets an ERROR `interrupted`
+    /// appended. Returns how many projects were found.
     pub fn restore(&self) -> usize {
         let dir = self.0.config.runs_dir();
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -507,14 +721,14 @@ impl AppState {
             let Ok(id) = ProjectId::parse(&name) else {
                 continue;
             };
-            let log = entry.path().join("events.jsonl");
+            let log = entry.path().join(EVENT_LOG);
             if !log.is_file() {
                 continue;
             }
             match self.restore_one(&id, &log) {
                 Ok(k) => {
                     n += 1;
-                    tracing::info!(project = %id, events = k, "project rebuilt from its event log");
+                    tracing::info!(project = %id, events = k, "project indexed from its event log");
                 }
                 Err(e) => {
                     tracing::warn!(project = %id, log = %log.display(), error = %e, "event log not loaded")
@@ -529,40 +743,91 @@ impl AppState {
     }
 
     fn restore_one(&self, id: &ProjectId, log: &Path) -> automl_core::Result<usize> {
-        let events = automl_core::sink::read_jsonl(log)?;
+        // Leniently: a line the contract cannot read back (GD_PATH_UPDATE with a `null` loss,
+        // for one) costs that line in the summary, not the whole project. Sockets replay the
+        // raw lines, so they still get every event.
+        let mut events = read_events(log).ok_or_else(|| automl_core::AutomlError::Io {
+            path: log.to_path_buf(),
+            source: std::io::Error::other("unreadable"),
+        })?;
+        if let Some(e) = events.iter().find(|e| e.project_id != id.as_str()) {
+            return Err(automl_core::AutomlError::InvalidOption {
+                name: format!("event log of {id}"),
+                message: format!("seq {} belongs to project {:?}", e.seq, e.project_id),
+            });
+        }
         let last_stage = events.iter().rev().find_map(|e| match &e.event {
             Event::StageStatus(p) if p.status == StageStatus::Running => Some(p.stage),
             _ => None,
         });
         let ended = events.last().is_some_and(|e| e.event.is_terminal());
-        let k = self.0.bus.restore(id.as_str(), events)?;
         if !ended {
-            let env = self
-                .0
-                .bus
-                .emitter(id.as_str())
-                .emit(Event::Error(ErrorPayload {
+            let env = Envelope {
+                kind: "event".to_string(),
+                project_id: id.to_string(),
+                seq: events.last().map_or(0, |e| e.seq) + 1,
+                ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                event: Event::Error(ErrorPayload {
                     code: "interrupted".to_string(),
                     message:
                         "the server stopped during this run; start a new project to run it again"
                             .to_string(),
                     stage: last_stage,
                     user_error: false,
-                }));
-            self.0.bus.close(id.as_str());
+                }),
+            };
             use std::io::Write;
+            let io = |e| automl_core::AutomlError::Io {
+                path: log.to_path_buf(),
+                source: e,
+            };
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .open(log)
-                .map_err(|e| automl_core::AutomlError::Io {
-                    path: log.to_path_buf(),
-                    source: e,
-                })?;
-            writeln!(f, "{}", env.to_json_line()).map_err(|e| automl_core::AutomlError::Io {
-                path: log.to_path_buf(),
-                source: e,
-            })?;
+                .map_err(io)?;
+            writeln!(f, "{}", env.to_json_line()).map_err(io)?;
+            f.sync_data().map_err(io)?;
+            events.push(env);
+        }
+        let k = events.len();
+        if let Some(s) = summarize(id.as_str(), &events, false, self.prompt(id)) {
+            lock(&self.0.finished).insert(id.clone(), s);
         }
         Ok(k)
     }
+}
+
+/// The envelopes of an event log; a line that does not parse is skipped (and logged) rather
+/// than losing the whole log. `None` when the file cannot be read.
+pub fn read_events(log: &Path) -> Option<Vec<Envelope>> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let mut out = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match serde_json::from_str::<Envelope>(line) {
+            Ok(e) => out.push(e),
+            Err(e) => {
+                tracing::warn!(log = %log.display(), line = i + 1, error = %e, "event line skipped")
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The newest upload in a project's upload folder (a table file or an image folder; partial
+/// and hidden entries are skipped).
+pub fn latest_upload(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, e.path()))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+        .map(|(_, p)| p)
 }

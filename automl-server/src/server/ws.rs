@@ -21,10 +21,12 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::error::AppError;
-use super::state::{AppState, Counters, Frame, ProjectId};
+use super::state::{AppState, Counters, Frame, Located, ProjectId};
 
 /// Close code for a client that was too slow (policy violation).
 pub const CLOSE_TOO_SLOW: u16 = 1008;
+/// Close code for a project id the server does not know (after `ws_unknown_grace`).
+pub const CLOSE_NOT_FOUND: u16 = 4404;
 /// Close code for a server that is going away.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -43,6 +45,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
     responses(
         (status = 101, description = "WebSocket: one envelope per text message, replay then live"),
         (status = 400, description = "Bad project id or since", body = super::error::ErrorBody),
+        (status = 503, description = "Too many live connections", body = super::error::ErrorBody),
     ),
     tag = "events"
 )]
@@ -62,11 +65,15 @@ pub async fn ws_handler(
     if state.shutdown_token().is_cancelled() {
         return Err(AppError::ShuttingDown);
     }
+    // Taken before the upgrade, given back when the connection (or a failed upgrade) ends.
+    let slot = state.reserve_slot(&id)?;
     Ok(ws
+        .protocols([super::access::WS_PROTOCOL])
         .read_buffer_size(4 << 10)
         .write_buffer_size(16 << 10)
         .max_message_size(64 << 10)
         .on_upgrade(move |socket: WebSocket| async move {
+            let _slot = slot;
             let (tx, rx) = socket.split();
             serve_connection(state, id, since, tx, rx).await;
         }))
@@ -125,18 +132,59 @@ pub async fn serve_connection<S, R, E>(
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let cfg = state.config().clone();
     let shutdown = state.shutdown_token().clone();
-    // Subscribe to live frames before reading the log so that nothing falls between the two.
-    let mut live = state.hub(&id);
-    let mut live_open = true;
-    let mut next = since + 1;
+    let mut next = since.saturating_add(1);
     let interval = cfg.ws_ping_interval;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut last_heard = Instant::now();
     tracing::debug!(project = %id, since, "websocket open");
 
     let reason: Option<(u16, String)> = 'conn: {
+        // Find the project without creating it; an id the server does not know yet may be
+        // about to start (a UI follows before it posts the run), so wait a little for it.
+        let deadline = tokio::time::Instant::now() + cfg.ws_unknown_grace;
+        let mut created = state.watch_created();
+        let located = loop {
+            if let Some(l) = state.locate(&id, since) {
+                break Some(l);
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    break 'conn Some((CLOSE_GOING_AWAY, "server shutting down".to_string()));
+                }
+                m = rx.next() => match m {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break 'conn None,
+                    Some(Ok(_)) => {}
+                },
+                _ = tokio::time::sleep_until(deadline) => break None,
+                c = created.changed() => if c.is_err() { break None },
+            }
+        };
+        let (mut sub, mut live) = match located {
+            None => break 'conn Some((CLOSE_NOT_FOUND, format!("project {id} not found"))),
+            Some(Located::OnDisk(path)) => {
+                // A finished project: its log is on disk only; stream it from the file.
+                match replay_file(&path, &mut next, &mut tx, cfg.ws_send_timeout, counters).await {
+                    Ok(()) => {}
+                    Err(SendFail::Closed) => break 'conn None,
+                    Err(SendFail::Slow) => {
+                        break 'conn Some(too_slow(
+                            counters,
+                            next,
+                            "a write did not complete in time".to_string(),
+                        ));
+                    }
+                }
+                (None, None)
+            }
+            Some(Located::Live(sub, live)) => (Some(sub), Some(live)),
+        };
+        let mut live_open = live.is_some();
         // Replay.
-        let backlog = from_log(&state, &id, &mut next);
+        let backlog = sub
+            .as_mut()
+            .map(|s| from_sub(s, &mut next))
+            .unwrap_or_default();
         for chunk in backlog.chunks(MAX_BATCH) {
             match send_batch(&mut tx, chunk.to_vec(), cfg.ws_send_timeout).await {
                 Ok(()) => add_sent(counters, chunk.len()),
@@ -150,6 +198,7 @@ pub async fn serve_connection<S, R, E>(
                 }
             }
         }
+        drop(backlog);
         loop {
             tokio::select! {
                 biased;
@@ -178,7 +227,7 @@ pub async fn serve_connection<S, R, E>(
                         break 'conn fail(f, counters, next);
                     }
                 }
-                r = live.recv(), if live_open => {
+                r = async { match live.as_mut() { Some(l) => l.recv().await, None => std::future::pending().await } }, if live_open => {
                     let mut frames: Vec<Frame> = Vec::new();
                     match r {
                         Ok(f) => frames.push(f),
@@ -186,7 +235,8 @@ pub async fn serve_connection<S, R, E>(
                         Err(RecvError::Closed) => live_open = false,
                     }
                     while live_open && frames.len() < MAX_BATCH {
-                        match live.try_recv() {
+                        let Some(l) = live.as_mut() else { break };
+                        match l.try_recv() {
                             Ok(f) => frames.push(f),
                             Err(TryRecvError::Empty) => break,
                             Err(TryRecvError::Lagged(_)) => break 'conn Some(too_slow(counters, next, behind(cfg.ws_live_buffer))),
@@ -195,19 +245,25 @@ pub async fn serve_connection<S, R, E>(
                     }
                     let mut out = Vec::with_capacity(frames.len());
                     for f in frames {
-                        if f.seq < next {
-                            continue;
-                        }
                         if f.seq > next {
                             // A gap (the hub started after this client's replay): the log has it.
-                            out.extend(from_log_until(&state, &id, &mut next, f.seq));
+                            if let Some(s) = sub.as_mut() {
+                                out.extend(from_sub(s, &mut next));
+                            }
+                        }
+                        if f.seq < next {
+                            continue;
                         }
                         next = f.seq + 1;
                         out.push(Message::Text(f.text));
                     }
                     if !live_open {
-                        // The project's stream ended: whatever the hub did not carry is in the log.
-                        out.extend(from_log(&state, &id, &mut next));
+                        // The project's stream ended: whatever the hub did not carry is in the
+                        // log. Then let go of the project's memory.
+                        if let Some(mut s) = sub.take() {
+                            out.extend(from_sub(&mut s, &mut next));
+                        }
+                        live = None;
                     }
                     if out.is_empty() {
                         continue;
@@ -279,19 +335,10 @@ fn is_app_ping(text: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Every logged envelope from `*next` on, advancing `*next`.
-fn from_log(state: &AppState, id: &ProjectId, next: &mut u64) -> Vec<Message> {
-    from_log_until(state, id, next, u64::MAX)
-}
-
-/// Logged envelopes with `*next <= seq < until`, advancing `*next`.
-fn from_log_until(state: &AppState, id: &ProjectId, next: &mut u64, until: u64) -> Vec<Message> {
-    let mut sub = state.bus().subscribe(id.as_str(), next.saturating_sub(1));
+/// Every envelope the subscription holds from `*next` on, advancing `*next`.
+fn from_sub(sub: &mut automl_core::Subscription, next: &mut u64) -> Vec<Message> {
     let mut out = Vec::new();
     while let Some(env) = sub.try_next() {
-        if env.seq >= until {
-            break;
-        }
         if env.seq < *next {
             continue;
         }
@@ -299,4 +346,61 @@ fn from_log_until(state: &AppState, id: &ProjectId, next: &mut u64, until: u64) 
         out.push(Message::Text(Utf8Bytes::from(env.to_json_line())));
     }
     out
+}
+
+/// Streams a finished project's `events.jsonl` from `*next` on, a batch at a time, without
+/// loading it whole; advances `*next`.
+async fn replay_file<S>(
+    path: &std::path::Path,
+    next: &mut u64,
+    tx: &mut S,
+    timeout: Duration,
+    counters: &Counters,
+) -> Result<(), SendFail>
+where
+    S: Sink<Message> + Unpin,
+{
+    use tokio::io::AsyncBufReadExt;
+    #[derive(serde::Deserialize)]
+    struct Seq {
+        seq: u64,
+    }
+    let file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(log = %path.display(), error = %e, "event log unreadable");
+            return Ok(());
+        }
+    };
+    let mut lines = tokio::io::BufReader::new(file).lines();
+    let mut batch = Vec::new();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(log = %path.display(), error = %e, "event log read failed");
+                break;
+            }
+        };
+        let Ok(s) = serde_json::from_str::<Seq>(&line) else {
+            continue;
+        };
+        if s.seq < *next {
+            continue;
+        }
+        *next = s.seq + 1;
+        batch.push(Message::Text(Utf8Bytes::from(line)));
+        if batch.len() >= MAX_BATCH {
+            let n = batch.len();
+            send_batch(tx, std::mem::take(&mut batch), timeout).await?;
+            add_sent(counters, n);
+        }
+    }
+    if !batch.is_empty() {
+        let n = batch.len();
+        send_batch(tx, batch, timeout).await?;
+        add_sent(counters, n);
+    }
+    Ok(())
 }

@@ -126,12 +126,17 @@ async fn row(
     let cfg = ServerConfig {
         data_dir: dir.clone(),
         ui_dir: None,
+        // This bench measures fan-out, not the caps: let every client in.
+        ws_max_clients: n + 16,
+        ws_max_per_project: n + 16,
         ..ServerConfig::default()
     };
     let srv = server::spawn(cfg, "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?)
         .await
         .map_err(|e| e.to_string())?;
     let ids: Vec<String> = (0..projects).map(|i| format!("bench-{i}")).collect();
+    // The projects exist before the clients come (sockets to unknown ids are closed).
+    let emitters: Vec<_> = ids.iter().map(|i| srv.state.bus().emitter(i)).collect();
     // Warm the projects (and their hubs) before measuring memory.
     let rss0 = rss_kib();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -170,7 +175,6 @@ async fn row(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss1 = rss_kib();
     // 2. Emit at the fixed rate, spread over the projects, for `seconds`.
-    let emitters: Vec<_> = ids.iter().map(|i| srv.state.bus().emitter(i)).collect();
     let total = rate * seconds;
     let start = Instant::now();
     let tick = Duration::from_millis(1);
