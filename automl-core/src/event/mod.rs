@@ -262,6 +262,7 @@ pub struct MetricScalarPayload {
     /// Iteration or epoch.
     pub step: u64,
     /// The value.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub value: f64,
 }
 
@@ -269,11 +270,20 @@ pub struct MetricScalarPayload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PathPoint {
     /// Coordinate on the first main direction of the trajectory.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub x: f64,
     /// Coordinate on the second main direction.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub y: f64,
-    /// Training loss at that point.
+    /// Training loss at that point (`null` in JSON when it was not a number).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub loss: f64,
+}
+
+/// Reads a number that JSON may hold as `null`: serde_json writes a NaN or an infinity as
+/// `null`, so an event log with such a value must still read back (as NaN).
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// GD_PATH_UPDATE: the optimiser's path projected on the two main directions of the

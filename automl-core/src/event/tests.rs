@@ -342,3 +342,24 @@ fn docs_quote_every_snapshot() {
         );
     }
 }
+
+#[test]
+fn a_loss_that_is_not_a_number_reads_back_from_the_log() {
+    // serde_json writes NaN as null; the log must still load (it did not, and a restarted
+    // server lost image runs whose descent path held one).
+    let e = Event::GdPathUpdate(GdPathPayload {
+        run_id: "r-1".into(),
+        points: vec![PathPoint {
+            x: 0.5,
+            y: -1.0,
+            loss: f64::NAN,
+        }],
+    });
+    let line = serde_json::to_string(&e).expect("serialise");
+    assert!(line.contains("\"loss\":null"), "{line}");
+    let back: Event = serde_json::from_str(&line).expect("reads back");
+    match back {
+        Event::GdPathUpdate(p) => assert!(p.points[0].loss.is_nan()),
+        other => panic!("{other:?}"),
+    }
+}
