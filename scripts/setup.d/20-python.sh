@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip="$venv/bin/python -m pip --disable-pip-version-check -q"
 stamp="$venv/.deps-installed"
-deps="maturin>=1.9,<2 pytest nbclient nbformat ipykernel pandas pyarrow scikit-learn matplotlib mypy"
+deps="maturin>=1.9,<2 pytest nbclient nbformat ipykernel pandas pyarrow polars scikit-learn matplotlib mypy"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$deps" ]; then
   $pip install $deps
   echo "$deps" > "$stamp"
