@@ -12,9 +12,10 @@ use arrow::record_batch::RecordBatch;
 use crate::agents::{Agent, Prompt, RunSettings, StageContext};
 use crate::bus::EventBus;
 use crate::conductor::{DEFAULT_TIME_BUDGET_S, check_prompt, defaults};
+use crate::data::profile::{TargetHints, profile_dataset};
 use crate::data::{self, Dataset};
 use crate::error::{AutomlError, Result};
-use crate::event::{Event, Intent, TransformReport, WarningPayload};
+use crate::event::{Event, Intent, Profile, TransformReport, WarningPayload};
 use crate::train::{Predictions, TrainedModel};
 
 /// A parsed prompt and the warnings the parser raised (an LLM that failed and was replaced by
@@ -79,6 +80,19 @@ pub async fn parse_prompt_with(
 /// [`AutomlError::ModelLoad`] naming it, never a panic.
 pub fn load_model(path: &Path) -> Result<Box<dyn TrainedModel>> {
     defaults::model_formats().load(path)
+}
+
+/// A file's profile as PROFILE_READY carries it, and what the loader noticed: what
+/// `automl profile`, Python and Node show. `target` is the caller's target column (else the
+/// usual choice: a common target name, else the last column).
+pub fn profile_file(path: &Path, target: Option<&str>) -> Result<(Profile, Vec<String>)> {
+    let loaded = data::load(path)?;
+    let hints = TargetHints {
+        explicit: target.map(str::to_string),
+        ..Default::default()
+    };
+    let profile = profile_dataset(&loaded, &hints, &crate::agents::parser::parse(""))?;
+    Ok((profile, data::load_notes(&loaded)))
 }
 
 /// What [`predict_file`] and [`predict_table`] return.

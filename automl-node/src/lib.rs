@@ -423,14 +423,8 @@ pub async fn parse(prompt: String) -> napi::Result<String> {
 /// Resolves to the PROFILE_READY payload as JSON.
 #[napi]
 pub async fn profile(path: String, target: Option<String>) -> napi::Result<String> {
-    let p = blocking(move || {
-        let loaded = automl_core::data::load(&PathBuf::from(path))?;
-        let hints = automl_core::data::profile::TargetHints {
-            explicit: target,
-            ..Default::default()
-        };
-        let intent = automl_core::agents::parser::parse("");
-        automl_core::data::profile::profile_dataset(&loaded, &hints, &intent)
+    let (p, _notes) = blocking(move || {
+        automl_core::api::profile_file(&PathBuf::from(path), target.as_deref())
     })
     .await?;
     to_json(&p)

@@ -4,10 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use automl_core::data;
-use automl_core::data::profile::{self, TargetHints};
+use automl_core::AutomlError;
 use automl_core::event::Profile;
-use automl_core::{AutomlError, Intent};
 
 /// Options of `automl profile`.
 #[derive(Debug, clap::Args)]
@@ -51,14 +49,7 @@ pub fn profile(args: ProfileArgs) -> ExitCode {
 }
 
 fn build(args: &ProfileArgs) -> Result<(Profile, Vec<String>), AutomlError> {
-    let loaded = data::load(&args.path)?;
-    let hints = TargetHints {
-        explicit: args.target.clone(),
-        ..Default::default()
-    };
-    let intent: Intent = automl_core::agents::parser::parse("");
-    let p = profile::profile_dataset(&loaded, &hints, &intent)?;
-    Ok((p, data::load_notes(&loaded)))
+    automl_core::api::profile_file(&args.path, args.target.as_deref())
 }
 
 fn num(v: Option<f64>) -> String {
