@@ -109,10 +109,14 @@ pub fn agents() -> DefaultAgents {
 
 /// The built-in trainers, cheapest family first.
 pub fn trainers() -> Vec<Arc<dyn Trainer>> {
-    let mut t: Vec<Arc<dyn Trainer>> = vec![Arc::new(LinearTrainer), Arc::new(GbdtTrainer)];
+    let tabular: Vec<Arc<dyn Trainer>> = vec![Arc::new(LinearTrainer), Arc::new(GbdtTrainer)];
     #[cfg(feature = "image")]
-    t.push(Arc::new(crate::train::image::ImageTrainer::default()));
-    t
+    let tabular = {
+        let mut t = tabular;
+        t.push(Arc::new(crate::train::image::ImageTrainer::default()));
+        t
+    };
+    tabular
 }
 
 /// The model formats the built-in trainers save, for loading a run folder.
