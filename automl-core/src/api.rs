@@ -91,7 +91,7 @@ pub fn profile_file(path: &Path, target: Option<&str>) -> Result<(Profile, Vec<S
         explicit: target.map(str::to_string),
         ..Default::default()
     };
-    let profile = profile_dataset(&loaded, &hints, &crate::agents::parser::parse(""))?;
+    let profile = profile_dataset(&loaded, &hints, &defaults::no_request())?;
     Ok((profile, data::load_notes(&loaded)))
 }
 

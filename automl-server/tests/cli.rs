@@ -198,6 +198,28 @@ fn cat_dog_request_trains_on_the_bundled_image_set() {
     assert!(out_dir.path().join("model.safetensors").is_file());
 }
 
+/// An exported iris model (3 s budget) in a fresh run folder.
+fn iris_run(extra: &[&str]) -> tempfile::TempDir {
+    let run_dir = tempfile::tempdir().expect("tmp");
+    let out_dir = run_dir.path().to_str().expect("utf8").to_string();
+    let mut args = vec![
+        "run",
+        "classify iris species",
+        "--time-budget",
+        "3s",
+        "--out",
+    ];
+    args.push(&out_dir);
+    args.extend_from_slice(extra);
+    let out = automl(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run_dir
+}
+
 fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).expect("write");
@@ -429,22 +451,7 @@ fn an_unsafe_project_id_is_bad_input() {
 
 #[test]
 fn corrupt_or_hostile_models_are_bad_input_not_a_panic() {
-    let run_dir = tempfile::tempdir().expect("tmp");
-    let out = automl(&[
-        "run",
-        "classify iris species",
-        "--time-budget",
-        "3s",
-        "--max-trials",
-        "2",
-        "--out",
-        run_dir.path().to_str().expect("utf8"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let run_dir = iris_run(&["--max-trials", "2"]);
     let iris = root().join("datasets/tabular/iris.csv");
     let model_json = run_dir.path().join("model.json");
     let good: Value =
@@ -484,20 +491,7 @@ fn corrupt_or_hostile_models_are_bad_input_not_a_panic() {
 
 #[test]
 fn predict_reads_every_loader_format() {
-    let run_dir = tempfile::tempdir().expect("tmp");
-    let out = automl(&[
-        "run",
-        "classify iris species",
-        "--time-budget",
-        "3s",
-        "--out",
-        run_dir.path().to_str().expect("utf8"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let run_dir = iris_run(&[]);
     let d = tempfile::tempdir().expect("tmp");
     let json = write(
         d.path(),

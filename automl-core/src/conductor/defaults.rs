@@ -77,6 +77,12 @@ pub fn parser() -> Arc<dyn Agent<Prompt, Intent>> {
     }
 }
 
+/// The intent of an empty request, as the embedded parser reads it: what profiling a file
+/// outside a run (`automl profile`, `api::profile_file`) works from.
+pub fn no_request() -> Intent {
+    crate::agents::parser::parse("")
+}
+
 /// Builds the [`DefaultAgents`] from the environment.
 pub fn agents() -> DefaultAgents {
     let finder: Arc<dyn Agent<DatasetQuery, DatasetChoice>> = Arc::new(finder_chain());

@@ -177,6 +177,16 @@ pub(crate) struct RunState {
 }
 
 impl RunState {
+    /// The caller's next answer to a waiting stage; a cancel (or a dropped handle) ends the
+    /// wait with [`AutomlError::Cancelled`].
+    pub(crate) async fn next_confirm(&mut self) -> Result<(Stage, Choice)> {
+        let msg = tokio::select! {
+            m = self.confirm_rx.recv() => m,
+            _ = self.cx.cancel.cancelled() => return Err(AutomlError::Cancelled),
+        };
+        msg.ok_or(AutomlError::Cancelled)
+    }
+
     pub(crate) fn emit(&self, e: Event) {
         self.cx.emitter.emit(e);
     }

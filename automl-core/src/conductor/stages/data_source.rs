@@ -22,13 +22,7 @@ impl RunState {
             format!("{why}; waiting for an upload (confirm DATA_SOURCE with {{\"data\": path}})"),
         ));
         loop {
-            let msg = tokio::select! {
-                m = self.confirm_rx.recv() => m,
-                _ = self.cx.cancel.cancelled() => return Err(AutomlError::Cancelled),
-            };
-            let Some((stage, choice)) = msg else {
-                return Err(AutomlError::Cancelled);
-            };
+            let (stage, choice) = self.next_confirm().await?;
             let path = match (&stage, &choice) {
                 (Stage::DataSource, Choice::Edit(v)) => {
                     v.get("data").and_then(|d| d.as_str()).map(PathBuf::from)

@@ -41,13 +41,7 @@ impl RunState {
                 "waiting for confirm (accept, or edit {\"run_id\": ...})",
             ));
             loop {
-                let msg = tokio::select! {
-                    m = self.confirm_rx.recv() => m,
-                    _ = self.cx.cancel.cancelled() => return Err(AutomlError::Cancelled),
-                };
-                let Some((stage, choice)) = msg else {
-                    return Err(AutomlError::Cancelled);
-                };
+                let (stage, choice) = self.next_confirm().await?;
                 if stage != Stage::ReviewEdit {
                     self.emit(Event::warning(
                         "confirm_ignored",
