@@ -404,7 +404,10 @@ mod tests {
         let bus = EventBus::default();
         assert!(!bus.contains("p"));
         assert!(bus.history("p").is_empty());
-        assert!(!bus.contains("p"), "history of an unknown project creates nothing");
+        assert!(
+            !bus.contains("p"),
+            "history of an unknown project creates nothing"
+        );
         let em = bus.emitter("p");
         em.emit(warn(0));
         let mut sub = bus.subscribe("p", 0);

@@ -28,12 +28,13 @@ pub fn ipc_to_batch(name: &str, bytes: &[u8]) -> automl_core::Result<RecordBatch
         )
     };
     let (schema, batches) = if bytes.starts_with(b"ARROW1") {
-        let r = arrow::ipc::reader::FileReader::try_new(Cursor::new(bytes), None).map_err(corrupt)?;
+        let r =
+            arrow::ipc::reader::FileReader::try_new(Cursor::new(bytes), None).map_err(corrupt)?;
         let schema = r.schema();
         (schema, r.collect::<Result<Vec<_>, _>>().map_err(corrupt)?)
     } else {
-        let r = arrow::ipc::reader::StreamReader::try_new(Cursor::new(bytes), None)
-            .map_err(corrupt)?;
+        let r =
+            arrow::ipc::reader::StreamReader::try_new(Cursor::new(bytes), None).map_err(corrupt)?;
         let schema = r.schema();
         (schema, r.collect::<Result<Vec<_>, _>>().map_err(corrupt)?)
     };
@@ -56,7 +57,12 @@ pub fn predictions_json(p: &FilePredictions) -> String {
         Predictions::Values(v) => json!({ "values": v }),
     };
     if !p.items.is_empty() {
-        out["items"] = json!(p.items.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());
+        out["items"] = json!(
+            p.items
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+        );
     }
     out["report"] = serde_json::to_value(&p.report).unwrap_or(Value::Null);
     out["reportText"] = json!(p.report.summary());

@@ -18,9 +18,7 @@ mod error;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use automl_core::{
-    AutomlError, Choice, Event, RunRequest, Stage, Subscription, TrainedModel,
-};
+use automl_core::{AutomlError, Choice, Event, RunRequest, Stage, Subscription, TrainedModel};
 use napi::bindgen_prelude::{Buffer, within_runtime_if_available};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
@@ -138,16 +136,23 @@ impl Conductor {
             ..RunRequest::default()
         };
         if let Some(rows) = o.rows_json {
-            req = req.table(name.clone(), rows_to_batch(&name, &rows).map_err(to_napi_err)?);
+            req = req.table(
+                name.clone(),
+                rows_to_batch(&name, &rows).map_err(to_napi_err)?,
+            );
         }
         if let Some(buf) = o.arrow {
             if req.table.is_some() {
                 return Err(invalid("data", "give rows or an Arrow buffer, not both"));
             }
-            req = req.table(name.clone(), ipc_to_batch(&name, &buf).map_err(to_napi_err)?);
+            req = req.table(
+                name.clone(),
+                ipc_to_batch(&name, &buf).map_err(to_napi_err)?,
+            );
         }
         let conductor = self.inner.clone();
-        let handle = within_runtime_if_available(move || conductor.start(req)).map_err(to_napi_err)?;
+        let handle =
+            within_runtime_if_available(move || conductor.start(req)).map_err(to_napi_err)?;
         Ok(RunHandle {
             project_id: handle.project_id().to_string(),
             cancel: handle.cancel_token(),
@@ -210,7 +215,8 @@ impl RunHandle {
     pub fn events(&self, since: Option<u32>) -> EventStream {
         EventStream {
             sub: Arc::new(tokio::sync::Mutex::new(
-                self.bus.subscribe(&self.project_id, u64::from(since.unwrap_or(0))),
+                self.bus
+                    .subscribe(&self.project_id, u64::from(since.unwrap_or(0))),
             )),
         }
     }
@@ -258,9 +264,8 @@ impl RunHandle {
                 to_napi_err(AutomlError::Internal("the run handle is gone".to_string()))
             })?;
             st.done = Some(match handle.wait().await {
-                Ok(outcome) => to_json(&outcome).map_err(|e| {
-                    ErrorParts::new(&AutomlError::Internal(e.reason.clone()), None)
-                }),
+                Ok(outcome) => to_json(&outcome)
+                    .map_err(|e| ErrorParts::new(&AutomlError::Internal(e.reason.clone()), None)),
                 Err(e) => Err(ErrorParts::new(&e, self.failed_stage())),
             });
         }
@@ -300,7 +305,11 @@ impl EventStream {
     /// The next envelope if one is ready now (no wait, no thread hop), else `null`.
     #[napi]
     pub fn try_next(&self) -> Option<String> {
-        self.sub.try_lock().ok()?.try_next().map(|e| e.to_json_line())
+        self.sub
+            .try_lock()
+            .ok()?
+            .try_next()
+            .map(|e| e.to_json_line())
     }
 
     /// The next envelope, or `null` once the run has ended and every event was read.
@@ -415,7 +424,9 @@ pub async fn load_model(path: String) -> napi::Result<Model> {
 /// Resolves to JSON: `{intent, warnings}`.
 #[napi]
 pub async fn parse(prompt: String) -> napi::Result<String> {
-    let parsed = automl_core::parse_prompt(&prompt).await.map_err(to_napi_err)?;
+    let parsed = automl_core::parse_prompt(&prompt)
+        .await
+        .map_err(to_napi_err)?;
     to_json(&parsed)
 }
 
@@ -423,9 +434,8 @@ pub async fn parse(prompt: String) -> napi::Result<String> {
 /// Resolves to the PROFILE_READY payload as JSON.
 #[napi]
 pub async fn profile(path: String, target: Option<String>) -> napi::Result<String> {
-    let (p, _notes) = blocking(move || {
-        automl_core::api::profile_file(&PathBuf::from(path), target.as_deref())
-    })
-    .await?;
+    let (p, _notes) =
+        blocking(move || automl_core::api::profile_file(&PathBuf::from(path), target.as_deref()))
+            .await?;
     to_json(&p)
 }

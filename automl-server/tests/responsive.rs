@@ -52,7 +52,10 @@ async fn pings_stay_fast_while_four_projects_run() {
         ("busy-1", "predict%20diamond%20prices"),
         ("busy-2", "predict%20diamond%20prices"),
         ("busy-3", "predict%20diamond%20prices"),
-        ("busy-4", "predict%20whether%20income%20is%20above%2050K%20from%20census%20data"),
+        (
+            "busy-4",
+            "predict%20whether%20income%20is%20above%2050K%20from%20census%20data",
+        ),
     ];
     for (id, prompt) in prompts {
         let (status, body) = request(

@@ -309,7 +309,9 @@ pub fn table_from_json_rows(name: &str, rows: &[serde_json::Value]) -> Result<Re
         .with_batch_size(rows.len())
         .build_decoder()
         .map_err(|e| bad(None, e.to_string()))?;
-    decoder.serialize(rows).map_err(|e| bad(None, e.to_string()))?;
+    decoder
+        .serialize(rows)
+        .map_err(|e| bad(None, e.to_string()))?;
     decoder
         .flush()
         .map_err(|e| bad(None, e.to_string()))?

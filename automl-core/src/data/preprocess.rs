@@ -369,9 +369,7 @@ impl Pipeline {
                 }
                 FeatureStep::OneHot {
                     column, categories, ..
-                } => {
-                    feature_names.extend(categories.iter().map(|c| format!("{column}={c}")))
-                }
+                } => feature_names.extend(categories.iter().map(|c| format!("{column}={c}"))),
                 FeatureStep::Frequency { column, .. } => {
                     feature_names.push(format!("{column}__freq"))
                 }
@@ -994,12 +992,21 @@ mod tests {
         };
         let batch = RecordBatch::try_new(
             Arc::new(Schema::new(vec![Field::new("c", DataType::Utf8, true)])),
-            vec![Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("z"), None]))],
+            vec![Arc::new(StringArray::from(vec![
+                Some("a"),
+                Some("b"),
+                Some("z"),
+                None,
+            ]))],
         )
         .expect("batch");
         let (x, report) = pipeline.transform(&batch);
         assert_eq!(report.unseen_categories, 1, "only z is unseen");
-        assert_eq!(x.row(0).to_vec(), vec![0.0, 0.0], "the reference is all zeros");
+        assert_eq!(
+            x.row(0).to_vec(),
+            vec![0.0, 0.0],
+            "the reference is all zeros"
+        );
         assert_eq!(x.row(1).to_vec(), vec![1.0, 0.0]);
     }
 }
