@@ -365,3 +365,75 @@ impl Choice {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use serde_json::json;
+
+    use super::*;
+
+    fn option_name(r: RunRequest) -> String {
+        match r.validate() {
+            Err(AutomlError::InvalidOption { name, .. }) => name,
+            other => panic!("expected an invalid option, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_a_named_invalid_option() {
+        let ok = RunRequest::new("classify iris species");
+        assert!(ok.validate().is_ok());
+        assert_eq!(option_name(ok.clone().time_budget(0.0)), "time_budget");
+        assert_eq!(option_name(ok.clone().time_budget(f64::NAN)), "time_budget");
+        assert_eq!(option_name(ok.clone().time_budget(90_000.0)), "time_budget");
+        assert_eq!(option_name(ok.clone().max_trials(0)), "max_trials");
+        assert_eq!(option_name(ok.clone().metric("foo")), "metric");
+        assert_eq!(
+            option_name(ok.clone().metric("rmse").task(TaskKind::Classification)),
+            "metric"
+        );
+        assert!(ok.clone().metric("ROC AUC").validate().is_ok(), "normalised");
+        for id in ["../x", "a/b", "", ".hidden", &"x".repeat(65)] {
+            assert_eq!(option_name(ok.clone().project_id(id)), "project_id", "{id:?}");
+        }
+        assert!(ok.clone().project_id("p-1_a").validate().is_ok());
+        assert_eq!(option_name(ok.clone().target("  ")), "target");
+        assert_eq!(
+            option_name(RunRequest::new("x".repeat(MAX_PROMPT_BYTES + 1))),
+            "prompt"
+        );
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)])),
+            vec![Arc::new(Int64Array::from(vec![1, 2]))],
+        )
+        .expect("batch");
+        assert_eq!(
+            option_name(ok.clone().data("x.csv").table("t", batch.clone())),
+            "data"
+        );
+        assert!(matches!(
+            ok.clone().table("t", batch.slice(0, 0)).validate(),
+            Err(AutomlError::EmptyData { .. })
+        ));
+    }
+
+    #[test]
+    fn choices_read_as_every_surface_sends_them() {
+        assert_eq!(Choice::from_json(&json!("accept")).ok(), Some(Choice::Accept));
+        assert_eq!(Choice::from_json(&json!(" ACCEPT ")).ok(), Some(Choice::Accept));
+        assert_eq!(Choice::from_json(&json!(null)).ok(), Some(Choice::Accept));
+        assert_eq!(Choice::from_json(&json!({"accept": true})).ok(), Some(Choice::Accept));
+        let edit = json!({"run_id": "r-3"});
+        assert_eq!(Choice::from_json(&edit).ok(), Some(Choice::Edit(edit)));
+        for bad in [json!("maybe"), json!(3), json!([]), json!({})] {
+            assert!(
+                matches!(Choice::from_json(&bad), Err(AutomlError::InvalidOption { .. })),
+                "{bad}"
+            );
+        }
+    }
+}
