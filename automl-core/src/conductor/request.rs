@@ -396,9 +396,16 @@ mod tests {
             option_name(ok.clone().metric("rmse").task(TaskKind::Classification)),
             "metric"
         );
-        assert!(ok.clone().metric("ROC AUC").validate().is_ok(), "normalised");
+        assert!(
+            ok.clone().metric("ROC AUC").validate().is_ok(),
+            "normalised"
+        );
         for id in ["../x", "a/b", "", ".hidden", &"x".repeat(65)] {
-            assert_eq!(option_name(ok.clone().project_id(id)), "project_id", "{id:?}");
+            assert_eq!(
+                option_name(ok.clone().project_id(id)),
+                "project_id",
+                "{id:?}"
+            );
         }
         assert!(ok.clone().project_id("p-1_a").validate().is_ok());
         assert_eq!(option_name(ok.clone().target("  ")), "target");
@@ -423,15 +430,27 @@ mod tests {
 
     #[test]
     fn choices_read_as_every_surface_sends_them() {
-        assert_eq!(Choice::from_json(&json!("accept")).ok(), Some(Choice::Accept));
-        assert_eq!(Choice::from_json(&json!(" ACCEPT ")).ok(), Some(Choice::Accept));
+        assert_eq!(
+            Choice::from_json(&json!("accept")).ok(),
+            Some(Choice::Accept)
+        );
+        assert_eq!(
+            Choice::from_json(&json!(" ACCEPT ")).ok(),
+            Some(Choice::Accept)
+        );
         assert_eq!(Choice::from_json(&json!(null)).ok(), Some(Choice::Accept));
-        assert_eq!(Choice::from_json(&json!({"accept": true})).ok(), Some(Choice::Accept));
+        assert_eq!(
+            Choice::from_json(&json!({"accept": true})).ok(),
+            Some(Choice::Accept)
+        );
         let edit = json!({"run_id": "r-3"});
         assert_eq!(Choice::from_json(&edit).ok(), Some(Choice::Edit(edit)));
         for bad in [json!("maybe"), json!(3), json!([]), json!({})] {
             assert!(
-                matches!(Choice::from_json(&bad), Err(AutomlError::InvalidOption { .. })),
+                matches!(
+                    Choice::from_json(&bad),
+                    Err(AutomlError::InvalidOption { .. })
+                ),
                 "{bad}"
             );
         }
