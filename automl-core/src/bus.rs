@@ -6,11 +6,18 @@
 //!   channel, and a subscriber that falls behind is told how much it lagged
 //!   ([`Subscription::lagged`]) and catches up from the log, so it still sees every event once,
 //!   in order.
+//! * Durable delivery: when a run writes its events to a log file, the conductor
+//!   [holds](EventBus::hold_until_durable) the project, the log's writer
+//!   [marks](EventBus::mark_durable) what it has written, and a
+//!   [durable subscription](EventBus::subscribe_durable) (the server's sockets) yields an event
+//!   only once it is on disk: a client never sees an event that a crash could take back, so after
+//!   a restart no seq means two different things.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::event::{Envelope, Event};
 
@@ -31,6 +38,10 @@ struct BusInner {
 struct ProjectLog {
     project_id: String,
     state: Mutex<LogState>,
+    /// True while durable subscriptions wait for `durable`.
+    held: AtomicBool,
+    /// The highest seq known to be on disk.
+    durable: watch::Sender<u64>,
 }
 
 struct LogState {
@@ -73,6 +84,8 @@ impl EventBus {
                         live: Some(broadcast::channel(self.inner.live_buffer).0),
                         live_buffer: self.inner.live_buffer,
                     }),
+                    held: AtomicBool::new(false),
+                    durable: watch::Sender::new(0),
                 })
             })
             .clone()
@@ -136,6 +149,49 @@ impl EventBus {
             next: since.saturating_add(1),
             lagged: 0,
             closed,
+            durable: None,
+            held: None,
+        }
+    }
+
+    /// Like [`subscribe`](Self::subscribe), but while the project is
+    /// [held](Self::hold_until_durable) an event is yielded only once it is
+    /// [durable](Self::mark_durable).
+    pub fn subscribe_durable(&self, project_id: &str, since: u64) -> Subscription {
+        let mut sub = self.subscribe(project_id, since);
+        sub.durable = Some(sub.log.durable.subscribe());
+        sub
+    }
+
+    /// From now on, durable subscriptions of `project_id` wait for [`mark_durable`]; the
+    /// events up to `upto` count as durable already.
+    ///
+    /// [`mark_durable`]: Self::mark_durable
+    pub fn hold_until_durable(&self, project_id: &str, upto: u64) {
+        let log = self.log(project_id);
+        log.durable.send_replace(upto);
+        log.held.store(true, Ordering::Release);
+    }
+
+    /// Every event of `project_id` up to `seq` is on disk.
+    pub fn mark_durable(&self, project_id: &str, seq: u64) {
+        if let Some(log) = self.find(project_id) {
+            log.durable.send_if_modified(|d| {
+                let newer = seq > *d;
+                if newer {
+                    *d = seq;
+                }
+                newer
+            });
+        }
+    }
+
+    /// Ends the hold: durable subscriptions yield everything (the log's writer is done, or
+    /// failed and will write nothing more).
+    pub fn release_durable(&self, project_id: &str) {
+        if let Some(log) = self.find(project_id) {
+            log.held.store(false, Ordering::Release);
+            log.durable.send_replace(u64::MAX);
         }
     }
 
@@ -253,12 +309,35 @@ pub struct Subscription {
     next: u64,
     lagged: u64,
     closed: bool,
+    /// Set for a durable subscription: the log's durable mark.
+    durable: Option<watch::Receiver<u64>>,
+    /// An envelope taken from the stream but not yet durable (`try_next` keeps it here).
+    held: Option<Envelope>,
 }
 
 impl Subscription {
     /// The next envelope, in `seq` order with no gaps; `None` once the stream is closed and
-    /// drained.
+    /// drained. A durable subscription waits until the envelope is on disk.
     pub async fn next(&mut self) -> Option<Envelope> {
+        let e = match self.held.take() {
+            Some(e) => e,
+            None => self.next_any().await?,
+        };
+        if let Some(rx) = self.durable.as_mut() {
+            if self.log.held.load(Ordering::Acquire) {
+                // The sender lives in the log this subscription holds: `wait_for` cannot fail.
+                let _ = rx.wait_for(|d| *d >= e.seq).await;
+            }
+        }
+        Some(e)
+    }
+
+    fn waits_for_disk(&self, seq: u64) -> bool {
+        self.durable.as_ref().is_some_and(|rx| *rx.borrow() < seq)
+            && self.log.held.load(Ordering::Acquire)
+    }
+
+    async fn next_any(&mut self) -> Option<Envelope> {
         loop {
             while let Some(e) = self.pending.pop_front() {
                 if e.seq >= self.next {
@@ -300,8 +379,21 @@ impl Subscription {
         }
     }
 
-    /// The next envelope if one is ready now, without waiting.
+    /// The next envelope if one is ready now (and, for a durable subscription, on disk),
+    /// without waiting.
     pub fn try_next(&mut self) -> Option<Envelope> {
+        let e = match self.held.take() {
+            Some(e) => e,
+            None => self.try_next_any()?,
+        };
+        if self.waits_for_disk(e.seq) {
+            self.held = Some(e);
+            return None;
+        }
+        Some(e)
+    }
+
+    fn try_next_any(&mut self) -> Option<Envelope> {
         if let Some(e) = self.pending.pop_front() {
             self.next = e.seq + 1;
             return Some(e);
@@ -330,7 +422,7 @@ impl Subscription {
 
     /// The sequence number this subscription will yield next.
     pub fn next_seq(&self) -> u64 {
-        self.next
+        self.held.as_ref().map_or(self.next, |e| e.seq)
     }
 }
 
@@ -452,5 +544,42 @@ mod tests {
         }
         let seqs: Vec<u64> = bus.history("p").iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn durable_subscriptions_yield_only_what_is_on_disk() {
+        let bus = EventBus::default();
+        let em = bus.emitter("d");
+        em.emit(warn(0));
+        bus.hold_until_durable("d", 1);
+        let mut durable = bus.subscribe_durable("d", 0);
+        let mut plain = bus.subscribe("d", 0);
+        for i in 1..4 {
+            em.emit(warn(i));
+        }
+        // seq 1 was durable already; 2..=4 are not yet.
+        assert_eq!(durable.try_next().map(|e| e.seq), Some(1));
+        assert_eq!(durable.try_next().map(|e| e.seq), None);
+        assert_eq!(durable.next_seq(), 2, "the held envelope is still next");
+        assert_eq!(plain.try_next().map(|e| e.seq), Some(1));
+        assert_eq!(
+            plain.try_next().map(|e| e.seq),
+            Some(2),
+            "plain ones do not wait"
+        );
+        bus.mark_durable("d", 3);
+        assert_eq!(durable.try_next().map(|e| e.seq), Some(2));
+        assert_eq!(durable.next().await.map(|e| e.seq), Some(3));
+        let waiting = tokio::spawn(async move {
+            let e = durable.next().await.map(|e| e.seq);
+            (e, durable.next().await.map(|e| e.seq))
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "seq 4 is not on disk yet");
+        bus.close("d");
+        bus.mark_durable("d", 2);
+        assert!(!waiting.is_finished(), "an older mark changes nothing");
+        bus.release_durable("d");
+        assert_eq!(waiting.await.expect("task"), (Some(4), None));
     }
 }

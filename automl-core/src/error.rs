@@ -318,6 +318,15 @@ impl AutomlError {
             Self::Stage { .. } => "stage_failed",
             Self::Cancelled => "cancelled",
             Self::ModelLoad { .. } => "model_load",
+            // A full disk (ENOSPC) or quota is named as such: the one I/O failure a user fixes.
+            Self::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                "disk_full"
+            }
             Self::Io { .. } => "io",
             Self::Sink { .. } => "sink",
             Self::Internal(_) => "internal",

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
@@ -61,9 +62,12 @@ pub struct SinkReport {
 }
 
 /// Spawns the task that feeds `sink` from `sub` until the stream closes.
+/// `on_written` hears the seq of every envelope the sink took (the run's log uses it to mark
+/// what is on disk).
 pub(crate) fn spawn_sink(
     sink: Arc<dyn EventSink>,
     mut sub: Subscription,
+    on_written: Option<Box<dyn Fn(u64) + Send>>,
 ) -> tokio::task::JoinHandle<SinkReport> {
     tokio::spawn(async move {
         let mut report = SinkReport {
@@ -72,7 +76,12 @@ pub(crate) fn spawn_sink(
         };
         while let Some(env) = sub.next().await {
             match sink.emit(&env).await {
-                Ok(()) => report.delivered += 1,
+                Ok(()) => {
+                    report.delivered += 1;
+                    if let Some(f) = &on_written {
+                        f(env.seq);
+                    }
+                }
                 Err(e) => {
                     report.failed += 1;
                     tracing::warn!(sink = %report.name, seq = env.seq, error = %e, "event sink dropped an event");
@@ -159,9 +168,22 @@ impl EventSink for ChannelSink {
 }
 
 /// The durable event log: one JSON envelope per line, appended and flushed per event.
+///
+/// The file only ever holds whole lines: when a write fails (a full disk, say), the torn tail
+/// is cut off again and the sink stops writing for good, so a later write can never glue a new
+/// line onto half of an old one. The conductor reads [`JsonlSink::fault`] at every stage
+/// boundary and fails the run instead of training on without its record.
 pub struct JsonlSink {
     path: PathBuf,
-    file: Mutex<tokio::fs::File>,
+    file: Mutex<LogFile>,
+    fault: std::sync::Mutex<Option<(std::io::ErrorKind, String)>>,
+    written: AtomicU64,
+}
+
+struct LogFile {
+    file: tokio::fs::File,
+    /// Bytes of whole lines in the file.
+    len: u64,
 }
 
 impl JsonlSink {
@@ -179,15 +201,52 @@ impl JsonlSink {
             .open(&path)
             .await
             .map_err(|e| AutomlError::io(&path, e))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| AutomlError::io(&path, e))?
+            .len();
         Ok(Self {
             path,
-            file: Mutex::new(file),
+            file: Mutex::new(LogFile { file, len }),
+            fault: std::sync::Mutex::new(None),
+            written: AtomicU64::new(0),
         })
     }
 
     /// Where the log is written.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The seq of the last envelope written whole (0 before the first).
+    pub fn written_seq(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// The error that stopped the log, if one did: an [`AutomlError::Io`] on the log's path
+    /// with the original error kind (so a full disk reads as `disk_full`).
+    pub fn fault(&self) -> Option<AutomlError> {
+        let f = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        f.as_ref().map(|(kind, message)| {
+            AutomlError::io(
+                &self.path,
+                std::io::Error::new(
+                    *kind,
+                    format!(
+                        "the event log stopped after seq {}: {message}",
+                        self.written_seq()
+                    ),
+                ),
+            )
+        })
+    }
+
+    fn stopped(&self) -> bool {
+        self.fault
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 }
 
@@ -198,18 +257,43 @@ impl EventSink for JsonlSink {
     }
 
     async fn emit(&self, event: &Envelope) -> Result<()> {
+        if self.stopped() {
+            return Err(self.fault().unwrap_or_else(|| {
+                AutomlError::Internal("event log stopped without a cause".to_string())
+            }));
+        }
         let mut line = event.to_json_line();
         line.push('\n');
-        let mut f = self.file.lock().await;
-        f.write_all(line.as_bytes())
-            .await
-            .map_err(|e| AutomlError::io(&self.path, e))?;
-        f.flush().await.map_err(|e| AutomlError::io(&self.path, e))
+        let mut log = self.file.lock().await;
+        let wrote = async {
+            log.file.write_all(line.as_bytes()).await?;
+            log.file.flush().await
+        }
+        .await;
+        match wrote {
+            Ok(()) => {
+                log.len += line.len() as u64;
+                self.written.store(event.seq, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                // Cut the torn tail: the file keeps only whole lines. If even that fails the
+                // reader skips the one bad line (see `read_jsonl`'s callers).
+                let good = log.len;
+                if let Err(cut) = log.file.set_len(good).await {
+                    tracing::warn!(path = %self.path.display(), error = %cut, "could not cut a torn event line");
+                }
+                *self.fault.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((e.kind(), e.to_string()));
+                Err(AutomlError::io(&self.path, e))
+            }
+        }
     }
 
     async fn flush(&self) -> Result<()> {
-        let f = self.file.lock().await;
-        f.sync_all()
+        let log = self.file.lock().await;
+        log.file
+            .sync_all()
             .await
             .map_err(|e| AutomlError::io(&self.path, e))
     }

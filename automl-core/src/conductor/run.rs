@@ -77,19 +77,36 @@ pub(crate) async fn drive(
         JsonlSink::open(&log_path).await
     }
     .await;
-    let log_error = match log_result {
+    let (log, log_error) = match log_result {
         Ok(s) => {
-            sinks.push(Arc::new(s));
-            None
+            let s = Arc::new(s);
+            sinks.push(s.clone());
+            (Some(s), None)
         }
-        Err(e) => Some(e),
+        Err(e) => (None, Some(e)),
     };
+    // Sockets see an event only once the run's log holds it (see `EventBus::subscribe_durable`).
+    if log.is_some() {
+        inner.bus.hold_until_durable(&project_id, since);
+    }
     let handles: Vec<_> = sinks
         .iter()
         .map(|s| {
+            let is_log = log
+                .as_ref()
+                .is_some_and(|l| Arc::ptr_eq(&(l.clone() as Arc<dyn EventSink>), s));
+            let on_written: Option<Box<dyn Fn(u64) + Send>> = is_log.then(|| {
+                let bus = inner.bus.clone();
+                let id = project_id.clone();
+                Box::new(move |seq| bus.mark_durable(&id, seq)) as Box<dyn Fn(u64) + Send>
+            });
             (
                 s.name().to_string(),
-                spawn_sink(s.clone(), inner.bus.subscribe(&project_id, since)),
+                spawn_sink(
+                    s.clone(),
+                    inner.bus.subscribe(&project_id, since),
+                    on_written,
+                ),
             )
         })
         .collect();
@@ -111,6 +128,7 @@ pub(crate) async fn drive(
         req,
         project_id: project_id.clone(),
         run_dir,
+        log,
         started: Instant::now(),
         current: Stage::ParseIntent,
         intent: None,
@@ -144,6 +162,8 @@ pub(crate) async fn drive(
     for (name, h) in handles {
         reports.push(join_sink(name, h, deadline, total).await);
     }
+    // The log is done (or failed, or was abandoned): nothing more will become durable.
+    inner.bus.release_durable(&project_id);
     for r in &reports {
         if r.failed > 0 || r.timed_out {
             tracing::warn!(sink = %r.name, failed = r.failed, timed_out = r.timed_out, error = ?r.first_error, "event sink lost events");
@@ -161,6 +181,8 @@ pub(crate) struct RunState {
     pub(crate) req: RunRequest,
     pub(crate) project_id: String,
     pub(crate) run_dir: PathBuf,
+    /// The run's own event log; a run that cannot keep its record stops (see `check_log`).
+    pub(crate) log: Option<Arc<JsonlSink>>,
     pub(crate) started: Instant,
     pub(crate) current: Stage,
     pub(crate) intent: Option<Intent>,
@@ -191,8 +213,32 @@ impl RunState {
         self.cx.emitter.emit(e);
     }
 
+    /// Fails when the run's event log has stopped (a full disk): the run's record would be
+    /// incomplete, so nothing more is trained or exported without it.
+    pub(crate) fn check_log(&self) -> Result<()> {
+        match self.log.as_ref().and_then(|l| l.fault()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits (up to the sink drain timeout) until the event log holds every event so far, so
+    /// that RUN_FINISHED is never announced over a log that lost the export's events.
+    async fn log_caught_up(&self) -> Result<()> {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        let want = self.cx.emitter.last_seq();
+        let deadline = Instant::now() + self.inner.sink_drain_timeout;
+        while log.written_seq() < want && log.fault().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.check_log()
+    }
+
     pub(crate) fn begin(&mut self, stage: Stage, message: &str) -> Result<()> {
         self.cx.check_cancelled()?;
+        self.check_log()?;
         self.current = stage;
         self.emit(Event::stage(stage, StageStatus::Running, message));
         Ok(())
@@ -220,6 +266,7 @@ impl RunState {
         self.train().await?;
         self.review_edit().await?;
         let artifacts = self.export(false).await?;
+        self.log_caught_up().await?;
         let best = self
             .review
             .clone()

@@ -53,7 +53,7 @@ pub struct ExportInput<'a> {
 /// Writes the model, metrics.json and model_card.md; returns their artifacts.
 pub fn write_all(input: &ExportInput<'_>) -> Result<Vec<Artifact>> {
     std::fs::create_dir_all(input.dir).map_err(|e| AutomlError::io(input.dir, e))?;
-    let mut files: Vec<PathBuf> = input.model.save(input.dir)?;
+    let mut files = save_model(input.model, input.dir)?;
     let metrics_path = input.dir.join("metrics.json");
     let metrics_doc = serde_json::json!({
         "metrics": input.review.metrics,
@@ -79,11 +79,51 @@ pub fn write_all(input: &ExportInput<'_>) -> Result<Vec<Artifact>> {
     files.iter().map(|p| artifact(p)).collect()
 }
 
+/// The folder a model is saved into before its files are moved into the run folder.
+const STAGING: &str = ".export-staging";
+
+/// Saves the model into a hidden staging folder and moves its files into `dir` only once all
+/// of them are written, so a full disk or a crash never leaves half a model under its final
+/// name; the staging folder is removed either way.
+fn save_model(model: &dyn TrainedModel, dir: &Path) -> Result<Vec<PathBuf>> {
+    let staging = dir.join(STAGING);
+    let _ = std::fs::remove_dir_all(&staging);
+    let moved = std::fs::create_dir_all(&staging)
+        .map_err(|e| AutomlError::io(&staging, e))
+        .and_then(|()| model.save(&staging))
+        .and_then(|files| {
+            files
+                .iter()
+                .map(|f| {
+                    let rel = f.strip_prefix(&staging).map_err(|_| {
+                        AutomlError::Internal(format!(
+                            "the model saved {} outside its folder",
+                            f.display()
+                        ))
+                    })?;
+                    let to = dir.join(rel);
+                    if let Some(parent) = to.parent() {
+                        std::fs::create_dir_all(parent).map_err(|e| AutomlError::io(parent, e))?;
+                    }
+                    std::fs::rename(f, &to).map_err(|e| AutomlError::io(&to, e))?;
+                    Ok(to)
+                })
+                .collect::<Result<Vec<_>>>()
+        });
+    let _ = std::fs::remove_dir_all(&staging);
+    moved
+}
+
 fn write_text(path: &Path, text: &str) -> Result<()> {
     // Write then rename, so a crash never leaves half a file under the final name.
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| AutomlError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| AutomlError::io(path, e))
+    let written = std::fs::write(&tmp, text)
+        .map_err(|e| AutomlError::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| AutomlError::io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn fmt_metrics(m: &Metrics) -> String {

@@ -47,21 +47,36 @@ pub fn write(input: &NotebookInput<'_>) -> Result<Vec<Artifact>> {
     let nb_path = input.dir.join(NOTEBOOK_FILE);
     let text = serde_json::to_string_pretty(&notebook(input))
         .map_err(|e| AutomlError::Internal(format!("notebook serialisation: {e}")))?;
-    let tmp = nb_path.with_extension("ipynb.tmp");
-    std::fs::write(&tmp, text).map_err(|e| AutomlError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &nb_path).map_err(|e| AutomlError::io(&nb_path, e))?;
+    replace_file(&nb_path, text.as_bytes())?;
     Ok(vec![artifact(&nb_path)?, artifact(&rows_path)?])
 }
 
 fn write_csv(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| AutomlError::io(path, e))?;
-    let mut w = arrow::csv::WriterBuilder::new()
+    let mut bytes = Vec::new();
+    arrow::csv::WriterBuilder::new()
         .with_header(true)
-        .build(file);
-    w.write(batch).map_err(|e| AutomlError::Stage {
-        stage: crate::event::Stage::Export,
-        message: format!("cannot write {}: {e}", path.display()),
-    })
+        .build(&mut bytes)
+        .write(batch)
+        .map_err(|e| AutomlError::Stage {
+            stage: crate::event::Stage::Export,
+            message: format!("cannot write {}: {e}", path.display()),
+        })?;
+    replace_file(path, &bytes)
+}
+
+/// Writes a sibling temporary file and renames it over `path`: a full disk or a crash leaves
+/// the old file or none, never half of one (the temporary file is removed on failure).
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, bytes)
+        .map_err(|e| AutomlError::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| AutomlError::io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn lines(src: &str) -> Value {

@@ -451,7 +451,7 @@ impl AppState {
             }
         }
         let live = self.hub_locked(&mut hubs, id);
-        let sub = self.0.bus.subscribe(id.as_str(), since);
+        let sub = self.0.bus.subscribe_durable(id.as_str(), since);
         Some(Located::Live(sub, live))
     }
 
@@ -550,7 +550,7 @@ impl AppState {
         // Reap the run once its stream is closed (the conductor closes it at the very end).
         let state = self.clone();
         let id = id.clone();
-        let mut sub = self.0.bus.subscribe(id.as_str(), 0);
+        let mut sub = self.0.bus.subscribe_durable(id.as_str(), 0);
         tokio::spawn(async move {
             while sub.next().await.is_some() {}
             let handle = {
@@ -686,7 +686,10 @@ impl AppState {
         let emitter = self.0.bus.emitter(id.as_str());
         // Every event after this point reaches the hub; clients fill anything earlier from the
         // log themselves.
-        let mut sub = self.0.bus.subscribe(id.as_str(), emitter.last_seq());
+        let mut sub = self
+            .0
+            .bus
+            .subscribe_durable(id.as_str(), emitter.last_seq());
         let state = self.clone();
         let id = id.clone();
         tokio::spawn(async move {
@@ -781,6 +784,7 @@ impl AppState {
                 path: log.to_path_buf(),
                 source: e,
             };
+            end_on_a_whole_line(log).map_err(io)?;
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .open(log)
@@ -795,6 +799,24 @@ impl AppState {
         }
         Ok(k)
     }
+}
+
+/// A server killed in the middle of a write leaves half a line at the end of a log: that tail
+/// is cut off (a last line that parses but lacks its newline gets one), so what is appended
+/// next starts a line of its own and the file holds only whole envelopes.
+fn end_on_a_whole_line(log: &Path) -> std::io::Result<()> {
+    let bytes = std::fs::read(log)?;
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let start = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let f = std::fs::OpenOptions::new().append(true).open(log)?;
+    if serde_json::from_slice::<Envelope>(&bytes[start..]).is_ok() {
+        use std::io::Write;
+        return (&f).write_all(b"\n");
+    }
+    tracing::warn!(log = %log.display(), bytes = bytes.len() - start, "a torn last line was cut off");
+    f.set_len(start as u64)
 }
 
 /// The envelopes of an event log; a line that does not parse is skipped (and logged) rather
