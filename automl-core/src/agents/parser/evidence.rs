@@ -1,5 +1,5 @@
 //! Evidence for the embedded parser: a request is cut into sections (a title, "Evaluation",
-//! "Data", background...), each section is searched for pieces of evidence (metric names, file
+//! "Data", background...; see [`crate::agents::brief`]), each section is searched for pieces of evidence (metric names, file
 //! types, data descriptions, task statements, submission formats, the kinds of task automl
 //! cannot train), and each piece counts with the weight of its kind times the weight of the
 //! section it was found in. A piece in a negated phrase ("the images are not included") does
@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::agents::brief::Section;
 use crate::event::Modality;
 
 /// What a piece of evidence speaks for.
@@ -23,91 +24,6 @@ pub(super) enum Claim {
     /// A task automl cannot train, by its task type.
     Unsupported(&'static str),
 }
-
-/// The role of a section in a brief, from its heading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
-    /// The first line of a brief when it reads like a title.
-    Title,
-    /// How submissions are scored.
-    Evaluation,
-    /// What a submission file holds.
-    Submission,
-    /// What the data is: files, columns, fields.
-    Data,
-    /// What is asked: overview, description, task, goal.
-    Task,
-    /// Story, sponsors, timeline, prizes, citations.
-    Background,
-    /// No heading.
-    Body,
-}
-
-impl Role {
-    /// (weight for modality evidence, weight for objective and task evidence).
-    pub(super) fn weights(self) -> (f64, f64) {
-        match self {
-            Role::Title => (2.0, 2.0),
-            Role::Evaluation => (0.6, 2.5),
-            Role::Submission => (1.0, 1.5),
-            Role::Data => (1.8, 1.0),
-            Role::Task => (1.2, 1.3),
-            Role::Background => (0.3, 0.3),
-            Role::Body => (1.0, 1.0),
-        }
-    }
-}
-
-/// A part of the request with its role.
-#[derive(Debug, Clone)]
-pub(super) struct Section {
-    /// How the section is weighed.
-    pub role: Role,
-    /// The lower-cased text (heading included).
-    pub text: String,
-}
-
-static HEADING_ROLE: LazyLock<Vec<(Regex, Role)>> = LazyLock::new(|| {
-    let r = |p: &str| Regex::new(p).expect("static regex");
-    vec![
-        (
-            r(
-                r"citation|timeline|prize|acknowledg|sponsor|organi[sz]|team|faq|frequently|notebook|kernel|rules|licen[cs]e|about|background|context|contact|history|motivation|impact|bias|limitation|curat|contribut|creation|annotation|source data|considerations|leaderboard|paper|homepage",
-            ),
-            Role::Background,
-        ),
-        (r(r"evaluat|metric|scor"), Role::Evaluation),
-        (r(r"submi"), Role::Submission),
-        (
-            r(r"data|file|column|field|feature|instance|structure|format|variable|attribute|input"),
-            Role::Data,
-        ),
-        (
-            r(
-                r"overview|descri|task|goal|objective|problem|summary|challenge|what (am i|are we|to) predict|target|label|introduction",
-            ),
-            Role::Task,
-        ),
-    ]
-});
-
-/// Phrases whose words would count for the wrong thing ("hate speech" is text, not sound),
-/// joined into one token before the evidence is searched.
-const FIXED_PHRASES: &[(&str, &str)] = &[
-    ("hate speech", "hate_speech"),
-    ("free speech", "free_speech"),
-    ("parts of speech", "parts_of_speech"),
-    ("part of speech", "part_of_speech"),
-    ("part-of-speech", "part_of_speech"),
-    ("speech act", "speech_act"),
-    ("figure of speech", "figure_of_speech"),
-];
-
-/// A line that starts with a label word and a colon ("Target: price in dollars").
-static LABEL_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(target|label|goal|objective|task|evaluation|metric|evaluation metric)\s*:\s*\S")
-        .expect("static regex")
-});
 
 /// A modality said to be absent ("the images are not included"): its evidence is dropped.
 static ABSENT: LazyLock<Vec<(Regex, Modality)>> = LazyLock::new(|| {
@@ -133,90 +49,6 @@ static ABSENT: LazyLock<Vec<(Regex, Modality)>> = LazyLock::new(|| {
         ),
     ]
 });
-
-/// Words that a bare (not `#`-marked) heading line starts with.
-static BARE_HEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(overview|description|evaluation|metric|submission|data|dataset|files?|columns|background|context|acknowledg|about|timeline|prizes?|task|goal|problem|summary|target|features|supported tasks|what am i predicting)")
-        .expect("static regex")
-});
-
-fn role_of(heading: &str) -> Role {
-    HEADING_ROLE
-        .iter()
-        .find(|(re, _)| re.is_match(heading))
-        .map(|(_, r)| *r)
-        .unwrap_or(Role::Body)
-}
-
-/// Cuts a request into sections by markdown headings (`# ...`) and by short bare heading
-/// lines ("Evaluation", "Data Description"). A short first line with no final full stop is
-/// the title.
-pub(super) fn sections(text: &str) -> Vec<Section> {
-    let mut lower = text.to_lowercase();
-    for (from, to) in FIXED_PHRASES {
-        if lower.contains(from) {
-            lower = lower.replace(from, to);
-        }
-    }
-    let mut out: Vec<Section> = Vec::new();
-    let mut cur = Section {
-        role: Role::Body,
-        text: String::new(),
-    };
-    let mut first_line = true;
-    for line in lower.lines() {
-        let t = line.trim();
-        if t.is_empty() {
-            cur.text.push('\n');
-            continue;
-        }
-        let md = t.starts_with('#');
-        let h = t.trim_start_matches('#').trim().trim_matches('*').trim();
-        let bare = !md
-            && h.len() <= 40
-            && !h.ends_with(['.', ',', ';', ':', '?', '!'])
-            && BARE_HEADING.is_match(h);
-        if let Some(c) = LABEL_LINE.captures(t) {
-            if !cur.text.trim().is_empty() {
-                out.push(cur);
-            }
-            cur = Section {
-                role: role_of(&c[1]),
-                text: format!("{t}\n"),
-            };
-            first_line = false;
-            continue;
-        }
-        if md || bare {
-            if !cur.text.trim().is_empty() {
-                out.push(cur);
-            }
-            cur = Section {
-                role: role_of(h),
-                text: format!("{h}\n"),
-            };
-            first_line = false;
-            continue;
-        }
-        if first_line {
-            first_line = false;
-            let title = t.len() <= 100 && !t.ends_with(['.', '?', '!', ':']);
-            if title && lower.trim().len() > t.len() + 40 {
-                out.push(Section {
-                    role: Role::Title,
-                    text: format!("{t}\n"),
-                });
-                continue;
-            }
-        }
-        cur.text.push_str(t);
-        cur.text.push('\n');
-    }
-    if !cur.text.trim().is_empty() {
-        out.push(cur);
-    }
-    out
-}
 
 /// A kind of evidence: a pattern, what it claims and how much one match weighs.
 struct Cue {
@@ -453,7 +285,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             2.5,
         ),
         c(
-            r"\b(clustering|unsupervised|segment (our |the )?customers|group similar)\b",
+            r"\b(clustering|unsupervised|segment (our |the )?customers|group similar|cluster (our|the|my|these|all|similar|customers|users|documents|them)|into (groups|segments|clusters))\b",
             Unsupported("clustering"),
             2.5,
         ),
@@ -570,6 +402,7 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agents::brief::{Role, sections};
 
     #[test]
     fn sections_by_heading() {

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use regex::Regex;
 
-use crate::agents::{Agent, Prompt, StageContext};
+use crate::agents::{Agent, Prompt, StageContext, brief};
 use crate::error::Result;
 use crate::event::{Constraints, Intent, Modality, Objective, ParserKind};
 use crate::words::singular;
@@ -653,7 +653,7 @@ fn score(words: &[String], text: &str, cues: &[(&str, f64)]) -> f64 {
 /// The weighed evidence behind [`parse`]'s answer, as lines for people: the sections found
 /// and the score of each modality, objective and unsupported task kind.
 pub fn explain(text: &str) -> String {
-    let secs = evidence::sections(text);
+    let secs = brief::sections(text);
     let ev = evidence::weigh(&secs);
     let mut out = String::new();
     let roles: Vec<String> = secs.iter().map(|s| format!("{:?}", s.role)).collect();
@@ -678,7 +678,7 @@ pub fn parse(text: &str) -> Intent {
 
     // Evidence, weighed by the section it appears in: a title, "Evaluation" and "Data" count
     // more than background story.
-    let secs = evidence::sections(text);
+    let secs = brief::sections(text);
     let ev = evidence::weigh(&secs);
 
     // Modality: the weighed evidence plus the word cues of each section.
@@ -948,6 +948,7 @@ pub fn parse(text: &str) -> Intent {
         constraints,
         parser: ParserKind::Embedded,
         confidence,
+        comparison: None,
     }
 }
 
