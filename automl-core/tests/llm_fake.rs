@@ -97,6 +97,26 @@ async fn chat(
             Json(completion(&iris_intent().to_string())).into_response()
         }
         "fenced" => Json(completion(&format!("```json\n{}\n```", iris_intent()))).into_response(),
+        "image" => {
+            let mut v = iris_intent();
+            v["modality"] = json!("image");
+            v["task_type"] = json!("image_classification");
+            Json(completion(&v.to_string())).into_response()
+        }
+        "sections" => {
+            // A long brief must arrive cut down to its weighty sections, evaluation included.
+            let content = body
+                .pointer("/messages/1/content")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if content.chars().count() > 8000
+                || !content.contains("[evaluation]")
+                || !content.contains("rmse")
+            {
+                return (StatusCode::BAD_REQUEST, "long brief sent whole").into_response();
+            }
+            Json(completion(&iris_intent().to_string())).into_response()
+        }
         "garbage" => Json(completion("Sure! The task is tabular classification.")).into_response(),
         "notjson" => (StatusCode::OK, "<html>bad gateway page</html>").into_response(),
         "schema" => {
@@ -192,13 +212,20 @@ fn warnings(bus: &EventBus) -> Vec<(String, String)> {
 }
 
 async fn parse_with(mode: &str) -> (automl_core::Intent, Vec<(String, String)>, usize) {
+    parse_text_with(mode, "classify iris species").await
+}
+
+async fn parse_text_with(
+    mode: &str,
+    text: &str,
+) -> (automl_core::Intent, Vec<(String, String)>, usize) {
     let (base, calls) = start(Fake::default()).await;
     let parser = LlmParser::new(cfg(&base, mode), Arc::new(EmbeddedParser)).expect("config");
     let (cx, bus) = cx();
     let intent = parser
         .run(
             Prompt {
-                text: "classify iris species".to_string(),
+                text: text.to_string(),
                 has_data: false,
             },
             &cx,
@@ -217,8 +244,47 @@ async fn valid_reply_is_used() {
     assert_eq!(i.target.as_deref(), Some("species"));
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(calls, 1);
+    // The embedded parser ran beside the LLM and agrees with it.
+    let c = i.comparison.as_ref().expect("both answers");
+    assert!(c.agree, "{c:?}");
+    assert!(c.differences.is_empty());
+    assert_eq!(c.embedded_modality, Modality::Tabular);
+    assert_eq!(c.embedded_objective, Objective::Classification);
     let (i, _, _) = parse_with("fenced").await;
     assert_eq!(i.parser, ParserKind::Llm);
+}
+
+#[tokio::test]
+async fn disagreement_between_the_llm_and_the_embedded_parser_is_reported() {
+    let (i, w, _) = parse_with("image").await;
+    assert_eq!(i.parser, ParserKind::Llm);
+    assert_eq!(i.modality, Modality::Image);
+    assert!(w.is_empty(), "{w:?}");
+    let c = i.comparison.as_ref().expect("both answers");
+    assert!(!c.agree);
+    assert_eq!(c.embedded_modality, Modality::Tabular);
+    assert_eq!(
+        c.differences,
+        vec!["modality: llm image, embedded tabular".to_string()]
+    );
+    // The comparison travels in PROMPT_PARSED's payload.
+    let v = serde_json::to_value(&i).expect("json");
+    assert_eq!(v["comparison"]["agree"], json!(false));
+}
+
+#[tokio::test]
+async fn long_briefs_go_to_the_llm_as_weighted_sections() {
+    let brief = format!(
+        "House Prices\n\n## Background\n{}\n\n## Evaluation\nSubmissions are scored on RMSE \
+         between the logarithm of the predicted and the observed price.\n\n## Data\n\
+         train.csv holds one row per house with 79 columns.\n",
+        "Once upon a time a family wanted a house with a garden. ".repeat(300)
+    );
+    assert!(brief.len() > 12_000);
+    let (i, w, calls) = parse_text_with("sections", &brief).await;
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(i.parser, ParserKind::Llm);
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test]

@@ -20,9 +20,11 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{Agent, Prompt, SelectionInput, StageContext};
+use super::{Agent, Prompt, SelectionInput, StageContext, brief};
 use crate::error::Result;
-use crate::event::{Event, Intent, ModelCandidate, ParserKind, Stage, StageStatus};
+use crate::event::{
+    Event, Intent, ModelCandidate, ParserComparison, ParserKind, Stage, StageStatus,
+};
 
 /// Where and how to reach the chat endpoint.
 #[derive(Clone)]
@@ -476,6 +478,7 @@ pub fn intent_schema() -> Value {
         obj.remove("title");
         if let Some(props) = obj.get_mut("properties").and_then(Value::as_object_mut) {
             props.remove("parser");
+            props.remove("comparison");
         }
     }
     strictify(&mut v);
@@ -624,7 +627,18 @@ question answering, clustering and recommendation are not supported); reason (wh
 supported is false, else null); target (the column or quantity to predict, as named, else null); \
 dataset_hint (words naming a data set, else null); keywords (content words, at most 16); \
 constraints (time_budget_s in seconds, metric such as accuracy, macro_f1, roc_auc, recall, r2, \
-rmse, mae, max_trials; null when not stated); confidence (0 to 1). Answer with the JSON only.";
+rmse, mae, max_trials; null when not stated); confidence (0 to 1). Weigh the evidence as \
+follows: evaluation metric names (RMSE, RMSLE, MAE, R2, Pearson or Spearman correlation mean \
+regression; accuracy, AUC, log loss, F1, kappa mean classification; IoU, Dice, mAP with boxes, \
+BLEU, ROUGE mean detection, segmentation or generation), file types (.jpg, .png, .dcm, .tif \
+mean image; .wav, .mp3, .flac mean audio; CSV files of columns mean tabular unless the columns \
+hold free text, images or signals), data descriptions (essays, reviews, tweets, comments, \
+documents mean text; readings ordered in time mean time series), the submission format (one \
+probability per class means classification; one number per row means regression) and the \
+sentence that states the task. The title, the task statement and the Evaluation and Data \
+sections count more than background story; a long brief may come as its sections, each \
+marked [title], [task], [evaluation], [submission], [data], [text] or [background]. Features \
+computed from images are tabular. Answer with the JSON only.";
 
 /// Asks the LLM for an [`Intent`] and checks it.
 pub async fn llm_intent(
@@ -634,8 +648,11 @@ pub async fn llm_intent(
     text: &str,
 ) -> std::result::Result<Intent, LlmError> {
     let schema = intent_schema();
+    // A long brief goes as its sections, the weighty ones first (title, task, evaluation,
+    // submission, data), background last; a shorter one goes whole.
+    let text = brief::condense(text, brief::LONG_BRIEF_CHARS);
     let mut v = client
-        .complete_json(project, cancel, PARSER_SYSTEM, text, "intent", &schema)
+        .complete_json(project, cancel, PARSER_SYSTEM, &text, "intent", &schema)
         .await?;
     if let Some(o) = v.as_object_mut() {
         o.insert("parser".to_string(), json!("llm"));
@@ -738,7 +755,14 @@ impl Agent<Prompt, Intent> for LlmParser {
             format!("asking {} at {}", client.cfg.model, client.cfg.base_url),
         ));
         match llm_intent(client, cx.emitter.project_id(), &cx.cancel, &input.text).await {
-            Ok(i) => Ok(i),
+            Ok(mut i) => {
+                // The fallback parser answers too (the embedded one is rules: milliseconds),
+                // so that PROMPT_PARSED carries both answers and whether they agree.
+                if let Ok(other) = self.fallback.run(input, cx).await {
+                    i.comparison = Some(ParserComparison::between(&i, &other));
+                }
+                Ok(i)
+            }
             Err(LlmError::Cancelled) => Err(crate::AutomlError::Cancelled),
             Err(e) => {
                 cx.emitter.emit(Event::warning(

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::event::ModelCandidate;
 use crate::train::TaskSpec;
 
+pub mod brief;
 pub mod finders;
 pub mod licence;
 #[cfg(feature = "hub")]

@@ -78,6 +78,58 @@ pub struct Constraints {
     pub max_trials: Option<u32>,
 }
 
+/// The embedded parser's answer beside an LLM's, when both ran on the same request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ParserComparison {
+    /// The embedded parser's modality.
+    pub embedded_modality: Modality,
+    /// The embedded parser's objective.
+    pub embedded_objective: Objective,
+    /// The embedded parser's task type.
+    pub embedded_task_type: String,
+    /// Whether the embedded parser found the task trainable.
+    pub embedded_supported: bool,
+    /// True when modality, objective and `supported` are the same in both answers.
+    pub agree: bool,
+    /// What differs, e.g. `modality: llm image, embedded tabular`; empty when they agree.
+    pub differences: Vec<String>,
+}
+
+impl ParserComparison {
+    /// Compares the answer `llm` with the embedded parser's answer `embedded`.
+    pub fn between(llm: &Intent, embedded: &Intent) -> Self {
+        let mut differences = Vec::new();
+        if llm.modality != embedded.modality {
+            differences.push(format!(
+                "modality: llm {}, embedded {}",
+                llm.modality.as_str(),
+                embedded.modality.as_str()
+            ));
+        }
+        if llm.objective != embedded.objective {
+            differences.push(format!(
+                "objective: llm {}, embedded {}",
+                llm.objective.as_str(),
+                embedded.objective.as_str()
+            ));
+        }
+        if llm.supported != embedded.supported {
+            differences.push(format!(
+                "supported: llm {}, embedded {}",
+                llm.supported, embedded.supported
+            ));
+        }
+        Self {
+            embedded_modality: embedded.modality,
+            embedded_objective: embedded.objective,
+            embedded_task_type: embedded.task_type.clone(),
+            embedded_supported: embedded.supported,
+            agree: differences.is_empty(),
+            differences,
+        }
+    }
+}
+
 /// The parsed request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Intent {
@@ -103,6 +155,10 @@ pub struct Intent {
     pub parser: ParserKind,
     /// 0..1: how sure the parser is.
     pub confidence: f64,
+    /// When an LLM answered and the embedded parser ran beside it: the embedded answer and
+    /// whether the two agree. Absent otherwise (and never asked of the LLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ParserComparison>,
 }
 
 impl Intent {

@@ -43,6 +43,7 @@ pub(crate) fn examples() -> Vec<Event> {
             },
             parser: ParserKind::Embedded,
             confidence: 0.8,
+            comparison: None,
         }),
         Event::DatasetCandidates(DatasetCandidatesPayload {
             candidates: vec![DatasetCandidate {

@@ -10,10 +10,12 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use regex::Regex;
 
-use crate::agents::{Agent, Prompt, StageContext};
+use crate::agents::{Agent, Prompt, StageContext, brief};
 use crate::error::Result;
 use crate::event::{Constraints, Intent, Modality, Objective, ParserKind};
 use crate::words::singular;
+
+mod evidence;
 
 /// The rule-based parser that answers when no LLM is configured or the LLM fails.
 #[derive(Debug, Default, Clone)]
@@ -490,6 +492,38 @@ static IMAGE_OUTPUT: LazyLock<Regex> = LazyLock::new(|| {
 /// The head start of tabular data in the modality vote.
 const TABULAR_PRIOR: f64 = 1.2;
 
+/// How much the word cues of each section count beside the weighed evidence.
+const WORD_CUE_SHARE: f64 = 0.5;
+
+/// What one match of a short-request rule for an unsupported task weighs.
+const SHORT_RULE_WEIGHT: f64 = 3.0;
+
+/// The least weighed evidence for an unsupported task that makes the parser refuse it.
+const UNSUPPORTED_MIN: f64 = 4.0;
+
+/// An unsupported task must also weigh at least this share of the evidence for the supported
+/// objective (classification or regression) that it competes with.
+const UNSUPPORTED_RATIO: f64 = 0.4;
+
+/// Why a task type cannot be trained.
+fn unsupported_reason(task_type: &str) -> &'static str {
+    if let Some((_, _, why)) = UNSUPPORTED.iter().find(|(_, t, _)| *t == task_type) {
+        return why;
+    }
+    match task_type {
+        "token_classification" => {
+            "labelling each word or span of a text (named entities, tags, extracted phrases) is not something automl can train; it labels whole texts"
+        }
+        "ranking" => "ranking or ordering items is not something automl can train yet",
+        "speech_recognition" => {
+            "speech recognition (audio to text) is not something automl can train"
+        }
+        _ => {
+            "this kind of task is not something automl can train; it trains classifiers and regressors"
+        }
+    }
+}
+
 static WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[a-z0-9][a-z0-9_\-]*").expect("static regex"));
 static BUDGET: LazyLock<Regex> = LazyLock::new(|| {
@@ -616,37 +650,59 @@ fn score(words: &[String], text: &str, cues: &[(&str, f64)]) -> f64 {
     s
 }
 
+/// The weighed evidence behind [`parse`]'s answer, as lines for people: the sections found
+/// and the score of each modality, objective and unsupported task kind.
+pub fn explain(text: &str) -> String {
+    let secs = brief::sections(text);
+    let ev = evidence::weigh(&secs);
+    let mut out = String::new();
+    let roles: Vec<String> = secs.iter().map(|s| format!("{:?}", s.role)).collect();
+    out.push_str(&format!("sections: {}\n", roles.join(", ")));
+    for (m, v) in &ev.modality {
+        out.push_str(&format!("modality {}: {v:.1}\n", m.as_str()));
+    }
+    out.push_str(&format!(
+        "classification: {:.1}\nregression: {:.1}\n",
+        ev.classification, ev.regression
+    ));
+    for (t, v) in &ev.unsupported {
+        out.push_str(&format!("unsupported {t}: {v:.1}\n"));
+    }
+    out
+}
+
 /// Parses a request with the embedded rules.
 pub fn parse(text: &str) -> Intent {
     let lower = text.to_lowercase();
     let ws = words(&lower);
 
-    // Modality by weighted cues; phrases that the word list cannot see.
-    let mut modal: Vec<(Modality, f64)> = [
-        Modality::Image,
-        Modality::Text,
-        Modality::Audio,
-        Modality::TimeSeries,
-        Modality::Tabular,
-    ]
-    .into_iter()
-    .map(|m| (m, weighted_score(&lower, cue_weights(m), 0.6)))
-    .collect();
+    // Evidence, weighed by the section it appears in: a title, "Evaluation" and "Data" count
+    // more than background story.
+    let secs = brief::sections(text);
+    let ev = evidence::weigh(&secs);
+
+    // Modality: the weighed evidence plus the word cues of each section.
+    let mut modal: Vec<(Modality, f64)> = ev
+        .modality
+        .iter()
+        .map(|(m, e)| {
+            let words: f64 = secs
+                .iter()
+                .map(|s| weighted_score(&s.text, cue_weights(*m), 0.6) * s.role.weights().0)
+                .sum();
+            if ev.absent.contains(m) {
+                (*m, 0.0)
+            } else {
+                (*m, e + WORD_CUE_SHARE * words)
+            }
+        })
+        .collect();
     // Rows and columns are the default kind of data: another modality must beat this prior.
     if let Some(t) = modal.iter_mut().find(|(m, _)| *m == Modality::Tabular) {
         t.1 += TABULAR_PRIOR;
     }
     for (phrase, m, w) in [
-        ("time series", Modality::TimeSeries, 3.0),
-        ("time-series", Modality::TimeSeries, 3.0),
         ("over time", Modality::TimeSeries, 1.5),
-        ("next day", Modality::TimeSeries, 2.0),
-        ("next week", Modality::TimeSeries, 2.0),
-        ("next month", Modality::TimeSeries, 2.0),
-        ("next quarter", Modality::TimeSeries, 2.0),
-        ("next year", Modality::TimeSeries, 1.5),
-        ("coming weeks", Modality::TimeSeries, 2.0),
-        ("coming months", Modality::TimeSeries, 2.0),
         ("free text", Modality::Text, 3.0),
         ("free-text", Modality::Text, 3.0),
         ("image folder", Modality::Image, 3.0),
@@ -665,10 +721,17 @@ pub fn parse(text: &str) -> Intent {
         modality = Modality::Tabular;
     }
 
-    // Objective.
-    let cls = weighted_score(&lower, CLASSIFICATION_CUES, 0.3)
+    // Objective: weighed evidence (metric names, task statements, submission formats) plus
+    // the word cues of each section.
+    let word_obj = |cues: &[(&str, f64)]| -> f64 {
+        secs.iter()
+            .map(|s| weighted_score(&s.text, cues, 0.3) * s.role.weights().1)
+            .sum::<f64>()
+    };
+    let cls = ev.classification
+        + WORD_CUE_SHARE * word_obj(CLASSIFICATION_CUES)
         + if lower.contains("is it") { 1.0 } else { 0.0 };
-    let reg = weighted_score(&lower, REGRESSION_CUES, 0.3);
+    let reg = ev.regression + WORD_CUE_SHARE * word_obj(REGRESSION_CUES);
     let mut objective = if cls == 0.0 && reg == 0.0 {
         Objective::Other
     } else if cls >= reg {
@@ -684,30 +747,51 @@ pub fn parse(text: &str) -> Intent {
         objective = Objective::Classification;
     }
 
-    // Tasks we cannot train.
+    // Tasks we cannot train: the short-request rules and the weighed evidence, against the
+    // evidence for a supported classification or regression.
+    let mut unsup: Vec<(&'static str, f64)> = ev.unsupported.clone();
+    for (re, tt, _) in UNSUPPORTED.iter() {
+        let hits: f64 = secs
+            .iter()
+            .filter(|s| re.is_match(&s.text))
+            .map(|s| SHORT_RULE_WEIGHT * s.role.weights().1)
+            .sum();
+        if hits > 0.0 {
+            match unsup.iter_mut().find(|(t, _)| t == tt) {
+                Some(e) => e.1 += hits,
+                None => unsup.push((tt, hits)),
+            }
+        }
+    }
+    unsup.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut supported = true;
     let mut reason = None;
     let mut task_type = match (modality, objective) {
+        (Modality::TimeSeries, Objective::Classification) => {
+            "time_series_classification".to_string()
+        }
         (Modality::TimeSeries, _) => "time_series_forecasting".to_string(),
-        (m, Objective::Other) => format!("{}_unknown", m.as_str()),
+        (m, Objective::Other) => format!("{}_{}", m.as_str(), "unknown"),
         (m, o) => format!("{}_{}", m.as_str(), o.as_str()),
     };
-    for (re, tt, why) in UNSUPPORTED.iter() {
-        if re.is_match(&lower) {
+    if let Some((tt, score)) = unsup.first().copied() {
+        if score >= UNSUPPORTED_MIN && score >= UNSUPPORTED_RATIO * cls.max(reg) {
             supported = false;
-            reason = Some((*why).to_string());
-            task_type = (*tt).to_string();
+            reason = Some(unsupported_reason(tt).to_string());
+            task_type = tt.to_string();
             objective = Objective::Other;
-            if *tt == "object_detection" || *tt == "image_segmentation" {
+            if tt == "object_detection" || tt == "image_segmentation" {
                 modality = Modality::Image;
-            } else if (*tt == "question_answering"
-                || (*tt == "generation" && !IMAGE_OUTPUT.is_match(&lower)))
-                && modality == Modality::Tabular
+            } else if matches!(
+                tt,
+                "question_answering" | "token_classification" | "ranking"
+            ) || (tt == "generation" && !IMAGE_OUTPUT.is_match(&lower))
             {
-                // Answering, translating, summarising and writing are about text.
-                modality = Modality::Text;
+                if modality == Modality::Tabular {
+                    // Answering, tagging, translating and writing are about text.
+                    modality = Modality::Text;
+                }
             }
-            break;
         }
     }
     if supported && modality == Modality::Audio {
@@ -864,6 +948,7 @@ pub fn parse(text: &str) -> Intent {
         constraints,
         parser: ParserKind::Embedded,
         confidence,
+        comparison: None,
     }
 }
 

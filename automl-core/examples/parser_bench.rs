@@ -1,0 +1,135 @@
+//! Accuracy of the embedded parser on the collected corpus of real task descriptions.
+//!
+//! Prints modality and objective accuracy on the tuning part and the held-out part
+//! (`automl-core/tests/data/parser_corpus_{tuning,heldout}.txt`), a confusion table per part
+//! and every miss with its source URL. No LLM is involved.
+//!
+//! Run: `cargo run --release --locked --example parser_bench -- [tuning|heldout|all|written]`
+//! (default `all`: tuning and held-out; `written` is the older hand-written corpus). Not a timed test: it reports, it does not assert.
+
+use std::collections::BTreeMap;
+
+use automl_core::agents::parser::{explain, parse};
+use automl_core::event::Objective;
+
+struct Entry {
+    modality: String,
+    objective: String,
+    url: String,
+    text: String,
+}
+
+fn load(raw: &str) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    for line in raw.lines() {
+        if let Some(h) = line.strip_prefix("=== ") {
+            let mut it = h.split_whitespace();
+            out.push(Entry {
+                modality: it.next().unwrap_or_default().to_string(),
+                objective: it.next().unwrap_or_default().to_string(),
+                url: it.next().unwrap_or_default().to_string(),
+                text: String::new(),
+            });
+        } else if let Some(e) = out.last_mut() {
+            if line.starts_with("# from:") {
+                continue;
+            }
+            e.text.push_str(line);
+            e.text.push('\n');
+        }
+    }
+    out
+}
+
+fn answer(objective: Objective, supported: bool) -> &'static str {
+    if !supported {
+        "unsupported"
+    } else {
+        objective.as_str()
+    }
+}
+
+fn report(name: &str, entries: &[Entry], verbose: bool) {
+    let (mut m_ok, mut o_ok) = (0usize, 0usize);
+    let mut modality_confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut objective_confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut misses = Vec::new();
+    let start = std::time::Instant::now();
+    for e in entries {
+        let i = parse(&e.text);
+        let got_m = i.modality.as_str().to_string();
+        let got_o = answer(i.objective, i.supported).to_string();
+        let mo = got_m == e.modality;
+        let oo = got_o == e.objective;
+        m_ok += mo as usize;
+        o_ok += oo as usize;
+        *modality_confusion
+            .entry((e.modality.clone(), got_m.clone()))
+            .or_default() += 1;
+        *objective_confusion
+            .entry((e.objective.clone(), got_o.clone()))
+            .or_default() += 1;
+        if !mo || !oo {
+            misses.push(format!(
+                "  MISS want {} {} got {} {} ({}) :: {}",
+                e.modality, e.objective, got_m, got_o, i.task_type, e.url
+            ));
+            if verbose {
+                for l in explain(&e.text).lines() {
+                    misses.push(format!("      {l}"));
+                }
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    let n = entries.len().max(1) as f64;
+    println!("== {name}: {} entries", entries.len());
+    println!(
+        "modality accuracy  {:.3} ({m_ok}/{})",
+        m_ok as f64 / n,
+        entries.len()
+    );
+    println!(
+        "objective accuracy {:.3} ({o_ok}/{})",
+        o_ok as f64 / n,
+        entries.len()
+    );
+    println!(
+        "parse time: {:.2} ms per entry",
+        elapsed.as_secs_f64() * 1000.0 / n
+    );
+    println!("modality confusion (want -> got: count):");
+    for ((w, g), c) in &modality_confusion {
+        println!("  {w:12} -> {g:12} {c}");
+    }
+    println!("objective confusion (want -> got: count):");
+    for ((w, g), c) in &objective_confusion {
+        println!("  {w:14} -> {g:14} {c}");
+    }
+    for m in misses {
+        println!("{m}");
+    }
+    println!();
+}
+
+fn main() {
+    let part = std::env::args().nth(1).unwrap_or_else(|| "all".to_string());
+    // `-v` after the part prints the weighed evidence of every miss.
+    let verbose = std::env::args().nth(2).as_deref() == Some("-v");
+    let tuning = load(include_str!("../tests/data/parser_corpus_tuning.txt"));
+    let heldout = load(include_str!("../tests/data/parser_corpus_heldout.txt"));
+    let written = load(include_str!("../tests/data/parser_corpus.txt"));
+    match part.as_str() {
+        "written" => report("written (tests/data/parser_corpus.txt)", &written, verbose),
+        "tuning" => report("tuning", &tuning, verbose),
+        "heldout" => report("held-out", &heldout, verbose),
+        "all" => {
+            report("tuning", &tuning, verbose);
+            report("held-out", &heldout, verbose);
+        }
+        other => {
+            eprintln!("unknown part {other:?}: use tuning, heldout, all or written");
+            std::process::exit(2);
+        }
+    }
+}
