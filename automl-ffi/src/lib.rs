@@ -341,10 +341,7 @@ impl RunHandle {
                     .ok_or_else(|| internal("the run handle is gone".to_string()))?;
                 st.done = Some(match handle.wait().await {
                     Ok(outcome) => RunOutcome::from_core(&outcome),
-                    Err(e) => Err(AutomlError::from_core(
-                        &e,
-                        failed_stage(&bus, &project_id),
-                    )),
+                    Err(e) => Err(AutomlError::from_core(&e, failed_stage(&bus, &project_id))),
                 });
             }
             st.done

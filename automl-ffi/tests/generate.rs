@@ -29,7 +29,10 @@ fn generate(lang: &str, out: &Path) -> String {
         .arg(out)
         .status()
         .expect("uniffi-bindgen runs");
-    assert!(status.success(), "uniffi-bindgen generate {lang} failed: {status}");
+    assert!(
+        status.success(),
+        "uniffi-bindgen generate {lang} failed: {status}"
+    );
     let mut text = String::new();
     for entry in walk(out) {
         if let Ok(t) = std::fs::read_to_string(&entry) {
