@@ -20,6 +20,8 @@ case "$(uname -s)" in
   MINGW*|MSYS*|CYGWIN*) lib="$target/debug/automl_ffi.dll" ;;
   *) lib="$target/debug/libautoml_ffi.so" ;;
 esac
+# `cargo test` leaves the cdylib in deps/ (only `cargo build` copies it up).
+[ -f "$lib" ] || lib="$(dirname "$lib")/deps/$(basename "$lib")"
 bindgen="$target/debug/uniffi-bindgen"
 for f in "$lib" "$bindgen"; do
   if [ ! -f "$f" ]; then

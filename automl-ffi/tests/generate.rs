@@ -16,7 +16,13 @@ fn library() -> PathBuf {
     } else {
         "libautoml_ffi.so"
     };
-    dir.join(name)
+    // `cargo test` leaves the cdylib in deps/; `cargo build` also copies it up.
+    let up = dir.join(name);
+    if up.is_file() {
+        up
+    } else {
+        dir.join("deps").join(name)
+    }
 }
 
 fn generate(lang: &str, out: &Path) -> String {
@@ -100,8 +106,8 @@ fn bindings_for_kotlin_swift_and_python_have_the_api() {
         &[
             "func nextEvent() async throws",
             "func wait() async throws",
-            "public enum AutomlError",
-            "case invalidOption(",
+            "enum AutomlError: Swift.Error",
+            "case InvalidOption(",
         ],
     );
 }
