@@ -628,7 +628,7 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         ));
     }
 
-    Ok(Profile {
+    let mut profile = Profile {
         modality: "tabular".to_string(),
         n_rows: n_rows as u64,
         n_columns: names.len() as u64,
@@ -638,7 +638,20 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         class_balance,
         columns,
         warnings,
-    })
+        duplicate_rows: 0,
+    };
+    let groups = crate::data::preprocess::duplicate_groups(
+        batch,
+        &crate::data::preprocess::duplicate_key_columns(&profile),
+    );
+    profile.duplicate_rows = crate::data::preprocess::count_duplicates(&groups);
+    if profile.duplicate_rows > 0 {
+        profile.warnings.push(format!(
+            "{} of {n_rows} rows exactly repeat another row's features; each set of copies is kept on one side of every split (train, validation, test, cross-validation folds) so that scores are not inflated",
+            profile.duplicate_rows
+        ));
+    }
+    Ok(profile)
 }
 
 /// Profiles a folder of labelled images.
@@ -711,6 +724,7 @@ pub fn profile_images(folder: &ImageFolder) -> Result<Profile> {
             },
         ],
         warnings,
+        duplicate_rows: 0,
     })
 }
 
