@@ -199,6 +199,15 @@ fn sms_spam_text() {
         assert_eq!(p.task, TaskKind::Classification);
         assert_eq!(kind(&p, "text"), ColumnKind::Text);
         assert!(p.warnings.iter().any(|w| w.contains("imbalanced")));
+        // 403 messages repeat an earlier one word for word; the profile says so.
+        assert_eq!(p.duplicate_rows, 403);
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.starts_with("403 of 5574 rows exactly repeat")),
+            "{:?}",
+            p.warnings
+        );
         preprocess_without_leak(&d, &p);
     }
 }

@@ -12,7 +12,7 @@ by 3. Look at that group only when reporting.
 
 usage:
   python3 bench/tabular/broad.py [--budgets 10,60] [--seeds 0,1,2] [--only a,b] [--group all|dev|held_out]
-                                 [--skip-peers] [--list]
+                                 [--skip-peers] [--list] [--no-build]
 Prints one line of JSON per run on stderr and, at the end, one table per group: score (metric
 per task: binary ROC AUC, multiclass accuracy, regression R²), wall time, peak RSS and the
 TRAIN stage's overrun against the budget, for ours and FLAML, mean over seeds.
@@ -229,6 +229,7 @@ def main():
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--list", action="store_true", help="materialise and list the sets, run nothing")
     ap.add_argument("--python", default=None, help="the Python with the peers and data packages")
+    ap.add_argument("--no-build", action="store_true", help="use target/debug/automl as it is")
     a = ap.parse_args()
     budgets = [float(b) for b in a.budgets.split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -249,7 +250,8 @@ def main():
         for d in sets:
             print(f"| {d['name']} | {d['group']} | {d['task']} | {d['rows']} | {', '.join(d['kinds'])} | {d['licence']} |")
         return
-    subprocess.run(["cargo", "build", "--quiet", "-p", "automl-server"], cwd=ROOT, check=True)
+    if not a.no_build:
+        subprocess.run(["cargo", "build", "--quiet", "--workspace", "--locked"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "debug", "automl")
     python = a.python or sys.executable
     rows = []
