@@ -830,6 +830,22 @@ pub fn duplicate_key_columns(profile: &Profile) -> Vec<&str> {
         .collect()
 }
 
+/// Whether exact repeats are copies of one record (kept on one side of every split) rather than
+/// distinct records that happen to share few, coarse features (a 3-column table of categories
+/// repeats rows by nature: grouping them would empty the training set). Repeats are grouped when
+/// the key holds free text, or when they are at most half of the rows.
+pub fn group_duplicates(n_rows: usize, duplicate_rows: u64, has_text: bool) -> bool {
+    duplicate_rows > 0 && (has_text || duplicate_rows * 2 <= n_rows as u64)
+}
+
+/// Whether the profile has a free-text column among the duplicate key.
+pub fn key_has_text(profile: &Profile) -> bool {
+    profile
+        .columns
+        .iter()
+        .any(|c| c.name != profile.target && c.kind == ColumnKind::Text)
+}
+
 /// Rows that repeat an earlier row's values (group size minus one, summed over groups).
 pub fn count_duplicates(groups: &[usize]) -> u64 {
     let distinct: std::collections::HashSet<usize> = groups.iter().copied().collect();
@@ -1064,8 +1080,13 @@ pub fn prepare_table(
         )));
     }
     // Exact duplicates (in the columns the model reads) stay on one side of every split.
-    let all_groups = duplicate_groups(batch, &duplicate_key_columns(profile));
-    let groups: Vec<usize> = labelled.iter().map(|r| all_groups[*r]).collect();
+    let mut all_groups = duplicate_groups(batch, &duplicate_key_columns(profile));
+    let mut groups: Vec<usize> = labelled.iter().map(|r| all_groups[*r]).collect();
+    let duplicate_rows = count_duplicates(&groups);
+    if !group_duplicates(groups.len(), duplicate_rows, key_has_text(profile)) {
+        all_groups = (0..batch.num_rows()).collect();
+        groups = labelled.clone();
+    }
     let mut left_out = 0u64;
     let split = match fixed_test {
         None => split_rows_grouped(&labelled, strata.as_deref(), Some(&groups), seed),
@@ -1166,7 +1187,7 @@ pub fn prepare_table(
         },
         seed,
         stratified: strata.is_some(),
-        duplicate_rows: count_duplicates(&groups),
+        duplicate_rows,
         duplicates_of_test_left_out: left_out,
     };
     let data = TabularData {
@@ -1217,7 +1238,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let (mut x, mut t, mut y) = (vec![], vec![], vec![]);
         for i in 0..80 {
-            let copies = 1 + i % 4;
+            let copies = if i % 4 == 0 { 3 } else { 1 };
             let xv: f64 = rng.r#gen();
             let label = if rng.r#gen::<bool>() { "a" } else { "b" };
             for _ in 0..copies {
@@ -1263,19 +1284,19 @@ mod tests {
     fn duplicates_stay_on_one_side_of_the_split_and_the_folds() {
         let batch = duplicated_batch();
         let profile = profile_of(&batch);
-        // 80 distinct rows, 200 in all.
-        assert_eq!(profile.duplicate_rows, 120);
+        // 80 distinct rows, 120 in all.
+        assert_eq!(profile.duplicate_rows, 40);
         assert!(
             profile
                 .warnings
                 .iter()
-                .any(|w| w.contains("120 of 200 rows exactly repeat")),
+                .any(|w| w.contains("40 of 120 rows exactly repeat")),
             "{:?}",
             profile.warnings
         );
         for seed in 0..5 {
             let (data, summary) = prepare_table(&batch, &profile, seed, None).expect("prepare");
-            assert_eq!(summary.duplicate_rows, 120);
+            assert_eq!(summary.duplicate_rows, 40);
             let test: std::collections::HashSet<String> =
                 keys(&data.test_rows).into_iter().collect();
             let valid: std::collections::HashSet<String> =
@@ -1315,12 +1336,11 @@ mod tests {
     fn copies_of_given_test_rows_are_left_out_of_training() {
         let batch = duplicated_batch();
         let profile = profile_of(&batch);
-        // Rows 0..10: distinct rows 0..3 (1 + 2 + 3 + 4 copies).
+        // Distinct row 0 is rows 0-2, rows 3-5 are distinct rows 1-3, distinct row 4 is rows 6-8.
         let test: Vec<usize> = vec![1, 3, 6];
         let (data, summary) = prepare_table(&batch, &profile, 0, Some(&test)).expect("prepare");
-        // Row 1 is the first copy of distinct row 1 (rows 1-2), row 3 of row 2 (rows 3-5),
-        // row 6 of row 3 (rows 6-9): 1 + 2 + 3 copies left out.
-        assert_eq!(summary.duplicates_of_test_left_out, 6);
+        // Rows 0 and 2 copy test row 1, rows 7 and 8 copy test row 6; row 3 has no copy.
+        assert_eq!(summary.duplicates_of_test_left_out, 4);
         assert_eq!(data.test_rows.num_rows(), 3);
         let test_keys: std::collections::HashSet<String> =
             keys(&data.test_rows).into_iter().collect();
@@ -1330,6 +1350,44 @@ mod tests {
                 .chain(&keys(&data.valid_rows))
                 .all(|k| !test_keys.contains(k))
         );
+    }
+
+    #[test]
+    fn coarse_tables_that_repeat_by_nature_are_not_grouped() {
+        use std::sync::Arc;
+
+        use arrow::array::StringArray;
+        use arrow::datatypes::{DataType, Field, Schema};
+
+        // Two binary features: 4 distinct rows out of 200, like a table of a few categories.
+        let a: Vec<&str> = (0..200)
+            .map(|i| if i % 2 == 0 { "x" } else { "y" })
+            .collect();
+        let b: Vec<&str> = (0..200)
+            .map(|i| if i % 3 == 0 { "u" } else { "v" })
+            .collect();
+        let y: Vec<&str> = (0..200)
+            .map(|i| if i % 5 == 0 { "p" } else { "q" })
+            .collect();
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("a", DataType::Utf8, true),
+                Field::new("b", DataType::Utf8, true),
+                Field::new("y", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(a)),
+                Arc::new(StringArray::from(b)),
+                Arc::new(StringArray::from(y)),
+            ],
+        )
+        .expect("batch");
+        let profile = profile_of(&batch);
+        assert_eq!(profile.duplicate_rows, 196);
+        let test: Vec<usize> = (0..40).collect();
+        let (data, summary) = prepare_table(&batch, &profile, 0, Some(&test)).expect("prepare");
+        assert_eq!(summary.duplicates_of_test_left_out, 0);
+        assert_eq!(data.train_rows.num_rows() + data.valid_rows.num_rows(), 160);
     }
 
     #[test]

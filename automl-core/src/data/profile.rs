@@ -645,9 +645,19 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         &crate::data::preprocess::duplicate_key_columns(&profile),
     );
     profile.duplicate_rows = crate::data::preprocess::count_duplicates(&groups);
-    if profile.duplicate_rows > 0 {
+    let grouped = crate::data::preprocess::group_duplicates(
+        n_rows,
+        profile.duplicate_rows,
+        crate::data::preprocess::key_has_text(&profile),
+    );
+    if grouped {
         profile.warnings.push(format!(
             "{} of {n_rows} rows exactly repeat another row's features; each set of copies is kept on one side of every split (train, validation, test, cross-validation folds) so that scores are not inflated",
+            profile.duplicate_rows
+        ));
+    } else if profile.duplicate_rows > 0 {
+        profile.warnings.push(format!(
+            "{} of {n_rows} rows repeat another row's features: with so few distinct rows, repeats are distinct records that share coarse features, and are split like any row",
             profile.duplicate_rows
         ));
     }
