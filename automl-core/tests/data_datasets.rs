@@ -61,6 +61,10 @@ fn preprocess_without_leak(d: &Dataset, p: &Profile) {
     assert!(!tab.pipeline.feature_names.contains(&p.target));
     let mut off = 0;
     for s in &tab.pipeline.steps {
+        if s.is_sparse() {
+            // TF-IDF text comes as a sparse matrix, after the dense features.
+            continue;
+        }
         if let FeatureStep::Numeric { .. } = s {
             let m = tab.x_train.column(off).mean().unwrap_or(f64::NAN);
             assert!(m.abs() < 1e-6, "{}: train mean {m}", s.column());
@@ -68,6 +72,11 @@ fn preprocess_without_leak(d: &Dataset, p: &Profile) {
         off += s.width();
     }
     assert_eq!(off, tab.x_train.ncols());
+    assert_eq!(off, tab.pipeline.dense_width());
+    if let Some(sparse) = tab.pipeline.transform_sparse(&tab.train_rows) {
+        assert_eq!(sparse.ncols, tab.pipeline.sparse_width());
+        assert_eq!(sparse.nrows(), tab.x_train.nrows());
+    }
     assert!(
         p.warnings.iter().all(|w| !w.contains("leak")),
         "{:?}",
@@ -199,6 +208,15 @@ fn sms_spam_text() {
         assert_eq!(p.task, TaskKind::Classification);
         assert_eq!(kind(&p, "text"), ColumnKind::Text);
         assert!(p.warnings.iter().any(|w| w.contains("imbalanced")));
+        // 403 messages repeat an earlier one word for word; the profile says so.
+        assert_eq!(p.duplicate_rows, 403);
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.starts_with("403 of 5574 rows exactly repeat")),
+            "{:?}",
+            p.warnings
+        );
         preprocess_without_leak(&d, &p);
     }
 }

@@ -11,6 +11,7 @@ mod formats;
 mod images;
 pub mod preprocess;
 pub mod profile;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 

@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::data::text::{self, Csr};
 use crate::data::{column_f64, column_str};
 use crate::error::{AutomlError, Result};
 use crate::event::{
@@ -160,6 +161,16 @@ impl Pipeline {
                         return bad("bucket count outside 1..=1048576");
                     }
                 }
+                FeatureStep::TextTfidf {
+                    width, grams, idf, ..
+                } => {
+                    if grams.len() != *width || idf.len() != *width {
+                        return bad("n-grams, idf and width differ");
+                    }
+                    if idf.iter().any(|v| !v.is_finite() || *v < 0.0) {
+                        return bad("an idf is not a finite non-negative number");
+                    }
+                }
             }
             width = width.saturating_add(step.width());
             if width > MAX_FEATURES {
@@ -175,9 +186,61 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Number of output features.
+    /// Number of output features (dense then sparse).
     pub fn width(&self) -> usize {
         self.steps.iter().map(FeatureStep::width).sum()
+    }
+
+    /// Number of dense features ([`Pipeline::transform`]'s columns).
+    pub fn dense_width(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| !s.is_sparse())
+            .map(FeatureStep::width)
+            .sum()
+    }
+
+    /// Number of sparse features ([`Pipeline::transform_sparse`]'s columns).
+    pub fn sparse_width(&self) -> usize {
+        self.width() - self.dense_width()
+    }
+
+    /// The sparse (TF-IDF) features of `batch`, or `None` when the pipeline has no sparse step.
+    /// A missing column gives empty rows (the dense transform reports it).
+    pub fn transform_sparse(&self, batch: &RecordBatch) -> Option<Csr> {
+        let width = self.sparse_width();
+        if !self.steps.iter().any(FeatureStep::is_sparse) {
+            return None;
+        }
+        let n = batch.num_rows();
+        let mut rows: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
+        let mut off = 0u32;
+        for step in &self.steps {
+            let FeatureStep::TextTfidf {
+                column,
+                width: w,
+                grams,
+                idf,
+            } = step
+            else {
+                continue;
+            };
+            if let Some(col) = batch.column_by_name(column) {
+                let vocab = text::Vocabulary {
+                    grams: grams.clone(),
+                    idf: idf.clone(),
+                };
+                let index = text::index(&vocab);
+                text::transform_into(&column_str(col), &vocab, &index, off, &mut rows);
+            }
+            off += *w as u32;
+        }
+        let mut m = Csr::new(width);
+        for mut r in rows {
+            r.sort_unstable_by_key(|e| e.0);
+            m.push_row(r);
+        }
+        Some(m)
     }
 
     /// Fits the pipeline on `train` using the profile's column kinds.
@@ -325,10 +388,25 @@ impl Pipeline {
                         reference,
                     });
                 }
-                ColumnKind::Text => steps.push(FeatureStep::TextHash {
-                    column: col.name.clone(),
-                    buckets: TEXT_BUCKETS,
-                }),
+                ColumnKind::Text => {
+                    let vocab = text::fit(&column_str(array));
+                    if vocab.grams.is_empty() {
+                        dropped.push(DroppedColumn {
+                            column: col.name.clone(),
+                            reason: format!(
+                                "no word or character n-gram appears in {} training rows",
+                                text::MIN_DF
+                            ),
+                        });
+                        continue;
+                    }
+                    steps.push(FeatureStep::TextTfidf {
+                        column: col.name.clone(),
+                        width: vocab.grams.len(),
+                        grams: vocab.grams,
+                        idf: vocab.idf,
+                    });
+                }
                 ColumnKind::Identifier => dropped.push(DroppedColumn {
                     column: col.name.clone(),
                     reason: "identifier-like".to_string(),
@@ -355,6 +433,7 @@ impl Pipeline {
             )));
         }
         let mut feature_names = Vec::new();
+        let mut sparse_names = Vec::new();
         for s in &steps {
             match s {
                 FeatureStep::Numeric {
@@ -379,8 +458,15 @@ impl Pipeline {
                 FeatureStep::TextHash { column, buckets } => {
                     feature_names.extend((0..*buckets).map(|b| format!("{column}#{b}")))
                 }
+                FeatureStep::TextTfidf { column, grams, .. } => {
+                    sparse_names.extend(grams.iter().map(|g| {
+                        let kind = if g & 1 == 0 { "word" } else { "char" };
+                        format!("{column}~{kind}{g:016x}")
+                    }))
+                }
             }
         }
+        feature_names.extend(sparse_names);
         Ok(Pipeline {
             version: 1,
             target: profile.target.clone(),
@@ -395,7 +481,7 @@ impl Pipeline {
     /// Turns rows into the model's feature matrix.
     pub fn transform(&self, batch: &RecordBatch) -> (Array2<f64>, TransformReport) {
         let n = batch.num_rows();
-        let mut x = Array2::<f64>::zeros((n, self.width()));
+        let mut x = Array2::<f64>::zeros((n, self.dense_width()));
         let mut report = TransformReport::default();
         let mut off = 0;
         for step in &self.steps {
@@ -485,6 +571,8 @@ impl Pipeline {
                         }
                     }
                 }
+                // Sparse: see `transform_sparse`.
+                FeatureStep::TextTfidf { .. } => continue,
                 FeatureStep::TextHash { buckets, .. } => {
                     if let Some(c) = col {
                         for (i, v) in column_str(c).iter().enumerate() {
@@ -608,29 +696,57 @@ pub struct Split {
 
 /// Splits rows with a seed; `strata` (one label per row) keeps class shares in every part.
 pub fn split_rows(rows: &[usize], strata: Option<&[usize]>, seed: u64) -> Split {
+    split_rows_grouped(rows, strata, None, seed)
+}
+
+/// Like [`split_rows`], but rows that share a group (one id per row, e.g. from
+/// [`duplicate_groups`]) always land in the same part: groups, not rows, are shuffled and dealt
+/// out, each within the stratum of its first row, until every part holds its share of rows.
+/// With every row in a group of its own this is exactly [`split_rows`].
+pub fn split_rows_grouped(
+    rows: &[usize],
+    strata: Option<&[usize]>,
+    groups: Option<&[usize]>,
+    seed: u64,
+) -> Split {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut groups: Vec<Vec<usize>> = match strata {
-        Some(s) => {
-            let k = s.iter().copied().max().map_or(0, |m| m + 1);
-            let mut g = vec![Vec::new(); k];
-            for (i, r) in rows.iter().enumerate() {
-                g[s[i]].push(*r);
+    // Units: the rows of one group, in row order, filed under the stratum of the first.
+    let k = strata
+        .and_then(|s| s.iter().copied().max())
+        .map_or(1, |m| m + 1);
+    let mut units: Vec<Vec<Vec<usize>>> = vec![Vec::new(); k];
+    let mut rows_in: Vec<usize> = vec![0; k];
+    let mut unit_of: HashMap<usize, (usize, usize)> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let s = strata.map_or(0, |s| s[i]);
+        match groups.map(|g| g[i]) {
+            Some(g) => match unit_of.get(&g) {
+                Some(&(st, u)) => {
+                    units[st][u].push(*r);
+                    rows_in[st] += 1;
+                }
+                None => {
+                    unit_of.insert(g, (s, units[s].len()));
+                    units[s].push(vec![*r]);
+                    rows_in[s] += 1;
+                }
+            },
+            None => {
+                units[s].push(vec![*r]);
+                rows_in[s] += 1;
             }
-            g
         }
-        None => vec![rows.to_vec()],
-    };
+    }
     let mut split = Split {
         train: vec![],
         valid: vec![],
         test: vec![],
     };
-    for g in &mut groups {
+    for (g, n) in units.iter_mut().zip(rows_in) {
         g.shuffle(&mut rng);
-        let n = g.len();
         let mut n_test = (n as f64 * TEST_SHARE).round() as usize;
         let mut n_valid = (n as f64 * VALID_SHARE).round() as usize;
-        if n >= 3 {
+        if n >= 3 && g.len() >= 3 {
             n_test = n_test.max(1);
             n_valid = n_valid.max(1);
         } else {
@@ -638,14 +754,102 @@ pub fn split_rows(rows: &[usize], strata: Option<&[usize]>, seed: u64) -> Split 
             n_test = 0;
             n_valid = 0;
         }
-        split.test.extend_from_slice(&g[..n_test]);
-        split.valid.extend_from_slice(&g[n_test..n_test + n_valid]);
-        split.train.extend_from_slice(&g[n_test + n_valid..]);
+        let (mut in_test, mut in_valid) = (0, 0);
+        for unit in g.iter() {
+            if in_test < n_test {
+                in_test += unit.len();
+                split.test.extend_from_slice(unit);
+            } else if in_valid < n_valid {
+                in_valid += unit.len();
+                split.valid.extend_from_slice(unit);
+            } else {
+                split.train.extend_from_slice(unit);
+            }
+        }
     }
     split.train.sort_unstable();
     split.valid.sort_unstable();
     split.test.sort_unstable();
     split
+}
+
+/// Groups rows that are exact duplicates in `columns` (every other column is ignored): one
+/// group id per row, the id of the first row with the same values. Values are compared by a
+/// 128-bit hash of their text, so memory stays one number per row.
+pub fn duplicate_groups(batch: &RecordBatch, columns: &[&str]) -> Vec<usize> {
+    let n = batch.num_rows();
+    if !columns.iter().any(|c| batch.column_by_name(c).is_some()) {
+        // Nothing to compare: every row stands alone.
+        return (0..n).collect();
+    }
+    let mut a: Vec<u64> = vec![0xcbf2_9ce4_8422_2325; n];
+    let mut b: Vec<u64> = vec![0x6c62_272e_07bb_0142; n];
+    for name in columns {
+        let Some(col) = batch.column_by_name(name) else {
+            continue;
+        };
+        for (i, v) in column_str(col).iter().enumerate() {
+            let mut ha = FnvHasher(a[i]);
+            let mut hb = FnvHasher(b[i] ^ 0x9e37_79b9_7f4a_7c15);
+            match v {
+                Some(s) => {
+                    ha.write(&[1]);
+                    ha.write(s.as_bytes());
+                    hb.write(s.as_bytes());
+                    hb.write(&(s.len() as u64).to_le_bytes());
+                }
+                None => {
+                    ha.write(&[0]);
+                    hb.write(&[0xff]);
+                }
+            }
+            // Column separator: ("ab", "c") and ("a", "bc") differ.
+            ha.write(&[0x1f]);
+            hb.write(&[0x1e]);
+            a[i] = ha.finish();
+            b[i] = hb.finish();
+        }
+    }
+    let mut first: HashMap<(u64, u64), usize> = HashMap::with_capacity(n);
+    (0..n)
+        .map(|i| *first.entry((a[i], b[i])).or_insert(i))
+        .collect()
+}
+
+/// The columns whose values make two rows duplicates: every column the model may read (all
+/// but the target, identifiers and constants).
+pub fn duplicate_key_columns(profile: &Profile) -> Vec<&str> {
+    profile
+        .columns
+        .iter()
+        .filter(|c| {
+            c.name != profile.target
+                && !matches!(c.kind, ColumnKind::Identifier | ColumnKind::Constant)
+        })
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// Whether exact repeats are copies of one record (kept on one side of every split) rather than
+/// distinct records that happen to share few, coarse features (a 3-column table of categories
+/// repeats rows by nature: grouping them would empty the training set). Repeats are grouped when
+/// the key holds free text, or when they are at most half of the rows.
+pub fn group_duplicates(n_rows: usize, duplicate_rows: u64, has_text: bool) -> bool {
+    duplicate_rows > 0 && (has_text || duplicate_rows * 2 <= n_rows as u64)
+}
+
+/// Whether the profile has a free-text column among the duplicate key.
+pub fn key_has_text(profile: &Profile) -> bool {
+    profile
+        .columns
+        .iter()
+        .any(|c| c.name != profile.target && c.kind == ColumnKind::Text)
+}
+
+/// Rows that repeat an earlier row's values (group size minus one, summed over groups).
+pub fn count_duplicates(groups: &[usize]) -> u64 {
+    let distinct: std::collections::HashSet<usize> = groups.iter().copied().collect();
+    (groups.len() - distinct.len()) as u64
 }
 
 /// Rows `idx` of `batch`.
@@ -699,12 +903,23 @@ pub struct TabularData {
     pub test_rows: RecordBatch,
     /// Test targets.
     pub y_test: Targets,
+    /// Duplicate group of each training then validation row (the order of
+    /// [`TabularData::train_and_valid`]): rows with equal feature values share an id.
+    pub groups: Vec<usize>,
 }
 
 impl TabularData {
     /// Whether trainers should choose by cross-validation (small data).
     pub fn use_cv(&self) -> bool {
         self.train_rows.num_rows() + self.valid_rows.num_rows() < CV_MAX_ROWS
+    }
+
+    /// Cross-validation folds over train + valid (the order of [`TabularData::train_and_valid`]),
+    /// stratified by `labels` when given, with exact duplicates held out together.
+    pub fn cv_folds(&self, labels: Option<&[usize]>, k: usize, seed: u64) -> Vec<Vec<usize>> {
+        let n = self.train_rows.num_rows() + self.valid_rows.num_rows();
+        let groups = (self.groups.len() == n).then_some(self.groups.as_slice());
+        folds_grouped(n, labels, groups, k, seed)
     }
 
     /// Training and validation rows together (all rows but the test split): raw rows, encoded
@@ -742,25 +957,60 @@ pub const CV_FOLDS: usize = 5;
 /// `k` folds over `n` rows (stratified by `labels` when given), seeded: each fold's held-out
 /// row indices.
 pub fn folds(n: usize, labels: Option<&[usize]>, k: usize, seed: u64) -> Vec<Vec<usize>> {
+    folds_grouped(n, labels, None, k, seed)
+}
+
+/// Like [`folds`], but rows sharing a group id (one per row) are held out together, so that
+/// no fold trains on a copy of a row it scores. Groups are dealt in shuffled order to the fold
+/// with the fewest rows so far of the group's stratum (the label of its first row). With every
+/// row in a group of its own this is exactly [`folds`].
+pub fn folds_grouped(
+    n: usize,
+    labels: Option<&[usize]>,
+    groups: Option<&[usize]>,
+    k: usize,
+    seed: u64,
+) -> Vec<Vec<usize>> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f01d);
     let mut out = vec![Vec::new(); k];
-    let groups: Vec<Vec<usize>> = match labels {
-        Some(l) => {
-            let m = l.iter().copied().max().map_or(0, |m| m + 1);
-            let mut g = vec![Vec::new(); m];
-            for (i, c) in l.iter().enumerate() {
-                g[*c].push(i);
-            }
-            g
+    let m = labels
+        .and_then(|l| l.iter().copied().max())
+        .map_or(1, |m| m + 1);
+    let mut by_stratum: Vec<Vec<Vec<usize>>> = vec![Vec::new(); m];
+    let mut unit_of: HashMap<usize, (usize, usize)> = HashMap::new();
+    for i in 0..n {
+        let s = labels.map_or(0, |l| l[i]);
+        match groups.map(|g| g[i]) {
+            Some(g) => match unit_of.get(&g) {
+                Some(&(st, u)) => by_stratum[st][u].push(i),
+                None => {
+                    unit_of.insert(g, (s, by_stratum[s].len()));
+                    by_stratum[s].push(vec![i]);
+                }
+            },
+            None => by_stratum[s].push(vec![i]),
         }
-        None => vec![(0..n).collect()],
-    };
+    }
     let mut next = 0;
-    for mut g in groups {
-        g.shuffle(&mut rng);
-        for i in g {
-            out[next % k].push(i);
-            next += 1;
+    for mut units in by_stratum {
+        units.shuffle(&mut rng);
+        if units.iter().all(|u| u.len() == 1) {
+            // Round robin, continuing across strata (the ungrouped rule).
+            for u in units {
+                out[next % k].push(u[0]);
+                next += 1;
+            }
+            continue;
+        }
+        // Larger groups first keep the folds even; ties keep the shuffled order.
+        units.sort_by_key(|u| std::cmp::Reverse(u.len()));
+        let mut sizes = vec![0usize; k];
+        for u in units {
+            let f = (0..k)
+                .min_by_key(|f| (sizes[*f], (*f + k - next % k) % k))
+                .unwrap_or(0);
+            sizes[f] += u.len();
+            out[f].extend(u);
         }
     }
     for f in &mut out {
@@ -829,8 +1079,17 @@ pub fn prepare_table(
             labelled.len()
         )));
     }
+    // Exact duplicates (in the columns the model reads) stay on one side of every split.
+    let mut all_groups = duplicate_groups(batch, &duplicate_key_columns(profile));
+    let mut groups: Vec<usize> = labelled.iter().map(|r| all_groups[*r]).collect();
+    let duplicate_rows = count_duplicates(&groups);
+    if !group_duplicates(groups.len(), duplicate_rows, key_has_text(profile)) {
+        all_groups = (0..batch.num_rows()).collect();
+        groups = labelled.clone();
+    }
+    let mut left_out = 0u64;
     let split = match fixed_test {
-        None => split_rows(&labelled, strata.as_deref(), seed),
+        None => split_rows_grouped(&labelled, strata.as_deref(), Some(&groups), seed),
         Some(test) => {
             let n = batch.num_rows();
             if let Some(bad) = test.iter().find(|r| **r >= n) {
@@ -840,21 +1099,32 @@ pub fn prepare_table(
                 });
             }
             let held: std::collections::HashSet<usize> = test.iter().copied().collect();
-            let (rest, rest_strata): (Vec<usize>, Vec<usize>) = match &strata {
-                Some(st) => labelled
-                    .iter()
-                    .zip(st)
-                    .filter(|(r, _)| !held.contains(r))
-                    .map(|(r, c)| (*r, *c))
-                    .unzip(),
-                None => labelled
-                    .iter()
-                    .filter(|r| !held.contains(r))
-                    .map(|r| (*r, 0))
-                    .unzip(),
-            };
+            // Rows outside the given test rows that copy one of them would let the model see
+            // test rows in training: they are left out of training and validation.
+            let held_groups: std::collections::HashSet<usize> =
+                held.iter().map(|r| all_groups[*r]).collect();
+            let mut rest = Vec::new();
+            let mut rest_strata = Vec::new();
+            let mut rest_groups = Vec::new();
+            for (i, r) in labelled.iter().enumerate() {
+                if held.contains(r) {
+                    continue;
+                }
+                if held_groups.contains(&groups[i]) {
+                    left_out += 1;
+                    continue;
+                }
+                rest.push(*r);
+                rest_strata.push(strata.as_ref().map_or(0, |s| s[i]));
+                rest_groups.push(groups[i]);
+            }
             // Split the rest into train and valid in the usual proportions.
-            let inner = split_rows(&rest, strata.as_ref().map(|_| rest_strata.as_slice()), seed);
+            let inner = split_rows_grouped(
+                &rest,
+                strata.as_ref().map(|_| rest_strata.as_slice()),
+                Some(&rest_groups),
+                seed,
+            );
             let mut train = inner.train;
             train.extend(inner.test);
             train.sort_unstable();
@@ -907,7 +1177,7 @@ pub fn prepare_table(
     let (x_train, _) = pipeline.transform(&train);
     let (x_valid, _) = pipeline.transform(&valid);
     let summary = PreprocessSummary {
-        steps: pipeline.steps.iter().map(|s| s.clone()).collect(),
+        steps: pipeline.steps.iter().map(FeatureStep::summary).collect(),
         dropped: pipeline.dropped.clone(),
         n_features: pipeline.width() as u64,
         split: SplitSizes {
@@ -917,6 +1187,8 @@ pub fn prepare_table(
         },
         seed,
         stratified: strata.is_some(),
+        duplicate_rows,
+        duplicates_of_test_left_out: left_out,
     };
     let data = TabularData {
         y_train: targets(&train)?,
@@ -928,6 +1200,12 @@ pub fn prepare_table(
         train_rows: train,
         valid_rows: valid,
         test_rows: test,
+        groups: split
+            .train
+            .iter()
+            .chain(&split.valid)
+            .map(|r| all_groups[*r])
+            .collect(),
     };
     Ok((data, summary))
 }
@@ -946,6 +1224,201 @@ mod tests {
         assert!(s.valid.iter().any(|r| *r >= 80));
         assert_eq!(s, split_rows(&rows, Some(&strata), 7), "seeded");
         assert_ne!(s, split_rows(&rows, Some(&strata), 8));
+    }
+
+    /// 80 distinct rows with a random label, copied 1 to 4 times each (label kept): a split
+    /// that scatters copies lets a memorising model "predict" the test rows.
+    fn duplicated_batch() -> RecordBatch {
+        use std::sync::Arc;
+
+        use arrow::array::{Float64Array, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        use rand::Rng;
+
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (mut x, mut t, mut y) = (vec![], vec![], vec![]);
+        for i in 0..80 {
+            let copies = if i % 4 == 0 { 3 } else { 1 };
+            let xv: f64 = rng.r#gen();
+            let label = if rng.r#gen::<bool>() { "a" } else { "b" };
+            for _ in 0..copies {
+                x.push(xv);
+                t.push(format!("message number {i} with words"));
+                y.push(label);
+            }
+        }
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("x", DataType::Float64, true),
+                Field::new("text", DataType::Utf8, true),
+                Field::new("y", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Float64Array::from(x)),
+                Arc::new(StringArray::from(t)),
+                Arc::new(StringArray::from(y)),
+            ],
+        )
+        .expect("batch")
+    }
+
+    fn profile_of(batch: &RecordBatch) -> Profile {
+        let hints = crate::data::profile::TargetHints {
+            explicit: Some("y".to_string()),
+            ..Default::default()
+        };
+        crate::data::profile::profile_table(batch, &hints, &crate::agents::parser::parse(""))
+            .expect("profile")
+    }
+
+    fn keys(batch: &RecordBatch) -> Vec<String> {
+        let x = column_str(batch.column_by_name("x").expect("x"));
+        let t = column_str(batch.column_by_name("text").expect("text"));
+        x.into_iter()
+            .zip(t)
+            .map(|(a, b)| format!("{a:?}|{b:?}"))
+            .collect()
+    }
+
+    #[test]
+    fn duplicates_stay_on_one_side_of_the_split_and_the_folds() {
+        let batch = duplicated_batch();
+        let profile = profile_of(&batch);
+        // 80 distinct rows, 120 in all.
+        assert_eq!(profile.duplicate_rows, 40);
+        assert!(
+            profile
+                .warnings
+                .iter()
+                .any(|w| w.contains("40 of 120 rows exactly repeat")),
+            "{:?}",
+            profile.warnings
+        );
+        for seed in 0..5 {
+            let (data, summary) = prepare_table(&batch, &profile, seed, None).expect("prepare");
+            assert_eq!(summary.duplicate_rows, 40);
+            let test: std::collections::HashSet<String> =
+                keys(&data.test_rows).into_iter().collect();
+            let valid: std::collections::HashSet<String> =
+                keys(&data.valid_rows).into_iter().collect();
+            let train = keys(&data.train_rows);
+            assert!(!test.is_empty() && !valid.is_empty());
+            assert!(
+                train
+                    .iter()
+                    .all(|k| !test.contains(k) && !valid.contains(k)),
+                "a training row copies a validation or test row (seed {seed})"
+            );
+            assert!(valid.iter().all(|k| !test.contains(k)));
+            // Folds over train + valid hold every copy out together.
+            let all: Vec<String> = train
+                .iter()
+                .cloned()
+                .chain(keys(&data.valid_rows))
+                .collect();
+            let folds = data.cv_folds(None, CV_FOLDS, seed);
+            assert_eq!(folds.iter().map(Vec::len).sum::<usize>(), all.len());
+            for held in &folds {
+                let held_keys: std::collections::HashSet<&String> =
+                    held.iter().map(|i| &all[*i]).collect();
+                let held_set: std::collections::HashSet<usize> = held.iter().copied().collect();
+                assert!(
+                    (0..all.len())
+                        .filter(|i| !held_set.contains(i))
+                        .all(|i| !held_keys.contains(&all[i])),
+                    "a fold trains on a copy of a row it holds out"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn copies_of_given_test_rows_are_left_out_of_training() {
+        let batch = duplicated_batch();
+        let profile = profile_of(&batch);
+        // Distinct row 0 is rows 0-2, rows 3-5 are distinct rows 1-3, distinct row 4 is rows 6-8.
+        let test: Vec<usize> = vec![1, 3, 6];
+        let (data, summary) = prepare_table(&batch, &profile, 0, Some(&test)).expect("prepare");
+        // Rows 0 and 2 copy test row 1, rows 7 and 8 copy test row 6; row 3 has no copy.
+        assert_eq!(summary.duplicates_of_test_left_out, 4);
+        assert_eq!(data.test_rows.num_rows(), 3);
+        let test_keys: std::collections::HashSet<String> =
+            keys(&data.test_rows).into_iter().collect();
+        assert!(
+            keys(&data.train_rows)
+                .iter()
+                .chain(&keys(&data.valid_rows))
+                .all(|k| !test_keys.contains(k))
+        );
+    }
+
+    #[test]
+    fn coarse_tables_that_repeat_by_nature_are_not_grouped() {
+        use std::sync::Arc;
+
+        use arrow::array::StringArray;
+        use arrow::datatypes::{DataType, Field, Schema};
+
+        // Two binary features: 4 distinct rows out of 200, like a table of a few categories.
+        let a: Vec<&str> = (0..200)
+            .map(|i| if i % 2 == 0 { "x" } else { "y" })
+            .collect();
+        let b: Vec<&str> = (0..200)
+            .map(|i| if i % 3 == 0 { "u" } else { "v" })
+            .collect();
+        let y: Vec<&str> = (0..200)
+            .map(|i| if i % 5 == 0 { "p" } else { "q" })
+            .collect();
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("a", DataType::Utf8, true),
+                Field::new("b", DataType::Utf8, true),
+                Field::new("y", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(a)),
+                Arc::new(StringArray::from(b)),
+                Arc::new(StringArray::from(y)),
+            ],
+        )
+        .expect("batch");
+        let profile = profile_of(&batch);
+        assert_eq!(profile.duplicate_rows, 196);
+        let test: Vec<usize> = (0..40).collect();
+        let (data, summary) = prepare_table(&batch, &profile, 0, Some(&test)).expect("prepare");
+        assert_eq!(summary.duplicates_of_test_left_out, 0);
+        assert_eq!(data.train_rows.num_rows() + data.valid_rows.num_rows(), 160);
+    }
+
+    #[test]
+    fn grouping_with_no_duplicates_changes_nothing() {
+        let rows: Vec<usize> = (0..97).collect();
+        let strata: Vec<usize> = (0..97).map(|i| usize::from(i % 7 == 0)).collect();
+        let singles: Vec<usize> = (0..97).map(|i| i * 3).collect();
+        assert_eq!(
+            split_rows_grouped(&rows, Some(&strata), Some(&singles), 4),
+            split_rows(&rows, Some(&strata), 4)
+        );
+        assert_eq!(
+            folds_grouped(97, Some(&strata), Some(&singles), 5, 4),
+            folds(97, Some(&strata), 5, 4)
+        );
+        // Every copy of a row lands in one fold, and the folds stay close in size.
+        let groups: Vec<usize> = (0..97).map(|i| i / 3).collect();
+        let f = folds_grouped(97, None, Some(&groups), 5, 1);
+        for held in &f {
+            for i in held {
+                assert!(
+                    held.iter().filter(|j| groups[**j] == groups[*i]).count()
+                        == 97.min(groups[*i] * 3 + 3) - groups[*i] * 3
+                );
+            }
+        }
+        let sizes: Vec<usize> = f.iter().map(Vec::len).collect();
+        assert!(
+            sizes.iter().max().unwrap_or(&0) - sizes.iter().min().unwrap_or(&0) <= 3,
+            "{sizes:?}"
+        );
     }
 
     #[test]

@@ -628,7 +628,7 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         ));
     }
 
-    Ok(Profile {
+    let mut profile = Profile {
         modality: "tabular".to_string(),
         n_rows: n_rows as u64,
         n_columns: names.len() as u64,
@@ -638,7 +638,30 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         class_balance,
         columns,
         warnings,
-    })
+        duplicate_rows: 0,
+    };
+    let groups = crate::data::preprocess::duplicate_groups(
+        batch,
+        &crate::data::preprocess::duplicate_key_columns(&profile),
+    );
+    profile.duplicate_rows = crate::data::preprocess::count_duplicates(&groups);
+    let grouped = crate::data::preprocess::group_duplicates(
+        n_rows,
+        profile.duplicate_rows,
+        crate::data::preprocess::key_has_text(&profile),
+    );
+    if grouped {
+        profile.warnings.push(format!(
+            "{} of {n_rows} rows exactly repeat another row's features; each set of copies is kept on one side of every split (train, validation, test, cross-validation folds) so that scores are not inflated",
+            profile.duplicate_rows
+        ));
+    } else if profile.duplicate_rows > 0 {
+        profile.warnings.push(format!(
+            "{} of {n_rows} rows repeat another row's features: with so few distinct rows, repeats are distinct records that share coarse features, and are split like any row",
+            profile.duplicate_rows
+        ));
+    }
+    Ok(profile)
 }
 
 /// Profiles a folder of labelled images.
@@ -711,6 +734,7 @@ pub fn profile_images(folder: &ImageFolder) -> Result<Profile> {
             },
         ],
         warnings,
+        duplicate_rows: 0,
     })
 }
 

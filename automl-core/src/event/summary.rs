@@ -101,6 +101,10 @@ pub struct Profile {
     pub columns: Vec<ColumnProfile>,
     /// What to watch for.
     pub warnings: Vec<String>,
+    /// Rows that exactly repeat another row in every column the model may read (all but the
+    /// target, identifiers and constants); they are kept on one side of every split.
+    #[serde(default)]
+    pub duplicate_rows: u64,
 }
 
 impl Profile {
@@ -169,6 +173,20 @@ pub enum FeatureStep {
         /// Number of buckets.
         buckets: usize,
     },
+    /// Sparse TF-IDF of word 1-2-grams and character 2-5-grams (hashed), fitted on the
+    /// training rows; its features come as a sparse matrix after every dense feature.
+    TextTfidf {
+        /// Input column.
+        column: String,
+        /// Number of kept n-grams (output features).
+        width: usize,
+        /// Hash of each kept n-gram, in feature order (left out of event payloads).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        grams: Vec<u64>,
+        /// Inverse document frequency of each (left out of event payloads).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        idf: Vec<f64>,
+    },
 }
 
 impl FeatureStep {
@@ -179,7 +197,26 @@ impl FeatureStep {
             | FeatureStep::OneHot { column, .. }
             | FeatureStep::Frequency { column, .. }
             | FeatureStep::DatetimeParts { column, .. }
-            | FeatureStep::TextHash { column, .. } => column,
+            | FeatureStep::TextHash { column, .. }
+            | FeatureStep::TextTfidf { column, .. } => column,
+        }
+    }
+
+    /// True for steps whose features come as a sparse matrix (after the dense ones).
+    pub fn is_sparse(&self) -> bool {
+        matches!(self, FeatureStep::TextTfidf { .. })
+    }
+
+    /// The step as shown in events: without large fitted tables.
+    pub fn summary(&self) -> FeatureStep {
+        match self {
+            FeatureStep::TextTfidf { column, width, .. } => FeatureStep::TextTfidf {
+                column: column.clone(),
+                width: *width,
+                grams: vec![],
+                idf: vec![],
+            },
+            s => s.clone(),
         }
     }
 
@@ -193,6 +230,7 @@ impl FeatureStep {
             FeatureStep::Frequency { .. } => 1,
             FeatureStep::DatetimeParts { parts, .. } => parts.len(),
             FeatureStep::TextHash { buckets, .. } => *buckets,
+            FeatureStep::TextTfidf { width, .. } => *width,
         }
     }
 }
@@ -232,6 +270,14 @@ pub struct PreprocessSummary {
     pub seed: u64,
     /// Whether the split keeps class shares.
     pub stratified: bool,
+    /// Labelled rows that exactly repeat another row's features; every copy is kept in the
+    /// same part of the split and the same cross-validation fold.
+    #[serde(default)]
+    pub duplicate_rows: u64,
+    /// With given test rows: rows outside them that copy one of them, left out of training
+    /// and validation so that the model never trains on a test row.
+    #[serde(default)]
+    pub duplicates_of_test_left_out: u64,
 }
 
 /// Rows per part of the split.

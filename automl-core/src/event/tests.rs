@@ -116,6 +116,7 @@ pub(crate) fn examples() -> Vec<Event> {
                 top: vec![],
             }],
             warnings: vec![],
+            duplicate_rows: 0,
         }),
         Event::PreprocessReady(PreprocessSummary {
             steps: vec![FeatureStep::Numeric {
@@ -134,6 +135,8 @@ pub(crate) fn examples() -> Vec<Event> {
             },
             seed: 0,
             stratified: true,
+            duplicate_rows: 0,
+            duplicates_of_test_left_out: 0,
         }),
         Event::ModelCandidates(ModelCandidatesPayload {
             candidates: vec![ModelCandidate {

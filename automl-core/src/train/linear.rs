@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::data::preprocess::{Pipeline, TabularData, Targets};
+use crate::data::text::Csr;
 use crate::error::{AutomlError, Result};
 use crate::event::{
     Event, FeatureImportance, GdPathPayload, MetricScalarPayload, ModelCandidate,
@@ -113,7 +114,9 @@ impl Trainer for LinearTrainer {
             });
         };
         let task = data.pipeline.task;
+        let sparse = data.pipeline.sparse_width() > 0;
         tokio::task::spawn_blocking(move || match task {
+            _ if sparse => train_sparse(&data, &cx),
             TaskKind::Classification => train_logistic(&data, &cx),
             TaskKind::Regression => train_ols(&data, &cx),
         })
@@ -622,6 +625,21 @@ impl LinearModel {
     fn values(&self, x: &Array2<f64>) -> Vec<f64> {
         self.linear(x).column(0).to_vec()
     }
+
+    fn theta(&self) -> Vec<f64> {
+        self.weights.iter().flatten().copied().collect()
+    }
+
+    fn proba_csr(&self, x: &Csr) -> Array2<f64> {
+        let k = self.weights.first().map_or(0, Vec::len);
+        let mut z = scores(x, &self.theta(), k);
+        softmax_rows(&mut z);
+        z
+    }
+
+    fn values_csr(&self, x: &Csr) -> Vec<f64> {
+        scores(x, &self.theta(), 1).column(0).to_vec()
+    }
 }
 
 impl TrainedModel for LinearModel {
@@ -639,6 +657,17 @@ impl TrainedModel for LinearModel {
 
     fn predict_batch(&self, batch: &RecordBatch) -> Result<(Predictions, TransformReport)> {
         let (x, report) = self.pipeline.transform(batch);
+        if let Some(sparse) = self.pipeline.transform_sparse(batch) {
+            let x = design(&self.pipeline, &x, Some(&sparse));
+            let p = match self.pipeline.task {
+                TaskKind::Classification => Predictions::Classes {
+                    classes: self.pipeline.classes.clone(),
+                    proba: self.proba_csr(&x),
+                },
+                TaskKind::Regression => Predictions::Values(self.values_csr(&x)),
+            };
+            return Ok((p, report));
+        }
         let p = match self.pipeline.task {
             TaskKind::Classification => Predictions::Classes {
                 classes: self.pipeline.classes.clone(),
@@ -652,9 +681,16 @@ impl TrainedModel for LinearModel {
     fn feature_importance(&self) -> Vec<FeatureImportance> {
         // Inputs are standardised, so |coefficient| compares across features; summed over
         // outputs and over the encoded columns of each input column.
+        // Weight rows follow the dense steps, then the sparse ones.
         let mut by_col: Vec<(String, f64)> = Vec::new();
         let mut off = 0;
-        for step in &self.pipeline.steps {
+        let ordered = self
+            .pipeline
+            .steps
+            .iter()
+            .filter(|s| !s.is_sparse())
+            .chain(self.pipeline.steps.iter().filter(|s| s.is_sparse()));
+        for step in ordered {
             let width = step.width();
             let s: f64 = (off..off + width)
                 .map(|r| self.weights[r].iter().map(|v| v.abs()).sum::<f64>())
@@ -681,4 +717,533 @@ impl TrainedModel for LinearModel {
         std::fs::write(&path, text).map_err(|e| AutomlError::io(&path, e))?;
         Ok(vec![path])
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sparse path: pipelines with TF-IDF text train an L2-regularised logistic (or ridge) model on
+// one CSR matrix (dense features then sparse ones) by L-BFGS; nothing is densified.
+// ---------------------------------------------------------------------------------------------
+
+/// The model's input rows as one CSR matrix: the dense features (non-zeros only), then the
+/// sparse ones.
+fn design(pipeline: &Pipeline, dense: &Array2<f64>, sparse: Option<&Csr>) -> Csr {
+    let dw = dense.ncols();
+    let mut m = Csr::new(pipeline.width());
+    for i in 0..dense.nrows() {
+        let d = dense
+            .row(i)
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(j, v)| (j as u32, *v as f32))
+            .collect::<Vec<_>>();
+        let s = sparse.map(|s| s.row(i)).unwrap_or((&[], &[]));
+        m.push_row(
+            d.into_iter()
+                .chain(s.0.iter().zip(s.1).map(|(c, v)| (*c + dw as u32, *v))),
+        );
+    }
+    m
+}
+
+/// `Z = X W + b` for a (d + 1) × k weight matrix stored row-major (last row: intercepts).
+fn scores(x: &Csr, theta: &[f64], k: usize) -> Array2<f64> {
+    let d = x.ncols;
+    let mut z = Array2::<f64>::zeros((x.nrows(), k));
+    for i in 0..x.nrows() {
+        let (c, v) = x.row(i);
+        let mut row = z.row_mut(i);
+        for o in 0..k {
+            row[o] = theta[d * k + o];
+        }
+        for (j, val) in c.iter().zip(v) {
+            let base = *j as usize * k;
+            for o in 0..k {
+                row[o] += f64::from(*val) * theta[base + o];
+            }
+        }
+    }
+    z
+}
+
+/// The objective of one sparse fit: weighted mean loss plus `lambda / 2 · |W|²` (intercepts
+/// not penalised), and its gradient.
+struct SparseObjective<'a> {
+    x: &'a Csr,
+    /// Class indices (classification) or standardised values (regression).
+    y: Target<'a>,
+    /// Row weights, summing to the row count.
+    w: Vec<f64>,
+    k: usize,
+    lambda: f64,
+}
+
+enum Target<'a> {
+    Classes(&'a [usize]),
+    Values(Vec<f64>),
+}
+
+impl SparseObjective<'_> {
+    fn eval(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let (d, k, n) = (self.x.ncols, self.k, self.x.nrows());
+        let mut z = scores(self.x, theta, k);
+        let mut loss = 0.0;
+        // z becomes dLoss/dz per row.
+        match &self.y {
+            Target::Classes(y) => {
+                softmax_rows(&mut z);
+                for i in 0..n {
+                    let wi = self.w[i] / n as f64;
+                    loss -= wi * z[[i, y[i]]].max(1e-300).ln();
+                    z[[i, y[i]]] -= 1.0;
+                    z.row_mut(i).mapv_inplace(|v| v * wi);
+                }
+            }
+            Target::Values(y) => {
+                for i in 0..n {
+                    let wi = self.w[i] / n as f64;
+                    let r = z[[i, 0]] - y[i];
+                    loss += 0.5 * wi * r * r;
+                    z[[i, 0]] = wi * r;
+                }
+            }
+        }
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        for i in 0..n {
+            let (c, v) = self.x.row(i);
+            let gi = z.row(i);
+            for (j, val) in c.iter().zip(v) {
+                let base = *j as usize * k;
+                for o in 0..k {
+                    grad[base + o] += f64::from(*val) * gi[o];
+                }
+            }
+            for o in 0..k {
+                grad[d * k + o] += gi[o];
+            }
+        }
+        let mut reg = 0.0;
+        for (t, g) in theta[..d * k].iter().zip(&mut grad[..d * k]) {
+            reg += t * t;
+            *g += self.lambda * t;
+        }
+        loss + 0.5 * self.lambda * reg
+    }
+}
+
+/// Minimises `f` (value and gradient) from `x` by L-BFGS (10 pairs, Armijo backtracking) for
+/// at most `max_iter` iterations or until `stop()`; calls `each(iteration, loss)` after every
+/// iteration. Returns the iterations done and whether it converged.
+fn lbfgs(
+    f: &dyn Fn(&[f64], &mut [f64]) -> f64,
+    x: &mut [f64],
+    max_iter: u64,
+    stop: &dyn Fn() -> bool,
+    each: &mut dyn FnMut(u64, f64),
+) -> (u64, bool) {
+    const M: usize = 10;
+    let n = x.len();
+    let mut g = vec![0.0; n];
+    let mut fx = f(x, &mut g);
+    let mut s_hist: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = Default::default();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    let mut x_new = vec![0.0; n];
+    let mut g_new = vec![0.0; n];
+    for it in 1..=max_iter {
+        if stop() {
+            return (it - 1, false);
+        }
+        // Two-loop recursion: d = -H g.
+        let mut q = g.clone();
+        let mut alphas = Vec::with_capacity(s_hist.len());
+        for (s, y, rho) in s_hist.iter().rev() {
+            let a = rho * dot(s, &q);
+            q.iter_mut().zip(y).for_each(|(qi, yi)| *qi -= a * yi);
+            alphas.push(a);
+        }
+        let gamma = s_hist
+            .back()
+            .map_or(1.0 / dot(&g, &g).sqrt().max(1e-12), |(s, y, _)| {
+                dot(s, y) / dot(y, y).max(1e-300)
+            });
+        q.iter_mut().for_each(|v| *v *= gamma);
+        for ((s, y, rho), a) in s_hist.iter().zip(alphas.iter().rev()) {
+            let b = rho * dot(y, &q);
+            q.iter_mut().zip(s).for_each(|(qi, si)| *qi += (a - b) * si);
+        }
+        let mut dir: Vec<f64> = q.into_iter().map(|v| -v).collect();
+        let mut slope = dot(&g, &dir);
+        if slope >= 0.0 {
+            // Not a descent direction: restart from the gradient.
+            s_hist.clear();
+            let scale = 1.0 / dot(&g, &g).sqrt().max(1e-12);
+            dir = g.iter().map(|v| -v * scale).collect();
+            slope = dot(&g, &dir);
+        }
+        let mut t = 1.0;
+        let mut accepted = false;
+        for _ in 0..40 {
+            for i in 0..n {
+                x_new[i] = x[i] + t * dir[i];
+            }
+            let f_new = f(&x_new, &mut g_new);
+            if f_new.is_finite() && f_new <= fx + 1e-4 * t * slope {
+                let s: Vec<f64> = x_new.iter().zip(x.iter()).map(|(a, b)| a - b).collect();
+                let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
+                let sy = dot(&s, &y);
+                if sy > 1e-12 {
+                    if s_hist.len() == M {
+                        s_hist.pop_front();
+                    }
+                    s_hist.push_back((s, y, 1.0 / sy));
+                }
+                let rel = (fx - f_new).abs() / fx.abs().max(1e-12);
+                x.copy_from_slice(&x_new);
+                g.copy_from_slice(&g_new);
+                fx = f_new;
+                accepted = true;
+                each(it, fx);
+                let gmax = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                if gmax < 1e-6 || rel < 1e-9 {
+                    return (it, true);
+                }
+                break;
+            }
+            t *= 0.5;
+        }
+        if !accepted {
+            // No decrease along the direction: as good as it gets.
+            return (it, true);
+        }
+    }
+    (max_iter, false)
+}
+
+/// Regularisation strengths and class weighting tried on sparse data, in order.
+const SPARSE_CONFIGS: [(f64, bool); 6] = [
+    (1e-4, false),
+    (1e-4, true),
+    (1e-5, true),
+    (1e-5, false),
+    (1e-3, true),
+    (1e-6, true),
+];
+/// Most L-BFGS iterations of a sparse fit.
+const SPARSE_MAX_ITER: u64 = 300;
+
+/// Row weights: 1, or inversely proportional to the class share ("balanced"), mean 1.
+fn row_weights(y: &Target, k: usize, balanced: bool) -> Vec<f64> {
+    match y {
+        Target::Classes(y) if balanced => {
+            let mut counts = vec![0usize; k];
+            for c in y.iter() {
+                counts[*c] += 1;
+            }
+            let present = counts.iter().filter(|c| **c > 0).count().max(1) as f64;
+            let n = y.len() as f64;
+            y.iter()
+                .map(|c| n / (present * counts[*c] as f64))
+                .collect()
+        }
+        Target::Classes(y) => vec![1.0; y.len()],
+        Target::Values(v) => vec![1.0; v.len()],
+    }
+}
+
+/// One sparse fit: returns the (d + 1) × k weights (row-major) and the iterations run.
+#[allow(clippy::too_many_arguments)]
+fn fit_sparse(
+    x: &Csr,
+    y: &Targets,
+    k: usize,
+    lambda: f64,
+    balanced: bool,
+    max_iter: u64,
+    stop: &dyn Fn() -> bool,
+    each: &mut dyn FnMut(u64, f64),
+) -> (Vec<f64>, u64) {
+    let (target, mean, sd) = match y {
+        Targets::Classes(c) => (Target::Classes(c), 0.0, 1.0),
+        Targets::Values(v) => {
+            let n = v.len().max(1) as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            let sd = (v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n)
+                .sqrt()
+                .max(1e-12);
+            (
+                Target::Values(v.iter().map(|a| (a - mean) / sd).collect()),
+                mean,
+                sd,
+            )
+        }
+    };
+    let obj = SparseObjective {
+        x,
+        w: row_weights(&target, k, balanced),
+        y: target,
+        k,
+        lambda,
+    };
+    let mut theta = vec![0.0; (x.ncols + 1) * k];
+    let (iters, _) = lbfgs(&|t, g| obj.eval(t, g), &mut theta, max_iter, stop, each);
+    if matches!(y, Targets::Values(_)) {
+        // Back to the target's scale.
+        theta.iter_mut().for_each(|t| *t *= sd);
+        theta[x.ncols] += mean;
+    }
+    (theta, iters)
+}
+
+fn sparse_model(
+    pipeline: &Pipeline,
+    theta: &[f64],
+    k: usize,
+    params: serde_json::Value,
+) -> LinearModel {
+    let name = match pipeline.task {
+        TaskKind::Classification => "logistic_regression",
+        TaskKind::Regression => "linear_regression",
+    };
+    LinearModel {
+        format: FORMAT.to_string(),
+        name: name.to_string(),
+        pipeline: pipeline.clone(),
+        weights: theta.chunks(k).map(<[f64]>::to_vec).collect(),
+        params,
+    }
+}
+
+fn sparse_metrics(model: &LinearModel, x: &Csr, y: &Targets) -> crate::event::Metrics {
+    match y {
+        Targets::Classes(c) => metrics::classification(c, &model.proba_csr(x)),
+        Targets::Values(v) => metrics::regression(v, &model.values_csr(x)),
+    }
+}
+
+fn train_sparse(data: &TabularData, cx: &TrainContext) -> Result<()> {
+    let p = &data.pipeline;
+    let (k, configs): (usize, Vec<(f64, bool)>) = match p.task {
+        TaskKind::Classification => (p.classes.len(), SPARSE_CONFIGS.to_vec()),
+        TaskKind::Regression => (1, vec![(1e-3, false), (1e-4, false), (1e-2, false)]),
+    };
+    let model_name = match p.task {
+        TaskKind::Classification => "logistic_regression",
+        TaskKind::Regression => "linear_regression",
+    };
+    let x_tr = design(
+        p,
+        &data.x_train,
+        p.transform_sparse(&data.train_rows).as_ref(),
+    );
+    let x_va = design(
+        p,
+        &data.x_valid,
+        p.transform_sparse(&data.valid_rows).as_ref(),
+    );
+    let cv = data.use_cv();
+    let (x_all, y_all) = if cv {
+        let (_, _, y) = data.train_and_valid()?;
+        (Some(x_tr.vstack(&x_va)), Some(y))
+    } else {
+        (None, None)
+    };
+    if let Targets::Classes(y) = y_all.as_ref().unwrap_or(&data.y_train) {
+        let mut seen = y.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() < 2 {
+            return Err(AutomlError::BadTarget {
+                target: p.target.clone(),
+                reason: "the training rows hold a single class".to_string(),
+            });
+        }
+    }
+    let folds = match (&y_all, cv) {
+        (Some(y), true) => {
+            let labels = match y {
+                Targets::Classes(c) => Some(c.as_slice()),
+                Targets::Values(_) => None,
+            };
+            data.cv_folds(labels, crate::data::preprocess::CV_FOLDS, cx.seed)
+        }
+        _ => vec![],
+    };
+    let stop = || cx.should_stop();
+    for (lambda, balanced) in configs {
+        if !cx.may_start_trial() {
+            break;
+        }
+        let run_id = cx.next_run_id();
+        let mut params = params_map(json!({
+            "lambda": lambda,
+            "class_weight": if balanced { "balanced" } else { "none" },
+            "solver": "lbfgs_sparse",
+            "features": p.width(),
+            "non_zeros_train": x_tr.nnz(),
+        }));
+        if cv {
+            params.insert("cv_folds".into(), (folds.len() as u64).into());
+        }
+        cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
+            run_id: run_id.clone(),
+            model: model_name.to_string(),
+            params: params.clone(),
+        }));
+        let started = Instant::now();
+        let mut each = |it: u64, loss: f64| {
+            if it % 10 == 0 {
+                cx.emit(Event::MetricScalar(MetricScalarPayload {
+                    run_id: run_id.clone(),
+                    name: "loss".to_string(),
+                    split: "train".to_string(),
+                    step: it,
+                    value: loss,
+                }));
+                cx.emit(Event::TrainProgress(TrainProgressPayload {
+                    run_id: run_id.clone(),
+                    step: it,
+                    steps: SPARSE_MAX_ITER,
+                    eta_s: None,
+                }));
+            }
+        };
+        let (valid_metrics, model, iters) = if let (Some(x), Some(y)) = (&x_all, &y_all) {
+            // Out-of-fold predictions, then the trial's model on all of train + valid.
+            let mut oof_p = Array2::<f64>::zeros((x.nrows(), k));
+            let mut oof_v = vec![0.0; x.nrows()];
+            for held in &folds {
+                let held_set: std::collections::HashSet<usize> = held.iter().copied().collect();
+                let fit_idx: Vec<usize> =
+                    (0..x.nrows()).filter(|i| !held_set.contains(i)).collect();
+                let (theta, _) = fit_sparse(
+                    &x.select(&fit_idx),
+                    &y.select(&fit_idx),
+                    k,
+                    lambda,
+                    balanced,
+                    SPARSE_MAX_ITER,
+                    &stop,
+                    &mut |_, _| {},
+                );
+                let m = sparse_model(p, &theta, k, json!({}));
+                let xh = x.select(held);
+                match p.task {
+                    TaskKind::Classification => {
+                        let pr = m.proba_csr(&xh);
+                        for (j, i) in held.iter().enumerate() {
+                            oof_p.row_mut(*i).assign(&pr.row(j));
+                        }
+                    }
+                    TaskKind::Regression => {
+                        for (j, v) in m.values_csr(&xh).into_iter().enumerate() {
+                            oof_v[held[j]] = v;
+                        }
+                    }
+                }
+            }
+            if cx.should_stop() {
+                cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+                    run_id,
+                    model: model_name.to_string(),
+                    metrics: Default::default(),
+                    duration_s: started.elapsed().as_secs_f64(),
+                    status: if cx.cancel.is_cancelled() {
+                        "cancelled"
+                    } else {
+                        "cut_by_budget"
+                    }
+                    .to_string(),
+                }));
+                break;
+            }
+            let m = match y {
+                Targets::Classes(c) => metrics::classification(c, &oof_p),
+                Targets::Values(v) => metrics::regression(v, &oof_v),
+            };
+            let (theta, iters) =
+                fit_sparse(x, y, k, lambda, balanced, SPARSE_MAX_ITER, &stop, &mut each);
+            (
+                m,
+                sparse_model(
+                    p,
+                    &theta,
+                    k,
+                    json!({"lambda": lambda, "class_weight": balanced}),
+                ),
+                iters,
+            )
+        } else {
+            let (theta, iters) = fit_sparse(
+                &x_tr,
+                &data.y_train,
+                k,
+                lambda,
+                balanced,
+                SPARSE_MAX_ITER,
+                &stop,
+                &mut each,
+            );
+            let model = sparse_model(
+                p,
+                &theta,
+                k,
+                json!({"lambda": lambda, "class_weight": balanced}),
+            );
+            (sparse_metrics(&model, &x_va, &data.y_valid), model, iters)
+        };
+        let status = if cx.should_stop() && iters < SPARSE_MAX_ITER {
+            "cut_by_budget"
+        } else {
+            "completed"
+        };
+        cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+            run_id: run_id.clone(),
+            model: model_name.to_string(),
+            metrics: valid_metrics.clone(),
+            duration_s: started.elapsed().as_secs_f64(),
+            status: status.to_string(),
+        }));
+        let refit: Option<crate::train::RefitFn> = (!cv).then(|| {
+            Arc::new(move |data: &TabularData| {
+                let p = &data.pipeline;
+                let x = design(
+                    p,
+                    &data.x_train,
+                    p.transform_sparse(&data.train_rows).as_ref(),
+                )
+                .vstack(&design(
+                    p,
+                    &data.x_valid,
+                    p.transform_sparse(&data.valid_rows).as_ref(),
+                ));
+                let (_, _, y) = data.train_and_valid()?;
+                let (theta, _) = fit_sparse(
+                    &x,
+                    &y,
+                    k,
+                    lambda,
+                    balanced,
+                    iters.max(1),
+                    &|| false,
+                    &mut |_, _| {},
+                );
+                Ok(Arc::new(sparse_model(
+                    p,
+                    &theta,
+                    k,
+                    json!({"lambda": lambda, "class_weight": balanced}),
+                )) as Arc<dyn TrainedModel>)
+            }) as crate::train::RefitFn
+        });
+        cx.report_trial(TrialRecord {
+            run_id,
+            model_name: model_name.to_string(),
+            params,
+            metrics: valid_metrics,
+            model: Arc::new(model),
+            refit,
+            duration_s: started.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(())
 }

@@ -44,6 +44,8 @@ impl RunState {
                         },
                         seed,
                         stratified: true,
+                        duplicate_rows: 0,
+                        duplicates_of_test_left_out: 0,
                     };
                     (
                         TrainInput::Images(Arc::new(ImageData { folder: f, split })),
@@ -54,6 +56,15 @@ impl RunState {
         })
         .await?;
         self.emit(Event::PreprocessReady(summary.clone()));
+        if summary.duplicates_of_test_left_out > 0 {
+            self.emit(Event::warning(
+                "test_duplicates_left_out",
+                format!(
+                    "{} rows outside the given test rows copy a test row's features; they were left out of training and validation so that the test score is not inflated",
+                    summary.duplicates_of_test_left_out
+                ),
+            ));
+        }
         self.complete(
             Stage::Preprocess,
             format!(
@@ -76,19 +87,19 @@ impl RunState {
             .ok_or_else(|| AutomlError::Internal("no input".into()))?;
         Ok(match input {
             TrainInput::Tabular(d) => TaskSpec {
-                modality: if d
-                    .pipeline
-                    .steps
-                    .iter()
-                    .any(|s| matches!(s, FeatureStep::TextHash { .. }))
-                {
+                modality: if d.pipeline.steps.iter().any(|s| {
+                    matches!(
+                        s,
+                        FeatureStep::TextHash { .. } | FeatureStep::TextTfidf { .. }
+                    )
+                }) {
                     "text".to_string()
                 } else {
                     "tabular".to_string()
                 },
                 task: profile.task,
                 n_rows: d.x_train.nrows() as u64,
-                n_features: d.x_train.ncols() as u64,
+                n_features: d.pipeline.width() as u64,
                 n_classes: d.pipeline.classes.len() as u64,
             },
             TrainInput::Images(i) => TaskSpec {

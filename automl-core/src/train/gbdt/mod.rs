@@ -114,10 +114,12 @@ impl TreeEncoder {
                         categories: cats.into_iter().map(|c| c.0).collect(),
                     });
                 }
-                FeatureStep::TextHash { column, .. } => columns.push(TreeColumn::Text {
-                    column: column.clone(),
-                    buckets: TEXT_BUCKETS,
-                }),
+                FeatureStep::TextHash { column, .. } | FeatureStep::TextTfidf { column, .. } => {
+                    columns.push(TreeColumn::Text {
+                        column: column.clone(),
+                        buckets: TEXT_BUCKETS,
+                    })
+                }
             }
         }
         TreeEncoder { columns }
