@@ -46,10 +46,14 @@ def run(binary, path, split, target, task, budget):
            "--test-rows", split, "--time-budget", f"{budget}s", "--metric", METRIC[task],
            "--json", "--out", out_dir, "--seed", "0"]
     with open(os.path.join(out_dir, "events.jsonl"), "wb") as fo:
-        subprocess.run(cmd, stdout=fo, stderr=subprocess.DEVNULL, check=True)
+        rc = subprocess.run(cmd, stdout=fo, stderr=subprocess.DEVNULL).returncode
+    if rc != 0:
+        return None, None, 0, "run failed", None
     score = train_s = stop = model = None
     trials, t0 = 0, None
     for line in open(os.path.join(out_dir, "events.jsonl")):
+        if not line.startswith('{"type":"event"'):
+            continue  # the closing summary, printed over several lines
         e = json.loads(line)
         ev, p = e["event"]["name"], e["event"]["payload"]
         ts = datetime.datetime.fromisoformat(e["ts"].replace("Z", "+00:00"))
@@ -90,6 +94,8 @@ def main():
             s, t, n, stop, model = run(b, os.path.join(args.data, f"{name}.csv"),
                                        os.path.join(args.data, f"{name}.json"), target, task, args.budget)
             over = 100 * (t / args.budget - 1) if t is not None else float("nan")
+            s = float("nan") if s is None else s
+            t = float("nan") if t is None else t
             print(f"{name}\t{b}\t{METRIC[task]}\t{s:.4f}\t{t:.2f}\t{over:+.1f}\t{n}\t{stop}\t{model}", flush=True)
 
 

@@ -194,18 +194,20 @@ fn outputs(task: TaskKind, k: usize) -> usize {
     }
 }
 
-fn configs(n_rows: usize, seed: u64) -> Vec<ForestParams> {
+fn configs(n_rows: usize, outputs: usize, seed: u64) -> Vec<ForestParams> {
     let leaves = (n_rows / 2).clamp(8, 256);
+    // One forest per class: fewer trees each when there are many classes.
+    let trees = if outputs > 2 { 40 } else { 100 };
     vec![
         ForestParams {
-            trees: 100,
+            trees,
             num_leaves: leaves,
             min_child_samples: 2,
             feature_fraction: 0.5,
             seed,
         },
         ForestParams {
-            trees: 100,
+            trees,
             num_leaves: leaves,
             min_child_samples: 5,
             feature_fraction: 0.8,
@@ -242,7 +244,7 @@ impl Trainer for ForestTrainer {
                 "larger saved models than boosting".to_string(),
                 "usually a little less accurate than tuned boosting".to_string(),
             ],
-            estimated_cost_s: per_fit * configs(task.n_rows as usize, 0).len() as f64,
+            estimated_cost_s: per_fit * 2.0,
         }]
     }
 
@@ -351,7 +353,7 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
     };
     let (x_valid, _) = encoder.encode(&data.valid_rows);
     let n_valid = data.valid_rows.num_rows();
-    for fp in configs(n, cx.seed) {
+    for fp in configs(n, outputs(data.pipeline.task, k), cx.seed) {
         if !cx.may_start_trial() || cx.time_left().as_secs_f64() < 0.05 {
             break;
         }

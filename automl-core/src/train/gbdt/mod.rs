@@ -576,6 +576,47 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
                 });
             if stop == Stop::Interrupted {
                 interrupted = true;
+                // The deadline came before any trial of the run finished: rather than end with
+                // nothing, keep this fold's model (fit on the other folds, cut at its best
+                // round so far), scored on its held-out fold, and say so.
+                if cx.best().is_none() && !cx.cancel.is_cancelled() && !model.rounds.is_empty() {
+                    let p = model.predict(xh, held.len());
+                    let (m_fold, _) = score(objective, &data.pipeline.classes, p, held.len(), yh);
+                    cx.emit(Event::warning(
+                        "cv_cut_short",
+                        format!(
+                            "the budget ran out during the first cross-validated trial; kept \
+                             its fold-{} model (fit on {} rows), scored on that fold's {} rows",
+                            fi + 1,
+                            yf.len(),
+                            held.len()
+                        ),
+                    ));
+                    cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+                        run_id: run_id.clone(),
+                        model: "gbdt".to_string(),
+                        metrics: m_fold.clone(),
+                        duration_s: started.elapsed().as_secs_f64(),
+                        status: "cut_by_budget".to_string(),
+                    }));
+                    cx.report_trial(TrialRecord {
+                        run_id,
+                        model_name: "gbdt".to_string(),
+                        params: params_map,
+                        metrics: m_fold,
+                        model: Arc::new(GbdtModel {
+                            format: FORMAT.to_string(),
+                            pipeline: data.pipeline.clone(),
+                            encoder: encoder.clone(),
+                            booster: model,
+                            params: serde_json::to_value(params).unwrap_or_default(),
+                        }),
+                        refit: None,
+                        duration_s: started.elapsed().as_secs_f64(),
+                        predictions: None,
+                    });
+                    return Ok(search::Outcome::Stopped);
+                }
                 break;
             }
             rounds_used.push(model.rounds.len());
