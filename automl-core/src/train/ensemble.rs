@@ -43,6 +43,7 @@ pub struct EnsembleModel {
 
 /// One member as saved.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SavedMember {
     /// Sub-folder of the run folder holding its `model.json`.
     dir: String,
@@ -54,7 +55,10 @@ struct SavedMember {
     model: String,
 }
 
+/// The saved manifest; unknown fields are refused (a model file edited by hand or for another
+/// format is reported, not half-read).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Manifest {
     format: String,
     task: TaskKind,
