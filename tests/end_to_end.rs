@@ -79,6 +79,7 @@ impl Trainer for SlowTrainer {
             model: best.model.clone(),
             refit: None,
             duration_s: 0.0,
+            predictions: None,
         });
         cx.emit(Event::warning(
             "slow_trainer",

@@ -11,9 +11,10 @@ use crate::agents::parser::EmbeddedParser;
 use crate::agents::selector::CostFirstSelector;
 use crate::agents::{Agent, Prompt, SelectionInput};
 use crate::event::{Intent, ModelCandidate};
+use crate::train::ensemble;
 use crate::train::gbdt::{self, GbdtTrainer};
 use crate::train::linear::{self, LinearTrainer};
-use crate::train::{ModelFormats, Trainer};
+use crate::train::{ModelFormats, TrainedModel, Trainer};
 
 /// The default DATA_SOURCE chain from the environment: the Hub when configured
 /// (`HubConfig::from_env`, feature `hub`), the local HF cache, the bundled catalog.
@@ -115,7 +116,11 @@ pub fn agents() -> DefaultAgents {
 
 /// The built-in trainers, cheapest family first.
 pub fn trainers() -> Vec<Arc<dyn Trainer>> {
-    let tabular: Vec<Arc<dyn Trainer>> = vec![Arc::new(LinearTrainer), Arc::new(GbdtTrainer)];
+    let tabular: Vec<Arc<dyn Trainer>> = vec![
+        Arc::new(LinearTrainer),
+        Arc::new(gbdt::forest::ForestTrainer),
+        Arc::new(GbdtTrainer),
+    ];
     #[cfg(feature = "image")]
     let tabular = {
         let mut t = tabular;
@@ -129,8 +134,18 @@ pub fn trainers() -> Vec<Arc<dyn Trainer>> {
 pub fn model_formats() -> ModelFormats {
     let f = ModelFormats::new()
         .register(linear::FORMAT, linear::load)
-        .register(gbdt::FORMAT, gbdt::load);
+        .register(gbdt::FORMAT, gbdt::load)
+        .register(gbdt::forest::FORMAT, gbdt::forest::load)
+        .register(ensemble::FORMAT, load_ensemble);
     #[cfg(feature = "image")]
     let f = f.register(crate::train::image::FORMAT, crate::train::image::load);
     f
+}
+
+/// Loads a saved ensemble, its members through the same registry.
+fn load_ensemble(
+    file: &std::path::Path,
+    json: serde_json::Value,
+) -> crate::error::Result<Box<dyn TrainedModel>> {
+    ensemble::load_with(&model_formats(), file, json)
 }

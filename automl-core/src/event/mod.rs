@@ -320,6 +320,38 @@ pub struct LeaderboardPayload {
     pub higher_is_better: bool,
     /// Ranked rows.
     pub rows: Vec<LeaderboardRow>,
+    /// Set on the last update of a search: why it ended (absent while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchSummary>,
+}
+
+/// Why a model search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchStop {
+    /// The time budget ran out while configurations were still being proposed.
+    Budget,
+    /// Every trainer stopped before the deadline because its search had converged (no better
+    /// configuration found after the step size shrank to its floor and restarts did not help),
+    /// or its fixed list was done.
+    Converged,
+    /// The caller's trial count was reached.
+    TrialLimit,
+    /// The caller cancelled.
+    Cancelled,
+}
+
+/// The end of a model search: LEADERBOARD_UPDATED's `search` field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchSummary {
+    /// Why it ended.
+    pub stop: SearchStop,
+    /// Trials reported.
+    pub trials: u32,
+    /// Seconds the search took.
+    pub elapsed_s: f64,
+    /// Seconds it was given.
+    pub budget_s: f64,
 }
 
 /// REVIEW_READY: the chosen model and its held-out test evaluation.

@@ -198,6 +198,12 @@ pub(crate) fn examples() -> Vec<Event> {
                 score: 0.96,
                 params: map(json!({"alpha": 1.0})),
             }],
+            search: Some(SearchSummary {
+                stop: SearchStop::Converged,
+                trials: 1,
+                elapsed_s: 0.4,
+                budget_s: 60.0,
+            }),
         }),
         Event::ReviewReady(ReviewPayload {
             metrics: metrics(&[("accuracy", 0.9667), ("macro_f1", 0.9666)]),

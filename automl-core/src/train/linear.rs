@@ -28,7 +28,8 @@ use crate::event::{
 use crate::event::{TaskKind, TransformReport};
 use crate::metrics;
 use crate::train::{
-    Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer, TrialRecord,
+    PredictionRows, Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer,
+    TrialPredictions, TrialRecord,
 };
 
 /// The `format` field of a saved linear model.
@@ -234,6 +235,7 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
         let started = Instant::now();
         // Cross-validated score first (small data).
         let mut cv_metrics = None;
+        let mut oof_kept = None;
         if cv {
             let mut oof = Array2::<f64>::zeros((y_fit.len(), k));
             let mut complete = true;
@@ -279,6 +281,7 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
                 break;
             }
             cv_metrics = Some(metrics::classification(&y_fit, &oof));
+            oof_kept = Some(oof);
         }
         // (d + 1) × seen-classes parameters; the last row is the intercept.
         let mut w = Array2::<f64>::zeros((d + 1, seen.len()));
@@ -369,9 +372,15 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
             }));
             break;
         };
-        let valid_metrics = match cv_metrics {
-            Some(m) => m,
-            None => metrics::classification(y_valid, &model.proba(&data.x_valid)),
+        let (valid_metrics, held_out) = match (cv_metrics, oof_kept) {
+            (Some(m), Some(oof)) => (m, (PredictionRows::OutOfFold, oof)),
+            _ => {
+                let p = model.proba(&data.x_valid);
+                (
+                    metrics::classification(y_valid, &p),
+                    (PredictionRows::Valid, p),
+                )
+            }
         };
         cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
             run_id: run_id.clone(),
@@ -390,6 +399,13 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
             // Under cross-validation the model already saw train + valid.
             refit: (!cv).then(|| refit_logistic(alpha, iterations)),
             duration_s: started.elapsed().as_secs_f64(),
+            predictions: Some(TrialPredictions {
+                rows: held_out.0,
+                predictions: Predictions::Classes {
+                    classes: data.pipeline.classes.clone(),
+                    proba: held_out.1,
+                },
+            }),
         });
     }
     Ok(())
@@ -448,6 +464,7 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
         duration_s: started.elapsed().as_secs_f64(),
         status: "completed".to_string(),
     }));
+    let held_out = model.values(&data.x_valid);
     cx.report_trial(TrialRecord {
         run_id,
         model_name: "linear_regression".to_string(),
@@ -464,6 +481,10 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
             Ok(Arc::new(fit_ols(&data.pipeline, x, y)?) as Arc<dyn TrainedModel>)
         })),
         duration_s: started.elapsed().as_secs_f64(),
+        predictions: Some(TrialPredictions {
+            rows: PredictionRows::Valid,
+            predictions: Predictions::Values(held_out),
+        }),
     });
     Ok(())
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::Emitter;
 
+pub mod ensemble;
 pub mod gbdt;
 #[cfg(feature = "image")]
 pub mod image;
@@ -26,6 +27,7 @@ use crate::data::preprocess::{Split, TabularData};
 use crate::error::{AutomlError, Result};
 use crate::event::{
     Event, FeatureImportance, LeaderboardPayload, LeaderboardRow, Metrics, ModelCandidate,
+    SearchSummary,
 };
 use crate::event::{TaskKind, TransformReport};
 use crate::metrics::higher_is_better;
@@ -164,6 +166,71 @@ pub trait TrainedModel: Send + Sync {
 /// the test split), as the final model of a search; returns the refitted model.
 pub type RefitFn = Arc<dyn Fn(&TabularData) -> Result<Arc<dyn TrainedModel>> + Send + Sync>;
 
+/// Which rows a trial's stored predictions are for: trials whose predictions cover the same
+/// rows can be ensembled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictionRows {
+    /// The validation split, in order.
+    Valid,
+    /// Out-of-fold predictions over train + valid (in `TabularData::train_and_valid` order),
+    /// from the shared seeded folds.
+    OutOfFold,
+}
+
+/// A trial's predictions on rows it was not fitted on (what ensemble selection combines).
+#[derive(Debug, Clone)]
+pub struct TrialPredictions {
+    /// The rows.
+    pub rows: PredictionRows,
+    /// The predictions.
+    pub predictions: Predictions,
+}
+
+/// The metric that breaks ties on the requested one: log loss for classification, RMSE for
+/// regression (both lower-is-better; see docs/decisions/0070-search-selection-and-ties.md).
+pub fn tie_break_metric(task: TaskKind) -> &'static str {
+    match task {
+        TaskKind::Classification => "log_loss",
+        TaskKind::Regression => "rmse",
+    }
+}
+
+/// The ranking key of a trial's metrics: the requested metric turned higher-is-better, then
+/// the tie-break metric turned higher-is-better (missing or NaN values rank last).
+pub fn rank_key(metrics: &Metrics, metric: &str) -> (f64, f64) {
+    let signed = |name: &str| -> f64 {
+        match metrics.get(name) {
+            Some(v) if v.is_finite() => {
+                if higher_is_better(name) {
+                    *v
+                } else {
+                    -*v
+                }
+            }
+            _ => f64::NEG_INFINITY,
+        }
+    };
+    // The tie-break is whichever of log loss / RMSE the metrics hold (one of them always is).
+    let tie = if metrics.contains_key("log_loss") {
+        signed("log_loss")
+    } else {
+        signed("rmse")
+    };
+    (signed(metric), tie)
+}
+
+/// Compares two ranking keys, better first (`Less` when `a` is better): the primary values
+/// within a relative 1e-9 are a tie, broken by the second.
+pub fn compare_keys(a: (f64, f64), b: (f64, f64)) -> std::cmp::Ordering {
+    let tol = 1e-9 * a.0.abs().max(b.0.abs()).max(1.0);
+    let same = (a.0 - b.0).abs() <= tol || (a.0 == b.0);
+    if same {
+        b.1.total_cmp(&a.1)
+    } else {
+        b.0.total_cmp(&a.0)
+    }
+}
+
 /// A finished trial.
 pub struct TrialRecord {
     /// Trial id from [`TrainContext::next_run_id`].
@@ -180,6 +247,8 @@ pub struct TrialRecord {
     pub refit: Option<RefitFn>,
     /// Wall time of the trial in seconds (to estimate the refit's cost).
     pub duration_s: f64,
+    /// Its predictions on rows it was not fitted on, for ensemble selection (when offered).
+    pub predictions: Option<TrialPredictions>,
 }
 
 /// The best model of a search so far.
@@ -199,9 +268,29 @@ pub struct BestModel {
 
 struct Entry {
     row: LeaderboardRow,
+    key: (f64, f64),
     model: Arc<dyn TrainedModel>,
     refit: Option<RefitFn>,
     duration_s: f64,
+    predictions: Option<TrialPredictions>,
+}
+
+/// How many of the best trials keep their out-of-sample predictions for ensemble selection.
+pub const POOLED_TRIALS: usize = 24;
+
+/// A leaderboard trial with its stored predictions (what ensemble selection works from).
+#[derive(Clone)]
+pub struct PooledTrial {
+    /// Trial id.
+    pub run_id: String,
+    /// Model name.
+    pub model_name: String,
+    /// Its validation score on the optimised metric.
+    pub score: f64,
+    /// The fitted model.
+    pub model: Arc<dyn TrainedModel>,
+    /// Its out-of-sample predictions.
+    pub predictions: TrialPredictions,
 }
 
 impl Entry {
@@ -315,6 +404,10 @@ impl TrainContext {
     /// best model so far.
     pub fn report_trial(&self, trial: TrialRecord) {
         self.board.trials.fetch_add(1, Ordering::SeqCst);
+        self.push(trial);
+    }
+
+    fn push(&self, trial: TrialRecord) {
         let score =
             trial
                 .metrics
@@ -325,6 +418,7 @@ impl TrainContext {
                 } else {
                     f64::INFINITY
                 });
+        let key = rank_key(&trial.metrics, &self.board.metric);
         let payload = {
             let mut rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
             rows.push(Entry {
@@ -335,16 +429,19 @@ impl TrainContext {
                     score,
                     params: trial.params,
                 },
+                key,
                 model: trial.model,
                 refit: trial.refit,
                 duration_s: trial.duration_s,
+                predictions: trial.predictions,
             });
-            let higher = self.board.higher;
-            // Stable: among equal scores the earlier (cheaper) trial stays ahead.
-            rows.sort_by(|a, b| {
-                let o = a.row.score.total_cmp(&b.row.score);
-                if higher { o.reverse() } else { o }
-            });
+            // Ranked by the requested metric, ties broken by log loss / RMSE; stable, so among
+            // full ties the earlier (cheaper) trial stays ahead.
+            rows.sort_by(|a, b| compare_keys(a.key, b.key));
+            // Only the best trials keep their predictions for ensembling (bounds memory).
+            for r in rows.iter_mut().skip(POOLED_TRIALS) {
+                r.predictions = None;
+            }
             for (i, r) in rows.iter_mut().enumerate() {
                 r.row.rank = i as u32 + 1;
             }
@@ -352,7 +449,68 @@ impl TrainContext {
                 metric: self.board.metric.clone(),
                 higher_is_better: self.board.higher,
                 rows: rows.iter().map(|r| r.row.clone()).collect(),
+                search: None,
             }
+        };
+        self.emit(Event::LeaderboardUpdated(payload));
+    }
+
+    /// Trials reported so far.
+    pub fn trials(&self) -> u32 {
+        self.board.trials.load(Ordering::SeqCst)
+    }
+
+    /// True when the caller's trial count has been reached.
+    pub fn trial_limit_reached(&self) -> bool {
+        self.max_trials.is_some_and(|m| self.trials() >= m)
+    }
+
+    /// The trials that stored out-of-sample predictions, best first.
+    pub fn pool(&self) -> Vec<PooledTrial> {
+        let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows.iter()
+            .filter_map(|e| {
+                e.predictions.clone().map(|p| PooledTrial {
+                    run_id: e.row.run_id.clone(),
+                    model_name: e.row.model.clone(),
+                    score: e.row.score,
+                    model: e.model.clone(),
+                    predictions: p,
+                })
+            })
+            .collect()
+    }
+
+    /// Puts a model built from other trials (an ensemble) on the leaderboard, ranked like any
+    /// trial by its metrics but not counted as one; returns its id. Emits LEADERBOARD_UPDATED.
+    pub fn add_composite(
+        &self,
+        model_name: &str,
+        params: serde_json::Map<String, serde_json::Value>,
+        metrics: &Metrics,
+        model: Arc<dyn TrainedModel>,
+    ) -> String {
+        let run_id = self.next_run_id();
+        self.push(TrialRecord {
+            run_id: run_id.clone(),
+            model_name: model_name.to_string(),
+            params,
+            metrics: metrics.clone(),
+            model,
+            refit: None,
+            duration_s: 0.0,
+            predictions: None,
+        });
+        run_id
+    }
+
+    /// Emits the final LEADERBOARD_UPDATED of the search, saying why it ended.
+    pub fn finish_search(&self, summary: SearchSummary) {
+        let payload = LeaderboardPayload {
+            metric: self.board.metric.clone(),
+            higher_is_better: self.board.higher,
+            rows: self.leaderboard(),
+            search: Some(summary),
         };
         self.emit(Event::LeaderboardUpdated(payload));
     }

@@ -5,14 +5,21 @@
 const TRAINER_SHARE: f64 = 0.3;
 /// The same on text data, where the first (linear) trainer is usually the best.
 const TEXT_LINEAR_SHARE: f64 = 0.7;
+/// The share of the budget kept back from the trainers for ensemble selection and the refit.
+const ENSEMBLE_RESERVE: f64 = 0.04;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::conductor::run::{RunState, blocking};
+use crate::data::preprocess::{TabularData, Targets};
 use crate::error::{AutomlError, Result};
-use crate::event::{Event, Metrics, Stage, TrainRunFinishedPayload, TrainRunStartedPayload};
-use crate::train::{BestModel, TrainContext, TrainInput, Trainer};
+use crate::event::{
+    Event, Metrics, SearchStop, SearchSummary, Stage, TrainRunFinishedPayload,
+    TrainRunStartedPayload,
+};
+use crate::train::ensemble::{self, EnsembleModel};
+use crate::train::{BestModel, PredictionRows, TrainContext, TrainInput, TrainedModel, Trainer};
 
 impl RunState {
     pub(crate) async fn train(&mut self) -> Result<()> {
@@ -44,10 +51,11 @@ impl RunState {
             Stage::Train,
             &format!("training for up to {budget:.0} s, optimising {metric}"),
         )?;
+        let started = Instant::now();
         let tcx = TrainContext::new(
             self.cx.emitter.clone(),
             self.cx.cancel.clone(),
-            Instant::now() + Duration::from_secs_f64(budget),
+            started + Duration::from_secs_f64(budget),
             self.cx.settings.seed,
             max_trials,
             &metric,
@@ -72,7 +80,15 @@ impl RunState {
             }
         }
         // Cost-frugal sharing: every trainer but the last may use at most its share of what is
-        // left (cheap ones come first and finish early); the last gets everything that is left.
+        // left (cheap ones come first and finish early); the last gets everything that is left
+        // but a small reserve for ensemble selection.
+        let trainers_cx = if matches!(input, TrainInput::Tabular(_)) {
+            tcx.with_deadline(started + Duration::from_secs_f64(budget * (1.0 - ENSEMBLE_RESERVE)))
+        } else {
+            tcx.clone()
+        };
+        let tcx_all = tcx.clone();
+        let tcx = trainers_cx;
         let n = order.len();
         for (i, t) in order.into_iter().enumerate() {
             if tcx.should_stop() {
@@ -103,6 +119,35 @@ impl RunState {
                 }
             }
         }
+        // Trainers return before the deadline only when their search converged or their list
+        // was done.
+        let stop = if self.cx.cancel.is_cancelled() {
+            SearchStop::Cancelled
+        } else if tcx.trial_limit_reached() {
+            SearchStop::TrialLimit
+        } else if tcx.should_stop() {
+            SearchStop::Budget
+        } else {
+            SearchStop::Converged
+        };
+        let tcx = tcx_all;
+        let trials = tcx.trials();
+        if let (TrainInput::Tabular(data), false) = (&input, self.cx.cancel.is_cancelled()) {
+            let data = data.clone();
+            let tcx2 = tcx.clone();
+            let metric2 = metric.clone();
+            blocking("ensemble", move || {
+                build_ensemble(&data, &tcx2, &metric2);
+                Ok(())
+            })
+            .await?;
+        }
+        tcx.finish_search(SearchSummary {
+            stop,
+            trials,
+            elapsed_s: started.elapsed().as_secs_f64(),
+            budget_s: budget,
+        });
         self.best = tcx.best();
         if self.cx.cancel.is_cancelled() {
             return Err(AutomlError::Cancelled);
@@ -185,4 +230,65 @@ impl RunState {
             }
         }
     }
+}
+
+/// Greedy ensemble selection over the pooled trials' out-of-sample predictions; the ensemble
+/// goes on the leaderboard only when it ranks above the best single trial on those rows.
+fn build_ensemble(data: &TabularData, tcx: &TrainContext, metric: &str) {
+    let pool = tcx.pool();
+    let Some(rows) = ensemble::rows_of(&pool) else {
+        return;
+    };
+    let pool: Vec<_> = pool
+        .into_iter()
+        .filter(|t| t.predictions.rows == rows)
+        .collect();
+    let y: Targets = match rows {
+        PredictionRows::Valid => data.y_valid.clone(),
+        PredictionRows::OutOfFold => match data.train_and_valid() {
+            Ok((_, _, y)) => y,
+            Err(_) => return,
+        },
+    };
+    let Some(sel) = ensemble::select(&pool, &y, metric, tcx.deadline) else {
+        return;
+    };
+    if sel.picks.len() < 2
+        || crate::train::compare_keys(
+            crate::train::rank_key(&sel.metrics, metric),
+            crate::train::rank_key(&sel.best_single, metric),
+        ) != std::cmp::Ordering::Less
+    {
+        return;
+    }
+    let members: Vec<(Arc<dyn TrainedModel>, f64, String)> = sel
+        .picks
+        .iter()
+        .map(|(i, c)| (pool[*i].model.clone(), *c as f64, pool[*i].run_id.clone()))
+        .collect();
+    let Ok(model) = EnsembleModel::new(members) else {
+        return;
+    };
+    let mut params = serde_json::Map::new();
+    params.insert(
+        "members".into(),
+        serde_json::Value::Array(
+            sel.picks
+                .iter()
+                .zip(model.weights())
+                .map(|((i, _), (id, w))| {
+                    serde_json::json!({"run_id": id, "model": pool[*i].model_name, "weight": w})
+                })
+                .collect(),
+        ),
+    );
+    params.insert(
+        "rows".into(),
+        match rows {
+            PredictionRows::Valid => "valid",
+            PredictionRows::OutOfFold => "out_of_fold",
+        }
+        .into(),
+    );
+    tcx.add_composite("ensemble", params, &sel.metrics, Arc::new(model));
 }

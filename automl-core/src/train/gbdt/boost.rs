@@ -787,6 +787,105 @@ pub fn train(
     )
 }
 
+/// Random-forest settings (see [`train_forest`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForestParams {
+    /// Trees to grow.
+    pub trees: usize,
+    /// Most leaves per tree.
+    pub num_leaves: usize,
+    /// Fewest rows in a leaf.
+    pub min_child_samples: usize,
+    /// Share of features each tree may split on.
+    pub feature_fraction: f64,
+    /// Seed of the bootstrap and feature draws.
+    pub seed: u64,
+}
+
+/// Fits a random forest of regression trees on `y` with the same histogram tree grower as the
+/// boosting: each tree sees a bootstrap sample of the rows and a random share of the features,
+/// and its leaves hold the mean target there (squared loss, no shrinkage, no regularisation).
+/// The result is a [`Model`] with the squared objective whose prediction is the mean over its
+/// trees. `on_tree` is called after each tree and returns false to stop; the trees grown so far
+/// are kept (rescaled to their mean).
+pub fn train_forest(
+    fp: &ForestParams,
+    mappers: Vec<BinMapper>,
+    train: &Binned,
+    y: &[f64],
+    mut on_tree: impl FnMut(usize) -> bool,
+) -> (Model, Stop) {
+    let n = train.rows;
+    let nf = mappers.len();
+    let trees = fp.trees.max(1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(fp.seed ^ 0xf0_2e57);
+    let base = y.iter().sum::<f64>() / n.max(1) as f64;
+    let g: Vec<f64> = y.iter().map(|v| base - v).collect();
+    let h = vec![1.0; n];
+    let params = Params {
+        learning_rate: 1.0 / trees as f64,
+        num_leaves: fp.num_leaves.max(2),
+        max_depth: 0,
+        min_child_samples: fp.min_child_samples.max(1),
+        min_child_hessian: 0.0,
+        lambda_l2: 0.0,
+        min_split_gain: 1e-12,
+        feature_fraction: fp.feature_fraction,
+        bagging_fraction: 1.0,
+        max_rounds: trees,
+        early_stopping_rounds: usize::MAX,
+        seed: fp.seed,
+    };
+    let mut gain = vec![0.0; nf];
+    let mut rounds: Vec<Vec<Tree>> = Vec::new();
+    let mut stop = Stop::MaxRounds;
+    let all: Vec<usize> = (0..nf).collect();
+    for t in 1..=trees {
+        let rows: Vec<u32> = if n > 0 {
+            (0..n).map(|_| rng.gen_range(0..n) as u32).collect()
+        } else {
+            Vec::new()
+        };
+        let mut features = all.clone();
+        features.shuffle(&mut rng);
+        features.truncate(((nf as f64 * fp.feature_fraction).ceil() as usize).clamp(1, nf.max(1)));
+        let grower = Grower {
+            p: &params,
+            codes: &train.codes,
+            mappers: &mappers,
+            features,
+            n_features: nf,
+        };
+        rounds.push(vec![grow(&grower, rows, &g, &h, &mut gain)]);
+        if !on_tree(t) {
+            stop = Stop::Interrupted;
+            break;
+        }
+    }
+    if rounds.len() < trees && !rounds.is_empty() {
+        let scale = trees as f64 / rounds.len() as f64;
+        for r in &mut rounds {
+            for tree in r.iter_mut() {
+                for node in &mut tree.nodes {
+                    if let Node::Leaf { value } = node {
+                        *value *= scale;
+                    }
+                }
+            }
+        }
+    }
+    (
+        Model {
+            objective: Objective::Squared,
+            base: vec![base],
+            rounds,
+            mappers,
+            gain,
+        },
+        stop,
+    )
+}
+
 fn grow(gr: &Grower<'_>, rows: Vec<u32>, g: &[f64], h: &[f64], gain: &mut [f64]) -> Tree {
     let lr = gr.p.learning_rate;
     let lambda = gr.p.lambda_l2;

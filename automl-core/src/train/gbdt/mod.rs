@@ -19,6 +19,8 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 pub mod boost;
+pub mod forest;
+pub mod search;
 
 use self::boost::{BinMapper, Objective, Params, Stop};
 use crate::data::preprocess::{Pipeline, TabularData, Targets};
@@ -31,7 +33,8 @@ use crate::event::{
 use crate::event::{FeatureStep, TaskKind, TransformReport};
 use crate::metrics;
 use crate::train::{
-    Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer, TrialRecord,
+    PredictionRows, Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer,
+    TrialPredictions, TrialRecord,
 };
 
 /// The `format` field of a saved GBDT model.
@@ -430,7 +433,7 @@ impl Trainer for GbdtTrainer {
                 "slower to train than linear models".to_string(),
                 "less smooth extrapolation outside the training range".to_string(),
             ],
-            estimated_cost_s: per_fit * configs(task.n_rows as usize, 0).len() as f64,
+            estimated_cost_s: per_fit * start_configs(task.n_rows as usize, 0).len() as f64,
         }]
     }
 
@@ -458,9 +461,54 @@ fn objective_for(data: &TabularData) -> Objective {
     }
 }
 
+/// The trial's metrics from predictions of `objective` on `n` rows.
+fn score(
+    objective: Objective,
+    classes: &[String],
+    p: Vec<f64>,
+    n: usize,
+    y: &[f64],
+) -> (crate::event::Metrics, Predictions) {
+    match objective {
+        Objective::Squared => (metrics::regression(y, &p), Predictions::Values(p)),
+        Objective::Binary | Objective::Multiclass(_) => {
+            let labels: Vec<usize> = y.iter().map(|v| *v as usize).collect();
+            let proba = match objective {
+                Objective::Binary => {
+                    let mut proba = Array2::<f64>::zeros((n, 2));
+                    for (i, v) in p.iter().enumerate() {
+                        proba[[i, 0]] = 1.0 - v;
+                        proba[[i, 1]] = *v;
+                    }
+                    proba
+                }
+                Objective::Multiclass(k) => {
+                    Array2::from_shape_vec((n, k), p).unwrap_or_else(|_| Array2::zeros((n, k)))
+                }
+                Objective::Squared => Array2::zeros((n, 1)),
+            };
+            (
+                metrics::classification(&labels, &proba),
+                Predictions::Classes {
+                    classes: classes.to_vec(),
+                    proba,
+                },
+            )
+        }
+    }
+}
+
+fn params_object(params: &Params) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(params) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => Default::default(),
+    }
+}
+
 /// Small data: each configuration is scored by k-fold cross-validation on train + valid (each
 /// fold stops early on its held-out part); the trial's model is then fitted on all of
-/// train + valid for the folds' mean number of rounds.
+/// train + valid for the folds' mean number of rounds. Its out-of-fold predictions are kept
+/// for ensemble selection.
 fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
     let (rows, _, targets) = data.train_and_valid()?;
     let encoder = TreeEncoder::fit(&data.pipeline, &rows);
@@ -495,18 +543,24 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
         }
         (xs, idx.iter().map(|i| y[*i]).collect())
     };
+    // The folds' binned data, built once for the whole search.
+    let fold_data: Vec<_> = folds
+        .iter()
+        .map(|held| {
+            let held_set: HashSet<usize> = held.iter().copied().collect();
+            let fit_idx: Vec<usize> = (0..n).filter(|i| !held_set.contains(i)).collect();
+            let (xf, yf) = subset(&fit_idx);
+            let (xh, yh) = subset(held);
+            let bf = boost::bin_data(&xf, fit_idx.len(), &mappers);
+            let bh = boost::bin_data(&xh, held.len(), &mappers);
+            (bf, yf, xh, bh, yh)
+        })
+        .collect();
     let all_binned = boost::bin_data(&x, n, &mappers);
-    let configs = configs(n, cx.seed);
-    for (ci, params) in configs.into_iter().enumerate() {
-        if !cx.may_start_trial() || cx.time_left().as_secs_f64() < 0.02 {
-            break;
-        }
+    let base = base_params(n, cx.seed);
+    let trial = |params: &Params| -> Result<search::Outcome> {
         let run_id = cx.next_run_id();
-        let params_json = serde_json::to_value(&params).unwrap_or_default();
-        let mut params_map = match &params_json {
-            serde_json::Value::Object(m) => m.clone(),
-            _ => Default::default(),
-        };
+        let mut params_map = params_object(params);
         params_map.insert("cv_folds".into(), (folds.len() as u64).into());
         cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
             run_id: run_id.clone(),
@@ -517,35 +571,64 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
         let mut oof = vec![0.0; n * k_out];
         let mut rounds_used = Vec::new();
         let mut interrupted = false;
-        for (fi, held) in folds.iter().enumerate() {
-            let held_set: HashSet<usize> = held.iter().copied().collect();
-            let fit_idx: Vec<usize> = (0..n).filter(|i| !held_set.contains(i)).collect();
-            let (xf, yf) = subset(&fit_idx);
-            let (xh, yh) = subset(held);
-            let bf = boost::bin_data(&xf, fit_idx.len(), &mappers);
-            let bh = boost::bin_data(&xh, held.len(), &mappers);
-            let (model, stop) = boost::train(
-                objective,
-                &params,
-                mappers.clone(),
-                &bf,
-                &yf,
-                &bh,
-                &yh,
-                |_| !cx.should_stop(),
-            );
+        for (fi, (held, (bf, yf, xh, bh, yh))) in folds.iter().zip(&fold_data).enumerate() {
+            let (model, stop) =
+                boost::train(objective, params, mappers.clone(), bf, yf, bh, yh, |_| {
+                    !cx.should_stop()
+                });
             if stop == Stop::Interrupted {
                 interrupted = true;
+                // The deadline came before any trial of the run finished: rather than end with
+                // nothing, keep this fold's model (fit on the other folds, cut at its best
+                // round so far), scored on its held-out fold, and say so.
+                if cx.best().is_none() && !cx.cancel.is_cancelled() && !model.rounds.is_empty() {
+                    let p = model.predict(xh, held.len());
+                    let (m_fold, _) = score(objective, &data.pipeline.classes, p, held.len(), yh);
+                    cx.emit(Event::warning(
+                        "cv_cut_short",
+                        format!(
+                            "the budget ran out during the first cross-validated trial; kept \
+                             its fold-{} model (fit on {} rows), scored on that fold's {} rows",
+                            fi + 1,
+                            yf.len(),
+                            held.len()
+                        ),
+                    ));
+                    cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
+                        run_id: run_id.clone(),
+                        model: "gbdt".to_string(),
+                        metrics: m_fold.clone(),
+                        duration_s: started.elapsed().as_secs_f64(),
+                        status: "cut_by_budget".to_string(),
+                    }));
+                    cx.report_trial(TrialRecord {
+                        run_id,
+                        model_name: "gbdt".to_string(),
+                        params: params_map,
+                        metrics: m_fold,
+                        model: Arc::new(GbdtModel {
+                            format: FORMAT.to_string(),
+                            pipeline: data.pipeline.clone(),
+                            encoder: encoder.clone(),
+                            booster: model,
+                            params: serde_json::to_value(params).unwrap_or_default(),
+                        }),
+                        refit: None,
+                        duration_s: started.elapsed().as_secs_f64(),
+                        predictions: None,
+                    });
+                    return Ok(search::Outcome::Stopped);
+                }
                 break;
             }
             rounds_used.push(model.rounds.len());
-            let p = model.predict(&xh, held.len());
+            let p = model.predict(xh, held.len());
             for (j, i) in held.iter().enumerate() {
                 for o in 0..k_out {
                     oof[i * k_out + o] = p[j * k_out + o];
                 }
             }
-            let fold_loss = boost::loss(objective, &model.raw_scores(&xh, held.len()), &yh);
+            let fold_loss = boost::loss(objective, &model.raw_scores(xh, held.len()), yh);
             cx.emit(Event::MetricScalar(MetricScalarPayload {
                 run_id: run_id.clone(),
                 name: "loss".to_string(),
@@ -573,24 +656,9 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
                 }
                 .to_string(),
             }));
-            break;
+            return Ok(search::Outcome::Stopped);
         }
-        let m_cv = match objective {
-            Objective::Squared => metrics::regression(&y, &oof),
-            Objective::Binary => {
-                let mut proba = Array2::<f64>::zeros((n, 2));
-                for i in 0..n {
-                    proba[[i, 0]] = 1.0 - oof[i];
-                    proba[[i, 1]] = oof[i];
-                }
-                metrics::classification(labels.as_deref().unwrap_or_default(), &proba)
-            }
-            Objective::Multiclass(k) => {
-                let proba =
-                    Array2::from_shape_vec((n, k), oof).unwrap_or_else(|_| Array2::zeros((n, k)));
-                metrics::classification(labels.as_deref().unwrap_or_default(), &proba)
-            }
-        };
+        let (m_cv, oof_pred) = score(objective, &data.pipeline.classes, oof, n, &y);
         // The trial's model: all of train + valid, for the folds' mean rounds.
         let mean_rounds = rounds_used.iter().sum::<usize>() as f64 / rounds_used.len() as f64;
         let final_params = Params {
@@ -634,10 +702,10 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
             status: status.to_string(),
         }));
         if model.rounds.is_empty() {
-            break;
+            return Ok(search::Outcome::Stopped);
         }
         params_map.insert("rounds".into(), (model.rounds.len() as u64).into());
-        let _ = ci;
+        let key = crate::train::rank_key(&m_cv, cx.metric());
         cx.report_trial(TrialRecord {
             run_id,
             model_name: "gbdt".to_string(),
@@ -652,11 +720,18 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
             }),
             refit: None,
             duration_s: started.elapsed().as_secs_f64(),
+            predictions: Some(TrialPredictions {
+                rows: PredictionRows::OutOfFold,
+                predictions: oof_pred,
+            }),
         });
-        if status != "completed" {
-            break;
-        }
-    }
+        Ok(if status == "completed" {
+            search::Outcome::Scored(key)
+        } else {
+            search::Outcome::Stopped
+        })
+    };
+    search::run(cx, n, &base, start_configs(n, cx.seed), trial)?;
     Ok(())
 }
 
@@ -702,16 +777,21 @@ fn refit_fn(
     })
 }
 
-/// The configurations tried, cheapest first.
-fn configs(n_rows: usize, seed: u64) -> Vec<Params> {
+/// The fixed parameters of every configuration on `n_rows` rows.
+fn base_params(n_rows: usize, seed: u64) -> Params {
     let small = n_rows < 2000;
-    let base = Params {
+    Params {
         seed,
         min_child_samples: if small { 5 } else { 20 },
         early_stopping_rounds: if small { 20 } else { 30 },
         max_rounds: 2000,
         ..Params::default()
-    };
+    }
+}
+
+/// Where the search starts, cheapest first: the local search then moves from the best.
+fn start_configs(n_rows: usize, seed: u64) -> Vec<Params> {
+    let base = base_params(n_rows, seed);
     vec![
         Params {
             num_leaves: 15,
@@ -729,22 +809,6 @@ fn configs(n_rows: usize, seed: u64) -> Vec<Params> {
             num_leaves: 7,
             learning_rate: 0.05,
             lambda_l2: 5.0,
-            ..base.clone()
-        },
-        Params {
-            num_leaves: 63,
-            learning_rate: 0.05,
-            feature_fraction: 0.7,
-            bagging_fraction: 0.8,
-            min_child_samples: base.min_child_samples * 2,
-            ..base.clone()
-        },
-        Params {
-            num_leaves: 127,
-            learning_rate: 0.03,
-            feature_fraction: 0.6,
-            bagging_fraction: 0.7,
-            lambda_l2: 3.0,
             ..base
         },
     ]
@@ -786,18 +850,11 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
             ));
         }
     };
-    let configs = configs(n_train, cx.seed);
-    let total = configs.len() as u64;
-    for (i, params) in configs.into_iter().enumerate() {
-        if !cx.may_start_trial() || cx.time_left().as_secs_f64() < 0.02 {
-            break;
-        }
+    let base = base_params(n_train, cx.seed);
+    let trial = |params: &Params| -> Result<search::Outcome> {
         let run_id = cx.next_run_id();
-        let params_json = serde_json::to_value(&params).unwrap_or_default();
-        let params_map = match &params_json {
-            serde_json::Value::Object(m) => m.clone(),
-            _ => Default::default(),
-        };
+        let params_json = serde_json::to_value(params).unwrap_or_default();
+        let params_map = params_object(params);
         cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
             run_id: run_id.clone(),
             model: "gbdt".to_string(),
@@ -807,7 +864,7 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         let mut last_emit = Instant::now();
         let (model, stop) = boost::train(
             objective,
-            &params,
+            params,
             mappers.clone(),
             &b_train,
             &y,
@@ -836,6 +893,9 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
                 !cx.should_stop()
             },
         );
+        let rounds = model.rounds.len();
+        let p = model.predict(&x_valid, n_valid);
+        let (m_valid, valid_pred) = score(objective, &data.pipeline.classes, p, n_valid, &yv);
         let gbdt = GbdtModel {
             format: FORMAT.to_string(),
             pipeline: data.pipeline.clone(),
@@ -843,55 +903,44 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
             booster: model,
             params: params_json,
         };
-        let m_valid = match (gbdt.predict_encoded(&x_valid, n_valid), &data.y_valid) {
-            (Predictions::Classes { proba, .. }, Targets::Classes(yv)) => {
-                metrics::classification(yv, &proba)
-            }
-            (Predictions::Values(p), Targets::Values(yv)) => metrics::regression(yv, &p),
-            _ => {
-                return Err(AutomlError::Internal(
-                    "GBDT output does not match the task".into(),
-                ));
-            }
-        };
         if let Some(v) = m_valid.get(cx.metric()) {
             cx.emit(Event::MetricScalar(MetricScalarPayload {
                 run_id: run_id.clone(),
                 name: cx.metric().to_string(),
                 split: "valid".to_string(),
-                step: gbdt.booster.rounds.len() as u64,
+                step: rounds as u64,
                 value: *v,
             }));
         }
-        cx.emit(Event::TrainProgress(TrainProgressPayload {
-            run_id: run_id.clone(),
-            step: i as u64 + 1,
-            steps: total,
-            eta_s: Some(cx.time_left().as_secs_f64()),
-        }));
+        let status = match stop {
+            Stop::Interrupted if cx.cancel.is_cancelled() => "cancelled",
+            Stop::Interrupted => "cut_by_budget",
+            _ => "completed",
+        };
         cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
             run_id: run_id.clone(),
             model: "gbdt".to_string(),
             metrics: m_valid.clone(),
             duration_s: started.elapsed().as_secs_f64(),
-            status: match stop {
-                Stop::Interrupted if cx.cancel.is_cancelled() => "cancelled",
-                Stop::Interrupted => "cut_by_budget",
-                _ => "completed",
-            }
-            .to_string(),
+            status: status.to_string(),
         }));
-        if gbdt.booster.rounds.is_empty() {
-            continue;
+        if rounds == 0 {
+            return Ok(if status == "completed" {
+                search::Outcome::Failed
+            } else {
+                search::Outcome::Stopped
+            });
         }
         let duration_s = started.elapsed().as_secs_f64();
         let refit = refit_fn(
             params.clone(),
             objective,
-            gbdt.booster.rounds.len(),
+            rounds,
             encoder.clone(),
             cats.clone(),
         );
+        let key = crate::train::rank_key(&m_valid, cx.metric());
+        // A model cut by the deadline still counts (its rounds so far are kept).
         cx.report_trial(TrialRecord {
             run_id,
             model_name: "gbdt".to_string(),
@@ -900,7 +949,17 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
             model: Arc::new(gbdt),
             refit: Some(refit),
             duration_s,
+            predictions: Some(TrialPredictions {
+                rows: PredictionRows::Valid,
+                predictions: valid_pred,
+            }),
         });
-    }
+        Ok(if status == "completed" {
+            search::Outcome::Scored(key)
+        } else {
+            search::Outcome::Stopped
+        })
+    };
+    search::run(cx, n_train, &base, start_configs(n_train, cx.seed), trial)?;
     Ok(())
 }

@@ -943,6 +943,7 @@ fn run_trial(
         model: Arc::new(model),
         refit: None,
         duration_s: 0.0,
+        predictions: None,
     }))
 }
 
