@@ -207,12 +207,8 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
         });
     }
     let folds = if cv {
-        crate::data::preprocess::folds(
-            y_fit.len(),
-            Some(&y_fit),
-            crate::data::preprocess::CV_FOLDS,
-            cx.seed,
-        )
+        // Grouped: exact duplicate rows stay in one fold.
+        data.cv_folds(Some(&y_fit), crate::data::preprocess::CV_FOLDS, cx.seed)
     } else {
         vec![]
     };
@@ -1264,6 +1260,9 @@ fn train_sparse(data: &TabularData, cx: &TrainContext) -> Result<()> {
             model: Arc::new(model),
             refit,
             duration_s: started.elapsed().as_secs_f64(),
+            // Not offered to ensemble selection yet: the sparse text models' held-out
+            // predictions are not collected (a follow-up of #14).
+            predictions: None,
         });
     }
     Ok(())

@@ -342,8 +342,8 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
             Targets::Classes(c) => Some(c.clone()),
             Targets::Values(_) => None,
         };
-        crate::data::preprocess::folds(
-            n,
+        // Grouped: exact duplicate rows stay in one fold.
+        data.cv_folds(
             labels.as_deref(),
             crate::data::preprocess::CV_FOLDS,
             cx.seed,

@@ -523,8 +523,8 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
         Targets::Classes(c) => (c.iter().map(|v| *v as f64).collect(), Some(c.clone())),
         Targets::Values(v) => (v.clone(), None),
     };
-    let folds = crate::data::preprocess::folds(
-        n,
+    // Grouped: exact duplicate rows stay in one fold.
+    let folds = data.cv_folds(
         labels.as_deref(),
         crate::data::preprocess::CV_FOLDS,
         cx.seed,
