@@ -1071,7 +1071,7 @@ async fn no_data_about_the_request_waits_for_an_upload_that_continues_the_run() 
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
     let up = upload(addr, "houses", "houses.csv", &houses_csv()).await;
-    assert_eq!(up.status, 200, "{}", up.text());
+    assert!((200..300).contains(&up.status), "{}", up.text());
     let name = serde_json::from_slice::<Value>(&up.body).expect("json")["name"]
         .as_str()
         .expect("name")
