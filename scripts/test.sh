@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# Hermetic: the Hugging Face Hub is searched by default, so every suite (Python, Node, browser)
+# runs with it skipped; the Hub's own tests use fake Hubs on 127.0.0.1 with explicit settings.
+export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 echo "== cargo test --workspace"
 cargo test --workspace --locked
 for f in scripts/test.d/*.sh; do

@@ -19,7 +19,10 @@ fn catalog() -> PathBuf {
 }
 
 fn conductor() -> automl_core::ConductorBuilder {
-    Conductor::builder().catalog_dir(catalog())
+    // Hermetic: the Hub (on by default) is skipped, so runs use the bundled catalog.
+    Conductor::builder()
+        .catalog_dir(catalog())
+        .offline("offline (hermetic test)")
 }
 
 fn stages_completed(events: &[Envelope]) -> Vec<Stage> {

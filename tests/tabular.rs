@@ -10,6 +10,7 @@ use automl_core::{Conductor, Envelope, Event, RunRequest};
 fn conductor() -> Conductor {
     Conductor::builder()
         .catalog_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets"))
+        .offline("offline (hermetic test)")
         .build()
         .expect("build")
 }

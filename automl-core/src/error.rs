@@ -102,6 +102,15 @@ pub enum AutomlError {
     /// No data set could be found or used.
     #[error("no usable data set: {0}")]
     NoDataset(String),
+    /// A call to the Hugging Face Hub broke a limit or failed (DATA_SOURCE announces it and
+    /// tries the next source).
+    #[error("Hub: {what}: {problem}")]
+    Hub {
+        /// What was asked, e.g. `downloading train.csv of owner/name`.
+        what: String,
+        /// What went wrong.
+        problem: HubProblem,
+    },
     /// Data sets matched the request, but every one has a licence the policy rejects.
     #[error("no usable data set: {0}")]
     LicenceRejected(String),
@@ -283,7 +292,7 @@ impl AutomlError {
             | Self::BadData(_) => ErrorCategory::Data,
             Self::UnusablePrompt { .. } | Self::UnsupportedTask { .. } => ErrorCategory::Prompt,
             Self::LicenceRejected(_) => ErrorCategory::Licence,
-            Self::NoDataset(_) => ErrorCategory::DatasetNotFound,
+            Self::NoDataset(_) | Self::Hub { .. } => ErrorCategory::DatasetNotFound,
             Self::InvalidOption { .. } => ErrorCategory::InvalidOption,
             Self::NoTrainer { .. } | Self::Training { .. } | Self::Stage { .. } => {
                 ErrorCategory::Training
@@ -310,6 +319,7 @@ impl AutomlError {
             Self::UnusablePrompt { .. } => "unusable_prompt",
             Self::UnsupportedTask { .. } => "unsupported_task",
             Self::NoDataset(_) => "no_dataset",
+            Self::Hub { problem, .. } => problem.code(),
             Self::LicenceRejected(_) => "licence_rejected",
             Self::NoTrainer { .. } => "no_trainer",
             Self::InvalidOption { .. } => "invalid_option",
@@ -337,6 +347,106 @@ impl AutomlError {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+/// What went wrong in a call to the Hugging Face Hub.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HubProblem {
+    /// The Hub's host did not accept a connection within the probe's time: no network.
+    Offline {
+        /// `host:port`.
+        host: String,
+        /// The probe's limit, in seconds.
+        limit_s: f64,
+        /// What the network stack said.
+        detail: String,
+    },
+    /// The bytes (announced or received) passed the download cap.
+    TooLarge {
+        /// The cap, in bytes.
+        limit: u64,
+    },
+    /// The download took longer than its time limit.
+    TimedOut {
+        /// The limit, in seconds.
+        limit_s: f64,
+    },
+    /// The body stopped arriving.
+    Stalled {
+        /// Seconds without a byte.
+        after_s: f64,
+    },
+    /// The Hub asked to come back later than the stage waits (`Retry-After`).
+    RetryTooLate {
+        /// The HTTP status (429 or 5xx).
+        status: u16,
+        /// The wait it asked for, in seconds.
+        retry_after_s: f64,
+    },
+    /// An HTTP status the client does not accept.
+    Status {
+        /// The status.
+        status: u16,
+    },
+    /// A redirect the client does not follow (too many, or without a location).
+    Redirect(String),
+    /// The connection or the body failed.
+    Transport(String),
+    /// The file could not be written to the cache.
+    Write(String),
+}
+
+impl HubProblem {
+    /// The ERROR/WARNING code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Offline { .. } => "hub_offline",
+            Self::TooLarge { .. } => "hub_too_large",
+            Self::TimedOut { .. } => "hub_timed_out",
+            Self::Stalled { .. } => "hub_stalled",
+            Self::RetryTooLate { .. } => "hub_retry_too_late",
+            Self::Status { .. } => "hub_status",
+            Self::Redirect(_) => "hub_redirect",
+            Self::Transport(_) => "hub_transport",
+            Self::Write(_) => "hub_write",
+        }
+    }
+}
+
+impl std::fmt::Display for HubProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Offline {
+                host,
+                limit_s,
+                detail,
+            } => write!(
+                f,
+                "offline: {host} did not accept a connection within {limit_s:.1} s ({detail}); pass --offline or set HF_HUB_OFFLINE=1 to skip this check"
+            ),
+            Self::TooLarge { limit } => write!(
+                f,
+                "larger than the download cap of {limit} bytes (AUTOML_HUB_MAX_BYTES)"
+            ),
+            Self::TimedOut { limit_s } => write!(
+                f,
+                "not finished within the download time limit of {limit_s:.1} s (AUTOML_HUB_DOWNLOAD_TIMEOUT)"
+            ),
+            Self::Stalled { after_s } => write!(f, "no bytes arrived for {after_s:.1} s"),
+            Self::RetryTooLate {
+                status,
+                retry_after_s,
+            } => write!(
+                f,
+                "HTTP {status} with Retry-After {retry_after_s:.0} s, longer than DATA_SOURCE waits"
+            ),
+            Self::Status { status } => write!(f, "HTTP {status}"),
+            Self::Redirect(m) => write!(f, "redirect not followed: {m}"),
+            Self::Transport(m) => write!(f, "transport: {m}"),
+            Self::Write(m) => write!(f, "writing to the cache: {m}"),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! `automl`: the command line of automl.
 //!
 //! ```text
-//! automl run "classify iris species" [--data FILE] [--target COL] [--time-budget 30s] [--out DIR] [--json]
+//! automl run "classify iris species" [--data FILE] [--target COL] [--time-budget 30s] [--out DIR] [--offline] [--json]
 //! automl profile PATH [--target COL] [--json]
 //! ```
-//! Exit codes: 0 done, 1 failure, 2 bad input (file, column, prompt, option), 130 cancelled.
+//! Exit codes: 0 done, 1 failure, 2 bad input (file, column, prompt, option, or no data set
+//! about the request: pass `--data FILE`), 130 cancelled.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,6 +93,10 @@ pub struct RunArgs {
     /// e.g. to score on the same rows as another system.
     #[arg(long)]
     pub test_rows: Option<PathBuf>,
+    /// Never search the Hugging Face Hub (the local HF cache and the bundled catalog are
+    /// still searched, and the skip is announced); `HF_HUB_OFFLINE=1` does the same.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// Parses "30s", "2m", "1.5h", "45" (seconds).

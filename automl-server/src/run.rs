@@ -17,7 +17,11 @@ fn stage_label(s: Stage) -> String {
 
 /// Runs the request and returns the process exit code.
 pub async fn run(args: RunArgs) -> ExitCode {
-    let conductor = match Conductor::builder().build() {
+    let mut builder = Conductor::builder();
+    if args.offline {
+        builder = builder.offline("offline (--offline)");
+    }
+    let conductor = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -37,6 +37,7 @@ fn config(dir: &Path) -> ServerConfig {
         data_dir: dir.to_path_buf(),
         ui_dir: None,
         catalog_dir: Some(catalog()),
+        offline: true,
         ..ServerConfig::default()
     }
 }

@@ -13,6 +13,7 @@ fn automl(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_automl"))
         .args(args)
         .env("AUTOML_CATALOG", root().join("datasets"))
+        .env("HF_HUB_OFFLINE", "1")
         .current_dir(std::env::temp_dir())
         .output()
         .expect("run automl")
@@ -516,4 +517,48 @@ fn predict_reads_every_loader_format() {
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[1].starts_with("setosa,"), "{text}");
     assert!(lines[2].starts_with("virginica,"), "{text}");
+}
+
+#[test]
+fn a_request_no_data_set_is_about_exits_2_and_says_how_to_pass_data() {
+    for prompt in ["predict house prices", "predict salary from employee data"] {
+        let out_dir = tempfile::tempdir().expect("tmp");
+        let out = automl(&[
+            "run",
+            prompt,
+            "--max-trials",
+            "1",
+            "--json",
+            "--out",
+            out_dir.path().to_str().expect("utf8"),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{prompt}: {err}");
+        assert!(err.contains("--data"), "{prompt}: {err}");
+        let ev = envelopes(&out.stdout);
+        // Never a confident model of the wrong thing.
+        assert!(named(&ev, "DATASET_SELECTED").is_empty(), "{prompt}");
+        assert!(named(&ev, "RUN_FINISHED").is_empty(), "{prompt}");
+        // The Hub skip is announced (HF_HUB_OFFLINE in this test), and what was looked for.
+        let running: Vec<String> = named(&ev, "STAGE_STATUS")
+            .into_iter()
+            .filter_map(|p| p["message"].as_str().map(str::to_string))
+            .collect();
+        assert!(
+            running
+                .iter()
+                .any(|m| m.contains("skipping the Hugging Face Hub: offline")),
+            "{running:?}"
+        );
+    }
+    // --offline says so in its own words.
+    let out = automl(&["run", "predict house prices", "--offline", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let ev = envelopes(&out.stdout);
+    assert!(named(&ev, "STAGE_STATUS").iter().any(|p| {
+        p["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("offline (--offline)")
+    }));
 }

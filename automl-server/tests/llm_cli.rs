@@ -66,6 +66,7 @@ fn automl(base: &str, home: &std::path::Path) -> Command {
         .env("AUTOML_LLM_TIMEOUT_S", "3")
         .env("HF_HOME", home)
         .env_remove("AUTOML_HUB")
+        .env("HF_HUB_OFFLINE", "1")
         .env_remove("HF_ENDPOINT")
         .env_remove("AUTOML_LLM_API_KEY");
     c

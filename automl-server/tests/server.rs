@@ -24,6 +24,7 @@ fn config(dir: &Path) -> ServerConfig {
         data_dir: dir.to_path_buf(),
         ui_dir: None,
         catalog_dir: Some(catalog()),
+        offline: true,
         ..ServerConfig::default()
     }
 }
@@ -41,6 +42,9 @@ struct HttpResponse {
 }
 
 impl HttpResponse {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
@@ -1002,5 +1006,104 @@ async fn misclassified_images_are_served_only_as_the_review_names_them() {
     assert_eq!(list[0]["prompt"], Value::Null);
     assert_eq!(list[0]["status"], "failed");
     assert_eq!(list[0]["model"], "small_cnn");
+    srv.shutdown().await.expect("shutdown");
+}
+
+/// Rows about houses: the bundled catalog has nothing on the subject (diamonds has a price
+/// column, which is not enough).
+fn houses_csv() -> Vec<u8> {
+    let mut s = String::from("sqft,rooms,age,price\n");
+    for i in 0..120u32 {
+        let sqft = 600 + (i * 37) % 2400;
+        let rooms = 1 + i % 5;
+        let age = (i * 7) % 60;
+        let price = sqft * 150 + rooms * 9000 - age * 500 + (i * 131) % 5000;
+        s.push_str(&format!("{sqft},{rooms},{age},{price}\n"));
+    }
+    s.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_data_about_the_request_waits_for_an_upload_that_continues_the_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(config(dir.path())).await;
+    let addr = srv.addr;
+    let r = post(
+        addr,
+        "/api/demo/run/houses?prompt=predict%20house%20prices&time_budget_s=3&max_trials=2",
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let mut sock = ws(addr, "houses", 0).await;
+    let mut seen = Vec::new();
+    // The run waits at DATA_SOURCE, having said what it looked for.
+    loop {
+        let v = next_env(&mut sock).await.expect("events until the wait");
+        assert!(!is_terminal(&v), "the run ended instead of waiting: {v}");
+        let p = &v["event"]["payload"];
+        let waiting = v["event"]["name"] == "STAGE_STATUS"
+            && p["stage"] == "DATA_SOURCE"
+            && p["status"] == "waiting";
+        seen.push(v.clone());
+        if waiting {
+            let msg = p["message"].as_str().unwrap_or_default();
+            assert!(msg.contains("house") && msg.contains("upload"), "{msg}");
+            break;
+        }
+    }
+    assert!(
+        !seen
+            .iter()
+            .any(|v| v["event"]["name"] == "DATASET_SELECTED"),
+        "nothing chosen before the upload"
+    );
+    // Only this project's uploads answer the wait: no server paths, no unknown names.
+    for bad in ["../../etc/passwd", "/etc/passwd", "nothere.csv"] {
+        let body = serde_json::json!({"stage": "DATA_SOURCE", "edit": {"data": bad}}).to_string();
+        let r = http(
+            addr,
+            "POST",
+            "/api/projects/houses/confirm",
+            "application/json",
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    let up = upload(addr, "houses", "houses.csv", &houses_csv()).await;
+    assert!((200..300).contains(&up.status), "{}", up.text());
+    let name = serde_json::from_slice::<Value>(&up.body).expect("json")["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    let body = serde_json::json!({"stage": "DATA_SOURCE", "edit": {"data": name}}).to_string();
+    let r = http(
+        addr,
+        "POST",
+        "/api/projects/houses/confirm",
+        "application/json",
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let mut rest = Vec::new();
+    until_terminal(&mut sock, &mut rest).await;
+    let last = rest.last().expect("terminal");
+    assert_eq!(last["event"]["name"], "RUN_FINISHED", "{last}");
+    let selected = rest
+        .iter()
+        .find(|v| v["event"]["name"] == "DATASET_SELECTED")
+        .expect("the upload is selected");
+    assert_eq!(selected["event"]["payload"]["source"], "user");
+    assert!(
+        selected["event"]["payload"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("houses"),
+        "{selected}"
+    );
+    // The same run: its sequence numbers go on from the wait.
+    let all: Vec<u64> = seqs(&seen).into_iter().chain(seqs(&rest)).collect();
+    assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "{all:?}");
     srv.shutdown().await.expect("shutdown");
 }

@@ -29,7 +29,8 @@ before(async () => {
   server = spawn(bin, ["serve", "--port", "0", "--data-dir", dataDir, "--ui-dir", join(repo, "ui/dist")], {
     cwd: repo,
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, AUTOML_LOG: process.env.AUTOML_LOG ?? "info" },
+    // Hermetic: the Hub (on by default) is skipped; the bundled catalog serves.
+    env: { ...process.env, AUTOML_LOG: process.env.AUTOML_LOG ?? "info", HF_HUB_OFFLINE: "1" },
   });
   base = await new Promise((ok, fail) => {
     let err = "";
@@ -261,6 +262,38 @@ test("a prompt that cannot run shows its error under the prompt, and is listed a
   await page.waitForSelector(`[data-testid="project-link"][data-project="${project}"][data-status="failed"]`, { timeout: 10000 });
   await page.screenshot({ path: join(artifacts, "failed.png") });
   projects.failed = project;
+  await page.close();
+});
+
+test("no data set is about house prices: the run waits at DATA_SOURCE for an upload, which continues it", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const project = await runPrompt(page, "predict house prices", 4);
+  await page.waitForSelector('[data-stage="DATA_SOURCE"][data-status="waiting"]', { timeout: 60000 });
+  const box = await page.waitForSelector('[data-testid="upload-wait"]');
+  assert.match(await box.textContent(), /house/, "the box says what was looked for");
+  assert.equal(await page.$('[data-testid="outcome"]'), null, "no model of something else");
+  await page.screenshot({ path: join(artifacts, "upload-wait.png"), fullPage: true });
+  let csv = "sqft,rooms,age,price\n";
+  for (let i = 0; i < 120; i++) {
+    const sqft = 600 + ((i * 37) % 2400);
+    const rooms = 1 + (i % 5);
+    const age = (i * 7) % 60;
+    csv += `${sqft},${rooms},${age},${sqft * 150 + rooms * 9000 - age * 500 + ((i * 131) % 5000)}\n`;
+  }
+  await page.setInputFiles('[data-testid="upload-file"]', { name: "houses.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.click('[data-testid="upload-continue"]');
+  await finished(page);
+  assert.equal(await page.textContent('[data-testid="project"]'), project, "the same run went on");
+  assert.equal(await page.$('[data-testid="upload-wait"]'), null, "the box is gone");
+  const events = await (await fetch(`${base}/api/projects/${project}/artifacts/events.jsonl`)).text();
+  const selected = events
+    .split("\n")
+    .filter((l) => l.includes('"DATASET_SELECTED"'))
+    .map((l) => JSON.parse(l).event.payload);
+  assert.equal(selected.length, 1);
+  assert.equal(selected[0].source, "user");
+  assert.match(selected[0].id, /houses/);
+  await page.screenshot({ path: join(artifacts, "upload-continued.png"), fullPage: true });
   await page.close();
 });
 

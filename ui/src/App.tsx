@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { artifactUrl, cancel, newProjectId, sampleUrl, startDemo, uploadAndTrain } from "./api";
+import { artifactUrl, cancel, newProjectId, sampleUrl, startDemo, uploadAndTrain, uploadToWaitingRun } from "./api";
 import { ProjectList } from "./projects";
 import { isEnded } from "./reduce";
 import { Review } from "./review";
@@ -89,6 +89,43 @@ function Timeline() {
         </li>
       ))}
     </ol>
+  );
+}
+
+/** No data set fits the request: the run waits at DATA_SOURCE until a file is uploaded here,
+ * then continues with it. */
+function UploadWait() {
+  const { stages, projectId } = useStore();
+  const setErr = useStore((s) => s.setCommandError);
+  const [file, setFile] = useState<File | null>(null);
+  const [busy, setBusy] = useState(false);
+  const st = stages.DATA_SOURCE;
+  if (st.status !== "waiting" || !projectId) return null;
+  const send = async (e: React.FormEvent) => {
+    e.preventDefault();
+    if (!file) return;
+    setBusy(true);
+    setErr(null);
+    try {
+      await uploadToWaitingRun(projectId, file);
+    } catch (err) {
+      setErr(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section data-testid="upload-wait" aria-labelledby="upload-h">
+      <h2 id="upload-h">Your data, please</h2>
+      <p className="muted">{st.message}</p>
+      <form onSubmit={send} className="prompt-row">
+        <label>
+          file (.csv, .tsv, .zip of images){" "}
+          <input type="file" data-testid="upload-file" accept=".csv,.tsv,.zip" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+        </label>
+        <button type="submit" data-testid="upload-continue" disabled={busy || !file}>Upload and continue</button>
+      </form>
+    </section>
   );
 }
 
@@ -285,6 +322,7 @@ export default function App() {
         <StatusBar />
         <Alerts />
         <Timeline />
+        <UploadWait />
         <DatasetPane />
         <ProfileAndModels />
         <TrainingDashboard />

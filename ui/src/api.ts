@@ -46,6 +46,19 @@ export async function uploadAndTrain(
   return call("POST", `/api/projects/${encodeURIComponent(id)}/train`, JSON.stringify(body));
 }
 
+/** A run waiting at DATA_SOURCE for data: upload the file, then answer the wait with its name
+ * (the server accepts only this project's uploads there). */
+export async function uploadToWaitingRun(id: string, file: File): Promise<any> {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const up = await call("POST", `/api/projects/${encodeURIComponent(id)}/upload`, form, false);
+  return call(
+    "POST",
+    `/api/projects/${encodeURIComponent(id)}/confirm`,
+    JSON.stringify({ stage: "DATA_SOURCE", edit: { data: up.name } }),
+  );
+}
+
 export function confirm(id: string, edit?: Record<string, unknown>): Promise<any> {
   return call(
     "POST",

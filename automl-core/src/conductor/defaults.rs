@@ -16,14 +16,19 @@ use crate::train::gbdt::{self, GbdtTrainer};
 use crate::train::linear::{self, LinearTrainer};
 use crate::train::{ModelFormats, TrainedModel, Trainer};
 
-/// The default DATA_SOURCE chain from the environment: the Hub when configured
+/// The default DATA_SOURCE chain from the environment: the Hub unless offline
 /// (`HubConfig::from_env`, feature `hub`), the local HF cache, the bundled catalog.
 pub fn finder_chain() -> FinderChain {
+    finder_chain_with(None)
+}
+
+/// [`finder_chain`], with the Hub skipped for `offline`'s reason when given (`--offline`).
+pub fn finder_chain_with(offline: Option<&str>) -> FinderChain {
     let mut c = FinderChain::new();
     #[cfg(feature = "hub")]
     {
         use crate::agents::finders::hub::{HubConfig, HubFinder, HubSetting};
-        c = match HubConfig::from_env() {
+        c = match HubConfig::from_env_or_offline(offline) {
             HubSetting::Enabled(cfg) => {
                 let label = format!("the Hugging Face Hub at {}", cfg.endpoint);
                 c.step("hub", label, Arc::new(HubFinder::new(cfg)))
@@ -36,7 +41,7 @@ pub fn finder_chain() -> FinderChain {
         c = c.skipped(
             "hub",
             "the Hugging Face Hub",
-            "automl-core was built without the `hub` feature",
+            offline.unwrap_or("automl-core was built without the `hub` feature"),
         );
     }
     let cache = HfCacheFinder::default();

@@ -86,6 +86,14 @@ impl ConductorBuilder {
         self
     }
 
+    /// Works without the network: the default finder chain skips the Hugging Face Hub and
+    /// says so (`reason`, e.g. "offline (--offline)") in DATA_SOURCE; the local HF cache and
+    /// the bundled catalog are still searched. Replaces a finder set before.
+    pub fn offline(mut self, reason: impl Into<String>) -> Self {
+        self.finder = Arc::new(defaults::finder_chain_with(Some(&reason.into())));
+        self
+    }
+
     /// Replaces the model selector (default: cheapest first).
     pub fn selector(mut self, s: Arc<dyn Agent<SelectionInput, Vec<ModelCandidate>>>) -> Self {
         self.selector = s;

@@ -94,9 +94,35 @@ pub async fn demo_run(
     Query(opts): Query<RunOptions>,
 ) -> Result<Response, AppError> {
     let id = ProjectId::parse(&id)?;
-    let req = opts.request()?;
+    let mut req = opts.request()?;
+    // No data set fits the request: wait at DATA_SOURCE for an upload (`/upload`, then
+    // `/confirm` with `{"stage": "DATA_SOURCE", "edit": {"data": name}}`) instead of failing.
+    req.wait_for_upload = true;
     state.start_run(&id, req)?;
     Ok(started(&id))
+}
+
+/// The path of this project's upload `name`, or a bad request: only a plain file name the
+/// upload route wrote is accepted (no paths, no dot files).
+fn upload_path(
+    state: &AppState,
+    id: &ProjectId,
+    name: &str,
+) -> Result<std::path::PathBuf, AppError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    let p = state.config().upload_dir(id).join(name);
+    if !ok || !p.exists() {
+        return Err(AppError::BadRequest(format!(
+            "project {id} has no upload named {:?}",
+            name.chars().take(100).collect::<String>()
+        )));
+    }
+    Ok(p)
 }
 
 /// Starts a run on this project's uploaded data.
@@ -119,22 +145,7 @@ pub async fn train(
     let id = ProjectId::parse(&id)?;
     let mut req = opts.request()?;
     let data = match &opts.data {
-        Some(name) => {
-            let ok = !name.is_empty()
-                && name.len() <= 128
-                && !name.starts_with('.')
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
-            let p = state.config().upload_dir(&id).join(name);
-            if !ok || !p.exists() {
-                return Err(AppError::BadRequest(format!(
-                    "project {id} has no upload named {:?}",
-                    name.chars().take(100).collect::<String>()
-                )));
-            }
-            p
-        }
+        Some(name) => upload_path(&state, &id, name)?,
         None => state.upload(&id).ok_or_else(|| {
             AppError::BadRequest(format!(
                 "project {id} has no upload; POST one to /upload first"
@@ -304,7 +315,8 @@ pub struct ConfirmBody {
     pub edit: Option<serde_json::Value>,
 }
 
-/// Answers a stage that waits (REVIEW_EDIT of a run started with `review=true`).
+/// Answers a stage that waits: REVIEW_EDIT of a run started with `review=true`, or
+/// DATA_SOURCE of a run for which no data set fits, with `{"data": "<upload name>"}`.
 #[utoipa::path(
     post,
     path = "/api/projects/{project_id}/confirm",
@@ -321,7 +333,23 @@ pub async fn confirm(
     let id = ProjectId::parse(&id)?;
     let stage = Stage::parse(&body.stage)
         .ok_or_else(|| AppError::BadRequest(format!("unknown stage {:?}", body.stage)))?;
-    let choice = Choice::from_json(&body.edit.unwrap_or(serde_json::Value::Null))?;
+    let mut edit = body.edit.unwrap_or(serde_json::Value::Null);
+    if stage == Stage::DataSource {
+        // A run waiting for data takes one of this project's uploads, named as `/upload`
+        // answered; a client never names a server path.
+        let name = edit
+            .get("data")
+            .and_then(|d| d.as_str())
+            .ok_or_else(|| {
+                AppError::BadRequest(
+                    "DATA_SOURCE is answered with {\"data\": \"<upload name>\"}".to_string(),
+                )
+            })?
+            .to_string();
+        let path = upload_path(&state, &id, &name)?;
+        edit = serde_json::json!({ "data": path.display().to_string() });
+    }
+    let choice = Choice::from_json(&edit)?;
     state.confirm(&id, stage, choice)?;
     Ok(StatusCode::ACCEPTED)
 }

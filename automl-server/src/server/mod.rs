@@ -292,6 +292,10 @@ pub struct ServeArgs {
     /// Most runs at once.
     #[arg(long, default_value_t = 4)]
     pub max_runs: usize,
+    /// Never search the Hugging Face Hub (runs use the local HF cache and the bundled
+    /// catalog, and say so); `HF_HUB_OFFLINE=1` does the same.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// `automl serve`: serves until Ctrl-C or SIGTERM, then tells every client and stops.
@@ -313,6 +317,7 @@ pub async fn cli(args: ServeArgs) -> ExitCode {
         exposed: args.exposed,
         allowed_hosts: args.allowed_host,
         cors_origins: args.cors_origin,
+        offline: args.offline,
         ..ServerConfig::default()
     };
     let server = match spawn(config, SocketAddr::new(args.host, args.port)).await {

@@ -65,6 +65,8 @@ pub struct ServerConfig {
     /// How long a socket to a project id the server does not know waits for it to appear (a
     /// UI follows a project just before it starts the run) before it is closed with 4404.
     pub ws_unknown_grace: Duration,
+    /// Never ask the Hugging Face Hub (`--offline`); the skip is announced in every run.
+    pub offline: bool,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("automl-data"),
             ui_dir: None,
             catalog_dir: None,
+            offline: false,
             max_upload_bytes: 64 << 20,
             max_unzipped_bytes: 512 << 20,
             max_zip_entries: 20_000,
@@ -364,6 +367,9 @@ impl AppState {
             .default_time_budget(config.default_time_budget_s);
         if let Some(c) = &config.catalog_dir {
             builder = builder.catalog_dir(c);
+        }
+        if config.offline {
+            builder = builder.offline("offline (the server runs with --offline)");
         }
         let conductor = builder.build().map_err(AppError::internal)?;
         Ok(Self(Arc::new(Inner {

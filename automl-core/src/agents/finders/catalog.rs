@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{ChosenDataset, DatasetChoice, DatasetQuery, caller_data};
+use super::{ChosenDataset, DatasetChoice, DatasetQuery, Topic, caller_data};
 use crate::agents::licence::{self, Verdict};
 use crate::agents::{Agent, StageContext};
 use crate::error::{AutomlError, Result};
@@ -149,41 +149,7 @@ fn csv_header(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Words that say nothing about a data set's subject.
-const GENERIC: &[&str] = &[
-    "data", "dataset", "table", "file", "csv", "record", "row", "column", "value", "model", "set",
-    "sample", "example", "feature", "label", "target", "class", "category", "score",
-];
-
-/// The request's subject: the words of the data hint and the keywords, less the target and
-/// words that name no subject ("data", "table"...).
-fn subject_terms(intent: &Intent) -> BTreeSet<String> {
-    let target = intent
-        .target
-        .as_deref()
-        .map(|t| singular(&t.to_lowercase()));
-    let mut terms: BTreeSet<String> = intent
-        .dataset_hint
-        .as_deref()
-        .map(tokens)
-        .unwrap_or_default();
-    terms.extend(intent.keywords.iter().map(|k| singular(&k.to_lowercase())));
-    terms.retain(|t| {
-        Some(t) != target.as_ref()
-            && !GENERIC.contains(&t.as_str())
-            && !t.chars().all(|c| c.is_ascii_digit())
-    });
-    terms
-}
-
-/// When `entry` matches the request only by its target's name, the reason it is off topic
-/// ("diamonds has a price column but is not about house"); `None` when the request names none
-/// of its subject or one of its words matches the entry.
-pub fn off_topic(intent: &Intent, entry: &CatalogEntry, columns: &[String]) -> Option<String> {
-    let subject = subject_terms(intent);
-    if subject.is_empty() {
-        return None;
-    }
+fn entry_text(entry: &CatalogEntry, columns: &[String]) -> String {
     let mut text = format!(
         "{} {} {} {}",
         entry.id.replace('_', " "),
@@ -195,15 +161,24 @@ pub fn off_topic(intent: &Intent, entry: &CatalogEntry, columns: &[String]) -> O
         text.push(' ');
         text.push_str(c);
     }
-    let words = tokens(&text);
-    if subject.iter().any(|t| words.contains(t)) {
+    text
+}
+
+/// When `entry` is not about the request's subject (see [`Topic::relevant`]), the reason
+/// ("diamonds (Diamond prices) is not about house"); `None` when it is, or when the request
+/// names no subject.
+pub fn off_topic(intent: &Intent, entry: &CatalogEntry, columns: &[String]) -> Option<String> {
+    let topic = Topic::of(intent, &entry_text(entry, columns));
+    if topic.relevant() {
         return None;
     }
     Some(format!(
-        "{} ({}) matches the target but not the subject ({})",
+        "{} ({}) is not about {} (matched {} of the subject's {} word(s); the floor is one in three)",
         entry.id,
         entry.title,
-        subject.into_iter().collect::<Vec<_>>().join(", ")
+        topic.subject_words(),
+        topic.matched.len(),
+        topic.subject.len()
     ))
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::hf::*;
-use super::{ChosenDataset, DatasetChoice, DatasetQuery};
+use super::{ChosenDataset, DatasetChoice, DatasetQuery, Topic};
 use crate::agents::licence::Verdict;
 use crate::agents::{Agent, StageContext};
 use crate::error::{AutomlError, Result};
@@ -182,6 +182,15 @@ impl Agent<DatasetQuery, DatasetChoice> for HfCacheFinder {
             // not a match (it may be about anything).
             let terms = term_overlap(&q.intent, &words);
             if terms == 0.0 {
+                continue;
+            }
+            // ...and be about the request's subject, not only share the target's name.
+            let readable = format!(
+                "{} {}",
+                words.replace(['/', '-', '_'], " "),
+                ds.card.task_categories.join(" ")
+            );
+            if !Topic::of(&q.intent, &readable).relevant() {
                 continue;
             }
             scored.push((2.0 * task + terms, ds, path));

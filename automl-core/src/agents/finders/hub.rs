@@ -11,12 +11,21 @@
 //! `<cache>/datasets--owner--name/{blobs,snapshots/<commit>,refs/main}`, and a preview of its
 //! first rows is read from the dataset viewer API (`/first-rows`) where it answers.
 //!
-//! The Hub is only asked when configured ([`HubConfig::from_env`]): `AUTOML_HUB` (`1` for
-//! huggingface.co or a URL) or `HF_ENDPOINT`; `HF_HUB_OFFLINE=1` turns it off; `HF_TOKEN` is
-//! sent as a bearer token. 429 answers are retried with backoff (`Retry-After` honoured).
+//! The Hub is asked by default (huggingface.co, or `HF_ENDPOINT` / `AUTOML_HUB=<url>`), after a
+//! fast reachability probe (a TCP connection to the endpoint's host within
+//! [`HubConfig::probe_timeout`], remembered for a minute in the process), so that a machine
+//! without a network loses at most that much. `--offline`, `HF_HUB_OFFLINE=1` or `AUTOML_HUB=0`
+//! skip it (announced). `HF_TOKEN` is sent as a bearer token, and only to the endpoint's own
+//! origin: never to a `Link` page or a redirect on another host. 429 and 5xx answers are
+//! retried with backoff (`Retry-After` honoured up to [`HubConfig::max_retry_wait`]), each
+//! retry announced as a WARNING. Search answers are cached on disk beside the downloads
+//! (`<cache>/automl-search/`, reused for [`HubConfig::search_ttl`], announced with their age).
+//! Downloads are plain GETs (no Range requests, so servers that ignore Range work), capped in
+//! bytes ([`HubConfig::max_bytes`]) and time ([`HubConfig::download_timeout`],
+//! [`HubConfig::stall_timeout`]), with typed errors ([`HubProblem`]).
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -27,10 +36,10 @@ use super::hf::{
     self, category_modality, decide_with_evidence, loadable_path, search_terms, term_overlap,
     wanted_task_categories,
 };
-use super::{ChosenDataset, DatasetChoice, DatasetQuery};
+use super::{ChosenDataset, DatasetChoice, DatasetQuery, Topic};
 use crate::agents::licence::{LicenceDecision, Verdict};
 use crate::agents::{Agent, StageContext};
-use crate::error::{AutomlError, Result};
+use crate::error::{AutomlError, HubProblem, Result};
 use crate::event::{ColumnType, DatasetCandidate, DatasetSamplePayload, Event, Stage, StageStatus};
 
 /// The public Hub.
@@ -63,6 +72,21 @@ pub struct HubConfig {
     pub max_pages: u32,
     /// Files downloaded at most for the chosen data set.
     pub max_files: usize,
+    /// Probe the endpoint's host before the first call (off for tests that time the calls
+    /// themselves).
+    pub probe: bool,
+    /// How long the reachability probe waits for a connection.
+    pub probe_timeout: Duration,
+    /// The longest `Retry-After` waited for; a longer one ends the step.
+    pub max_retry_wait: Duration,
+    /// Bytes downloaded at most for one data set (`AUTOML_HUB_MAX_BYTES`).
+    pub max_bytes: u64,
+    /// Time for all downloads of one data set (`AUTOML_HUB_DOWNLOAD_TIMEOUT`, seconds).
+    pub download_timeout: Duration,
+    /// Longest pause between two pieces of a body.
+    pub stall_timeout: Duration,
+    /// How long a cached search answer is reused (`AUTOML_HUB_SEARCH_TTL`, seconds; 0 = never).
+    pub search_ttl: Duration,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -114,33 +138,57 @@ impl HubConfig {
             page_limit: 50,
             max_pages: 2,
             max_files: 2000,
+            probe: true,
+            probe_timeout: Duration::from_millis(1500),
+            max_retry_wait: Duration::from_secs(10),
+            max_bytes: 2 << 30,
+            download_timeout: Duration::from_secs(600),
+            stall_timeout: Duration::from_secs(30),
+            search_ttl: Duration::from_secs(3600),
         }
     }
 
-    /// Reads the environment: the Hub is asked only when `AUTOML_HUB` (`1`/`on` for
-    /// huggingface.co, or a URL) or `HF_ENDPOINT` is set, and `HF_HUB_OFFLINE` is not `1`.
-    /// `AUTOML_HUB_VIEWER` overrides the viewer URL; `HF_TOKEN` is the token.
+    /// The origin (`scheme://host:port`) the token may be sent to.
+    fn origin(&self) -> Option<String> {
+        reqwest::Url::parse(&self.endpoint)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+    }
+
+    /// Whether `url` is on the endpoint's own origin (the only one that gets the token).
+    pub fn same_origin(&self, url: &str) -> bool {
+        let theirs = reqwest::Url::parse(url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization());
+        theirs.is_some() && theirs == self.origin()
+    }
+
+    /// Reads the environment: the Hub is asked unless `HF_HUB_OFFLINE=1` or `AUTOML_HUB=0`;
+    /// its address is `AUTOML_HUB` (a URL), else `HF_ENDPOINT`, else huggingface.co.
+    /// `AUTOML_HUB_VIEWER` overrides the viewer URL; `HF_TOKEN` is the token;
+    /// `AUTOML_HUB_MAX_BYTES`, `AUTOML_HUB_DOWNLOAD_TIMEOUT` and `AUTOML_HUB_SEARCH_TTL` set the
+    /// limits.
     pub fn from_env() -> HubSetting {
+        Self::from_env_or_offline(None)
+    }
+
+    /// As [`HubConfig::from_env`], with the caller's `--offline` (its reason) first.
+    pub fn from_env_or_offline(offline: Option<&str>) -> HubSetting {
+        if let Some(why) = offline {
+            return HubSetting::Disabled(why.to_string());
+        }
         if env("HF_HUB_OFFLINE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
-            return HubSetting::Disabled("HF_HUB_OFFLINE is set".to_string());
+            return HubSetting::Disabled("offline (HF_HUB_OFFLINE is set)".to_string());
         }
         let hub = env("AUTOML_HUB");
         let endpoint = match hub.as_deref() {
             Some("0") | Some("off") | Some("false") => {
                 return HubSetting::Disabled("AUTOML_HUB is off".to_string());
             }
-            Some("1") | Some("on") | Some("true") => {
+            Some("1") | Some("on") | Some("true") | None => {
                 env("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
             }
             Some(url) => url.to_string(),
-            None => match env("HF_ENDPOINT") {
-                Some(e) => e,
-                None => {
-                    return HubSetting::Disabled(
-                        "not configured (set AUTOML_HUB=1 or HF_ENDPOINT to search it)".to_string(),
-                    );
-                }
-            },
         };
         let Some(cache) = hf::hub_cache_dir() else {
             return HubSetting::Disabled(
@@ -152,8 +200,90 @@ impl HubConfig {
         if let Some(v) = env("AUTOML_HUB_VIEWER") {
             cfg.viewer = v.trim_end_matches('/').to_string();
         }
+        if let Some(n) = env("AUTOML_HUB_MAX_BYTES").and_then(|v| v.parse::<u64>().ok()) {
+            cfg.max_bytes = n;
+        }
+        let secs = |k: &str| {
+            env(k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(Duration::from_secs_f64)
+        };
+        if let Some(d) = secs("AUTOML_HUB_DOWNLOAD_TIMEOUT") {
+            cfg.download_timeout = d;
+        }
+        if let Some(d) = secs("AUTOML_HUB_SEARCH_TTL") {
+            cfg.search_ttl = d;
+        }
         HubSetting::Enabled(cfg)
     }
+}
+
+/// Probe answers by endpoint, remembered for a minute so that a server's runs (or a test
+/// binary's) pay for the probe once.
+static PROBES: std::sync::Mutex<Vec<(String, Instant, std::result::Result<(), HubProblem>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Whether the endpoint's host accepts a TCP connection within `limit` (name resolution
+/// included).
+pub async fn probe(endpoint: &str, limit: Duration) -> std::result::Result<(), HubProblem> {
+    const REMEMBER: Duration = Duration::from_secs(60);
+    if let Ok(p) = PROBES.lock() {
+        if let Some((_, at, r)) = p.iter().find(|(e, _, _)| e == endpoint) {
+            if at.elapsed() < REMEMBER {
+                return r.clone();
+            }
+        }
+    }
+    let url = reqwest::Url::parse(endpoint)
+        .map_err(|e| HubProblem::Transport(format!("{endpoint:?} is not a URL: {e}")))?;
+    let host = url.host_str().unwrap_or("").to_string();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let hp = format!("{host}:{port}");
+    let r = match tokio::time::timeout(limit, tokio::net::TcpStream::connect(hp.clone())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(HubProblem::Offline {
+            host: hp,
+            limit_s: limit.as_secs_f64(),
+            detail: e.to_string(),
+        }),
+        Err(_) => Err(HubProblem::Offline {
+            host: hp,
+            limit_s: limit.as_secs_f64(),
+            detail: "no answer".to_string(),
+        }),
+    };
+    if let Ok(mut p) = PROBES.lock() {
+        p.retain(|(e, _, _)| e != endpoint);
+        p.push((endpoint.to_string(), Instant::now(), r.clone()));
+    }
+    r
+}
+
+/// A search page as cached on disk.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct CachedPage {
+    url: String,
+    fetched_unix_s: u64,
+    body: String,
+    next: Option<String>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// FNV-1a, for cache file names.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 /// A data set as `/api/datasets?full=true` describes it (the fields we use).
@@ -259,6 +389,44 @@ impl HubDataset {
         v
     }
 
+    /// The words a data set is known by: its id, description, pretty name and tags (less the
+    /// licence, size and format ones), what [`Topic`] compares with the request's subject.
+    pub fn topic_text(&self) -> String {
+        let mut text = format!(
+            "{} {}",
+            self.id.replace(['/', '-', '_'], " "),
+            self.description.clone().unwrap_or_default()
+        );
+        if let Some(c) = &self.card_data {
+            if let Some(p) = c.get("pretty_name").and_then(Value::as_str) {
+                text.push(' ');
+                text.push_str(p);
+            }
+            if let Some(tags) = c.get("tags").and_then(Value::as_array) {
+                for t in tags.iter().filter_map(Value::as_str) {
+                    text.push(' ');
+                    text.push_str(t);
+                }
+            }
+        }
+        for t in &self.tags {
+            let skip = [
+                "license:",
+                "size_categories:",
+                "format:",
+                "library:",
+                "region:",
+                "modality:",
+            ];
+            if skip.iter().any(|p| t.starts_with(p)) {
+                continue;
+            }
+            text.push(' ');
+            text.push_str(t.rsplit(':').next().unwrap_or(t));
+        }
+        text
+    }
+
     fn gated(&self) -> Option<String> {
         match &self.gated {
             Value::Bool(true) => Some("true".to_string()),
@@ -321,80 +489,199 @@ impl HubFinder {
     }
 
     fn http(&self) -> Result<reqwest::Client> {
+        // Redirects are followed by hand, so that the token goes to the endpoint's origin only.
         reqwest::Client::builder()
             .connect_timeout(self.cfg.connect_timeout)
-            .timeout(self.cfg.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("automl/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| AutomlError::Internal(format!("HTTP client: {e}")))
     }
 
-    /// GET with retries on 429/5xx; returns the response of the last try.
-    async fn get(
+    fn hub_err(what: impl Into<String>, problem: HubProblem) -> AutomlError {
+        AutomlError::Hub {
+            what: what.into(),
+            problem,
+        }
+    }
+
+    /// One GET (the token only on the endpoint's origin), redirects followed by hand (at most
+    /// 5), answered within `limit` for the headers.
+    async fn send(
         &self,
         http: &reqwest::Client,
         url: &str,
+        limit: Duration,
         cancel: &CancellationToken,
     ) -> Result<reqwest::Response> {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let mut req = http.get(url);
+        let mut url = url.to_string();
+        for _hop in 0..=5 {
+            let mut req = http.get(&url).timeout(limit);
             if let Some(t) = &self.cfg.token {
-                req = req.bearer_auth(t);
+                if self.cfg.same_origin(&url) {
+                    req = req.bearer_auth(t);
+                }
             }
             let resp = tokio::select! {
                 r = req.send() => r,
                 _ = cancel.cancelled() => return Err(AutomlError::Cancelled),
             };
             let resp = resp.map_err(|e| {
-                AutomlError::NoDataset(if e.is_timeout() {
-                    format!(
+                if e.is_timeout() {
+                    Self::hub_err(
+                        format!("GET {url}"),
+                        HubProblem::TimedOut {
+                            limit_s: limit.as_secs_f64(),
+                        },
+                    )
+                } else {
+                    Self::hub_err(format!("GET {url}"), HubProblem::Transport(chain(&e)))
+                }
+            })?;
+            if !resp.status().is_redirection() {
+                return Ok(resp);
+            }
+            let loc = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    Self::hub_err(
+                        format!("GET {url}"),
+                        HubProblem::Redirect(format!(
+                            "HTTP {} without a Location",
+                            resp.status().as_u16()
+                        )),
+                    )
+                })?;
+            let next = reqwest::Url::parse(&url)
+                .and_then(|u| u.join(loc))
+                .map_err(|e| {
+                    Self::hub_err(
+                        format!("GET {url}"),
+                        HubProblem::Redirect(format!("{loc:?}: {e}")),
+                    )
+                })?;
+            url = next.to_string();
+        }
+        Err(Self::hub_err(
+            format!("GET {url}"),
+            HubProblem::Redirect("more than 5 redirects".to_string()),
+        ))
+    }
+
+    /// GET with retries on 429/5xx, each announced; returns the response of the last try.
+    async fn get(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        cx: &StageContext,
+    ) -> Result<reqwest::Response> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let resp = match self.send(http, url, self.cfg.timeout, &cx.cancel).await {
+                Err(AutomlError::Hub {
+                    problem: HubProblem::TimedOut { .. },
+                    ..
+                }) => {
+                    return Err(AutomlError::NoDataset(format!(
                         "the Hub at {} did not answer within {:.1} s",
                         self.cfg.endpoint,
                         self.cfg.timeout.as_secs_f64()
-                    )
-                } else {
-                    format!(
-                        "the Hub at {} is unreachable: {}",
-                        self.cfg.endpoint,
-                        chain(&e)
-                    )
-                })
-            })?;
+                    )));
+                }
+                r => r?,
+            };
             let st = resp.status();
             let retryable = st.as_u16() == 429 || st.is_server_error();
             if !retryable || attempt > self.cfg.max_retries {
                 return Ok(resp);
             }
-            let delay = resp
+            let asked = resp
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
+                .filter(|s| s.is_finite() && *s >= 0.0);
+            if let Some(a) = asked {
+                if Duration::from_secs_f64(a) > self.cfg.max_retry_wait {
+                    return Err(Self::hub_err(
+                        format!("GET {}", strip_query(url)),
+                        HubProblem::RetryTooLate {
+                            status: st.as_u16(),
+                            retry_after_s: a,
+                        },
+                    ));
+                }
+            }
+            let delay = asked
                 .map(Duration::from_secs_f64)
                 .unwrap_or(self.cfg.backoff * 2u32.saturating_pow(attempt - 1))
-                .min(Duration::from_secs(10));
-            tracing::debug!(
-                url,
-                status = st.as_u16(),
-                ?delay,
-                "Hub call will be retried"
-            );
+                .min(self.cfg.max_retry_wait);
+            cx.emitter.emit(Event::warning(
+                "hub_retry",
+                format!(
+                    "the Hub answered HTTP {} to {}{}; retrying in {:.1} s (try {} of {})",
+                    st.as_u16(),
+                    strip_query(url),
+                    if asked.is_some() {
+                        " with Retry-After"
+                    } else {
+                        ""
+                    },
+                    delay.as_secs_f64(),
+                    attempt + 1,
+                    self.cfg.max_retries + 1
+                ),
+            ));
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = cancel.cancelled() => return Err(AutomlError::Cancelled),
+                _ = cx.cancel.cancelled() => return Err(AutomlError::Cancelled),
             }
         }
     }
 
-    /// Searches `/api/datasets`, following `Link` pages.
+    fn cache_file(&self, url: &str) -> PathBuf {
+        self.cfg
+            .cache_dir
+            .join("automl-search")
+            .join(format!("{:016x}.json", fnv(url.as_bytes())))
+    }
+
+    /// A cached answer for `url` younger than the TTL, with its age in seconds.
+    fn cached_page(&self, url: &str) -> Option<(CachedPage, u64)> {
+        if self.cfg.search_ttl.is_zero() {
+            return None;
+        }
+        let text = std::fs::read_to_string(self.cache_file(url)).ok()?;
+        let page: CachedPage = serde_json::from_str(&text).ok()?;
+        let age = unix_now().saturating_sub(page.fetched_unix_s);
+        (page.url == url && age <= self.cfg.search_ttl.as_secs()).then_some((page, age))
+    }
+
+    fn store_page(&self, page: &CachedPage) {
+        let f = self.cache_file(&page.url);
+        let write = || -> std::io::Result<()> {
+            if let Some(d) = f.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            let tmp = f.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec(page).unwrap_or_default())?;
+            std::fs::rename(&tmp, &f)
+        };
+        if let Err(e) = write() {
+            tracing::debug!(error = %e, "Hub search answer not cached");
+        }
+    }
+
+    /// Searches `/api/datasets`, following `Link` pages on the endpoint's origin; answers
+    /// younger than the TTL come from the on-disk cache (announced with their age).
     pub async fn search(
         &self,
         terms: &str,
         category: Option<&str>,
-        cancel: &CancellationToken,
+        cx: &StageContext,
     ) -> Result<Vec<HubDataset>> {
         let http = self.http()?;
         let mut url =
@@ -422,29 +709,67 @@ impl HubFinder {
         let mut pages = 0;
         while let Some(u) = next.take() {
             pages += 1;
-            let resp = self.get(&http, &u, cancel).await?;
-            let st = resp.status();
-            if !st.is_success() {
-                let body: String = resp
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(200)
-                    .collect();
-                return Err(AutomlError::NoDataset(format!(
-                    "the Hub search at {u} answered HTTP {}: {body}",
-                    st.as_u16()
-                )));
-            }
-            let link = resp
-                .headers()
-                .get(reqwest::header::LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_link);
-            let text = resp.text().await.map_err(|e| {
-                AutomlError::NoDataset(format!("reading the Hub search answer: {}", chain(&e)))
-            })?;
+            let (text, link) = match self.cached_page(&u) {
+                Some((page, age)) => {
+                    cx.emitter.emit(Event::stage(
+                        Stage::DataSource,
+                        StageStatus::Running,
+                        format!(
+                            "Hub search answer for {terms:?} from the cache ({} min old; kept {} min)",
+                            age / 60,
+                            self.cfg.search_ttl.as_secs() / 60
+                        ),
+                    ));
+                    (page.body, page.next)
+                }
+                None => {
+                    if self.cfg.probe && pages == 1 {
+                        probe(&self.cfg.endpoint, self.cfg.probe_timeout)
+                            .await
+                            .map_err(|p| {
+                                Self::hub_err(format!("reaching {}", self.cfg.endpoint), p)
+                            })?;
+                    }
+                    let resp = self.get(&http, &u, cx).await?;
+                    let st = resp.status();
+                    if !st.is_success() {
+                        let body: String = resp
+                            .text()
+                            .await
+                            .unwrap_or_default()
+                            .chars()
+                            .take(200)
+                            .collect();
+                        return Err(AutomlError::NoDataset(format!(
+                            "the Hub search at {} answered HTTP {}: {body}",
+                            strip_query(&u),
+                            st.as_u16()
+                        )));
+                    }
+                    let link = resp
+                        .headers()
+                        .get(reqwest::header::LINK)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(next_link)
+                        .map(|l| self.absolute(&l));
+                    let text = resp.text().await.map_err(|e| {
+                        AutomlError::NoDataset(format!(
+                            "reading the Hub search answer: {}",
+                            chain(&e)
+                        ))
+                    })?;
+                    // Only a list is cached.
+                    if serde_json::from_str::<Vec<Value>>(&text).is_ok() {
+                        self.store_page(&CachedPage {
+                            url: u.clone(),
+                            fetched_unix_s: unix_now(),
+                            body: text.clone(),
+                            next: link.clone(),
+                        });
+                    }
+                    (text, link)
+                }
+            };
             let page: Vec<HubDataset> = serde_json::from_str(&text).map_err(|e| {
                 AutomlError::NoDataset(format!(
                     "the Hub search answer is not a list of data sets: {e}"
@@ -456,7 +781,19 @@ impl HubFinder {
                 }
             }
             if pages < self.cfg.max_pages {
-                next = link.map(|l| self.absolute(&l));
+                match link {
+                    Some(l) if self.cfg.same_origin(&l) => next = Some(l),
+                    Some(l) => {
+                        cx.emitter.emit(Event::warning(
+                            "hub_link_ignored",
+                            format!(
+                                "the Hub's next page is on another host ({}); not followed",
+                                strip_query(&l)
+                            ),
+                        ));
+                    }
+                    None => {}
+                }
             }
         }
         Ok(out)
@@ -471,13 +808,13 @@ impl HubFinder {
     }
 
     /// The file list of a data set (`/api/datasets/{id}`), when the search did not carry it.
-    async fn files_of(&self, ds: &HubDataset, cancel: &CancellationToken) -> Result<Vec<String>> {
+    async fn files_of(&self, ds: &HubDataset, cx: &StageContext) -> Result<Vec<String>> {
         if let Some(s) = &ds.siblings {
             return Ok(s.iter().map(|s| s.rfilename.clone()).collect());
         }
         let http = self.http()?;
         let url = format!("{}/api/datasets/{}", self.cfg.endpoint, ds.id);
-        let resp = self.get(&http, &url, cancel).await?;
+        let resp = self.get(&http, &url, cx).await?;
         if !resp.status().is_success() {
             return Err(AutomlError::NoDataset(format!(
                 "{url} answered HTTP {}",
@@ -495,70 +832,221 @@ impl HubFinder {
             .collect())
     }
 
-    /// Downloads `files` of `id` into the hub cache with hf-hub; returns the snapshot folder.
-    pub async fn download(
-        &self,
-        id: &str,
-        files: &[String],
-        cancel: &CancellationToken,
-    ) -> Result<PathBuf> {
-        use hf_hub::api::tokio::{ApiBuilder, ApiError};
-        let api = ApiBuilder::from_cache(hf_hub::Cache::new(self.cfg.cache_dir.clone()))
-            .with_endpoint(self.cfg.endpoint.clone())
-            .with_token(self.cfg.token.clone())
-            .with_progress(false)
-            .build()
-            .map_err(|e| AutomlError::Internal(format!("hf-hub client: {e}")))?;
-        let repo = api.repo(hf_hub::Repo::new(id.to_string(), hf_hub::RepoType::Dataset));
-        let mut snapshot: Option<PathBuf> = None;
+    /// Downloads `files` of `id` into the hub cache
+    /// (`datasets--owner--name/{blobs,snapshots/<commit>,refs/main}`) with plain GETs, within
+    /// the byte cap and the time limits; returns the snapshot folder.
+    pub async fn download(&self, id: &str, files: &[String], cx: &StageContext) -> Result<PathBuf> {
+        let http = self.http()?;
+        let repo = self.cfg.cache_dir.join(hf::repo_folder(id));
+        let blobs = repo.join("blobs");
+        std::fs::create_dir_all(&blobs).map_err(|e| {
+            Self::hub_err(
+                format!("caching {id}"),
+                HubProblem::Write(format!("{}: {e}", blobs.display())),
+            )
+        })?;
+        let deadline = Instant::now() + self.cfg.download_timeout;
+        let mut total: u64 = 0;
+        let mut commit: Option<String> = None;
+        let mut done: Vec<(String, String)> = Vec::new(); // (file, blob name)
         for f in files {
-            let mut attempt = 0u32;
-            let path = loop {
-                attempt += 1;
-                let r = tokio::select! {
-                    r = repo.download(f) => r,
-                    _ = cancel.cancelled() => return Err(AutomlError::Cancelled),
-                };
-                match r {
-                    Ok(p) => break p,
-                    Err(ApiError::RequestError(e))
-                        if attempt <= self.cfg.max_retries
-                            && e.status()
-                                .is_some_and(|s| s.as_u16() == 429 || s.is_server_error()) =>
-                    {
-                        let delay = (self.cfg.backoff * 2u32.saturating_pow(attempt - 1))
-                            .min(Duration::from_secs(10));
-                        tokio::time::sleep(delay).await;
-                    }
-                    Err(e) => {
-                        return Err(AutomlError::NoDataset(format!(
-                            "downloading {f} of {id} from {} failed: {e}",
-                            self.cfg.endpoint
-                        )));
-                    }
-                }
+            let what = format!("downloading {f} of {id}");
+            let path: String = f
+                .split('/')
+                .map(|seg| {
+                    seg.bytes()
+                        .map(|b| {
+                            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                                (b as char).to_string()
+                            } else {
+                                format!("%{b:02X}")
+                            }
+                        })
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let url = format!("{}/datasets/{id}/resolve/main/{path}", self.cfg.endpoint);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let timed_out = || {
+                Self::hub_err(
+                    what.clone(),
+                    HubProblem::TimedOut {
+                        limit_s: self.cfg.download_timeout.as_secs_f64(),
+                    },
+                )
             };
-            if snapshot.is_none() {
-                // path = <snapshot>/<f>
-                let depth = f.split('/').count();
-                snapshot = path.ancestors().nth(depth).map(PathBuf::from);
+            if left.is_zero() {
+                return Err(timed_out());
             }
+            let mut attempt = 0u32;
+            let mut resp = loop {
+                attempt += 1;
+                let r = match self.send(&http, &url, left, &cx.cancel).await {
+                    Err(AutomlError::Hub {
+                        problem: HubProblem::TimedOut { .. },
+                        ..
+                    }) => return Err(timed_out()),
+                    r => r?,
+                };
+                let st = r.status();
+                if (st.as_u16() == 429 || st.is_server_error()) && attempt <= self.cfg.max_retries {
+                    let delay = (self.cfg.backoff * 2u32.saturating_pow(attempt - 1))
+                        .min(self.cfg.max_retry_wait);
+                    cx.emitter.emit(Event::warning(
+                        "hub_retry",
+                        format!(
+                            "the Hub answered HTTP {} to {url}; retrying in {:.1} s",
+                            st.as_u16(),
+                            delay.as_secs_f64()
+                        ),
+                    ));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = cx.cancel.cancelled() => return Err(AutomlError::Cancelled),
+                    }
+                    continue;
+                }
+                break r;
+            };
+            let st = resp.status();
+            if !st.is_success() {
+                return Err(Self::hub_err(
+                    what,
+                    HubProblem::Status {
+                        status: st.as_u16(),
+                    },
+                ));
+            }
+            if commit.is_none() {
+                commit = resp
+                    .headers()
+                    .get("x-repo-commit")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+                    .filter(|c| {
+                        !c.is_empty()
+                            && c.len() <= 64
+                            && c.bytes().all(|b| b.is_ascii_alphanumeric())
+                    });
+            }
+            let etag = resp
+                .headers()
+                .get("x-linked-etag")
+                .or(resp.headers().get(reqwest::header::ETAG))
+                .and_then(|v| v.to_str().ok())
+                .map(|e| e.trim_start_matches("W/").trim_matches('"').to_string())
+                .filter(|e| {
+                    !e.is_empty()
+                        && e.len() <= 128
+                        && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            let too_large = || {
+                Self::hub_err(
+                    what.clone(),
+                    HubProblem::TooLarge {
+                        limit: self.cfg.max_bytes,
+                    },
+                )
+            };
+            if let Some(n) = resp.content_length() {
+                if total.saturating_add(n) > self.cfg.max_bytes {
+                    return Err(too_large());
+                }
+            }
+            let tmp = blobs.join(format!("{:016x}.incomplete", fnv(f.as_bytes())));
+            let write_err = |e: std::io::Error| {
+                Self::hub_err(
+                    what.clone(),
+                    HubProblem::Write(format!("{}: {e}", tmp.display())),
+                )
+            };
+            let mut out = tokio::fs::File::create(&tmp).await.map_err(write_err)?;
+            let mut h: u64 = 0xcbf29ce484222325;
+            let body = async {
+                use tokio::io::AsyncWriteExt;
+                loop {
+                    let next = tokio::time::timeout(self.cfg.stall_timeout, resp.chunk());
+                    let chunk = tokio::select! {
+                        c = next => c,
+                        _ = cx.cancel.cancelled() => return Err(AutomlError::Cancelled),
+                    };
+                    let chunk = match chunk {
+                        Err(_) => {
+                            return Err(Self::hub_err(
+                                what.clone(),
+                                HubProblem::Stalled {
+                                    after_s: self.cfg.stall_timeout.as_secs_f64(),
+                                },
+                            ));
+                        }
+                        Ok(Err(e)) if e.is_timeout() => return Err(timed_out()),
+                        Ok(Err(e)) => {
+                            return Err(Self::hub_err(
+                                what.clone(),
+                                HubProblem::Transport(chain(&e)),
+                            ));
+                        }
+                        Ok(Ok(None)) => break,
+                        Ok(Ok(Some(c))) => c,
+                    };
+                    total += chunk.len() as u64;
+                    if total > self.cfg.max_bytes {
+                        return Err(too_large());
+                    }
+                    for b in chunk.iter() {
+                        h ^= u64::from(*b);
+                        h = h.wrapping_mul(0x100000001b3);
+                    }
+                    out.write_all(&chunk).await.map_err(write_err)?;
+                }
+                out.flush().await.map_err(write_err)?;
+                Ok(())
+            };
+            let r = match tokio::time::timeout_at(deadline.into(), body).await {
+                Ok(r) => r,
+                Err(_) => Err(timed_out()),
+            };
+            if let Err(e) = r {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            let blob = etag.unwrap_or_else(|| format!("{h:016x}"));
+            std::fs::rename(&tmp, blobs.join(&blob))
+                .map_err(|e| Self::hub_err(what.clone(), HubProblem::Write(e.to_string())))?;
+            done.push((f.clone(), blob));
         }
-        snapshot.ok_or_else(|| AutomlError::NoDataset(format!("no files of {id} to download")))
+        let commit = commit.unwrap_or_else(|| "main".to_string());
+        let snapshot = repo.join("snapshots").join(&commit);
+        for (f, blob) in &done {
+            link_blob(&repo, &snapshot, f, blob).map_err(|e| {
+                Self::hub_err(
+                    format!("caching {f} of {id}"),
+                    HubProblem::Write(e.to_string()),
+                )
+            })?;
+        }
+        std::fs::create_dir_all(repo.join("refs"))
+            .and_then(|()| std::fs::write(repo.join("refs").join("main"), &commit))
+            .map_err(|e| {
+                Self::hub_err(format!("caching {id}"), HubProblem::Write(e.to_string()))
+            })?;
+        if done.is_empty() {
+            return Err(AutomlError::NoDataset(format!(
+                "no files of {id} to download"
+            )));
+        }
+        Ok(snapshot)
     }
 
     /// First rows from the dataset viewer, when it answers.
-    pub async fn preview(
-        &self,
-        id: &str,
-        cancel: &CancellationToken,
-    ) -> Option<DatasetSamplePayload> {
+    pub async fn preview(&self, id: &str, cx: &StageContext) -> Option<DatasetSamplePayload> {
         let http = self.http().ok()?;
         let url = format!(
             "{}/first-rows?dataset={}&config=default&split=train",
             self.cfg.viewer, id
         );
-        let resp = self.get(&http, &url, cancel).await.ok()?;
+        let resp = self.get(&http, &url, cx).await.ok()?;
         if !resp.status().is_success() {
             return None;
         }
@@ -621,17 +1109,7 @@ impl HubFinder {
         };
         let pop = ((ds.downloads.unwrap_or(0) as f64 + 1.0).log10() / 6.0).min(1.0);
         let (_, size) = ds.size_fit();
-        let words = format!(
-            "{} {} {}",
-            ds.id,
-            ds.description.clone().unwrap_or_default(),
-            ds.card_data
-                .as_ref()
-                .and_then(|c| c.get("pretty_name"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        );
-        let terms = term_overlap(&q.intent, &words);
+        let terms = term_overlap(&q.intent, &ds.topic_text());
         Some(2.0 * task + pop + 0.5 * size + terms)
     }
 }
@@ -644,6 +1122,41 @@ fn chain(e: &dyn std::error::Error) -> String {
         src = x.source();
     }
     s
+}
+
+/// `url` without its query (messages need not repeat the search).
+fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// `snapshot/<file>` pointing at `blobs/<blob>`: a relative symbolic link where the platform
+/// has them (the Hugging Face layout), else a copy.
+fn link_blob(
+    #[allow(unused_variables)] repo: &Path,
+    snapshot: &Path,
+    file: &str,
+    blob: &str,
+) -> std::io::Result<()> {
+    let dest = snapshot.join(file);
+    if let Some(d) = dest.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let _ = std::fs::remove_file(&dest);
+    #[cfg(unix)]
+    {
+        let depth = file.split('/').count() + 1; // snapshots/<commit>/<file...>
+        let mut rel = PathBuf::new();
+        for _ in 0..depth {
+            rel.push("..");
+        }
+        rel.push("blobs");
+        rel.push(blob);
+        std::os::unix::fs::symlink(rel, &dest)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::copy(repo.join("blobs").join(blob), &dest).map(|_| ())
+    }
 }
 
 /// The `rel="next"` URL of a `Link` header.
@@ -676,20 +1189,27 @@ impl Agent<DatasetQuery, DatasetChoice> for HubFinder {
         let wanted = wanted_task_categories(&q.intent);
         let category = wanted.first().copied();
         // The joined terms first; each term alone when that finds nothing.
-        let mut found = self.search(&terms.join(" "), category, &cx.cancel).await?;
+        let mut found = self.search(&terms.join(" "), category, cx).await?;
         if found.is_empty() && terms.len() > 1 {
             for t in &terms {
-                for d in self.search(t, category, &cx.cancel).await? {
+                for d in self.search(t, category, cx).await? {
                     if !found.iter().any(|o| o.id == d.id) {
                         found.push(d);
                     }
                 }
             }
         }
+        // Only data sets about the request's subject (the relevance floor of `Topic`).
+        let mut off_topic: Vec<String> = Vec::new();
         let mut hits: Vec<Hit> = found
             .into_iter()
             .filter_map(|ds| {
                 let score = self.score(&q, &ds)?;
+                let topic = Topic::of(&q.intent, &ds.topic_text());
+                if !topic.relevant() {
+                    off_topic.push(ds.id.clone());
+                    return None;
+                }
                 let (lic, evidence) = ds.licences();
                 let decision = decide_with_evidence(&lic, &evidence);
                 let block = if let Some(g) = ds.gated() {
@@ -757,7 +1277,7 @@ impl Agent<DatasetQuery, DatasetChoice> for HubFinder {
         // Download the best allowed candidate whose files we can load.
         let mut skipped: Vec<String> = Vec::new();
         for h in allowed {
-            let files = match self.files_of(&h.ds, &cx.cancel).await {
+            let files = match self.files_of(&h.ds, cx).await {
                 Ok(f) => f,
                 Err(AutomlError::Cancelled) => return Err(AutomlError::Cancelled),
                 Err(e) => {
@@ -799,7 +1319,7 @@ impl Agent<DatasetQuery, DatasetChoice> for HubFinder {
                     self.cfg.cache_dir.display()
                 ),
             ));
-            let snapshot = match self.download(&h.ds.id, &wanted_files, &cx.cancel).await {
+            let snapshot = match self.download(&h.ds.id, &wanted_files, cx).await {
                 Ok(s) => s,
                 Err(AutomlError::Cancelled) => return Err(AutomlError::Cancelled),
                 Err(e) => {
@@ -807,7 +1327,7 @@ impl Agent<DatasetQuery, DatasetChoice> for HubFinder {
                     continue;
                 }
             };
-            if let Some(p) = self.preview(&h.ds.id, &cx.cancel).await {
+            if let Some(p) = self.preview(&h.ds.id, cx).await {
                 cx.emitter.emit(Event::DatasetSampleReady(p));
             }
             let revision = snapshot
@@ -845,10 +1365,28 @@ impl Agent<DatasetQuery, DatasetChoice> for HubFinder {
         if choice.chosen.is_none() {
             choice.why_none = Some(if choice.candidates.is_empty() {
                 if choice.rejected.is_empty() {
+                    let subject = super::subject_terms(&q.intent)
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     format!(
-                        "the Hub search for {:?} ({}) found no matching data set",
+                        "the Hub search for {:?} ({}) found no matching data set{}",
                         terms.join(" "),
-                        category.unwrap_or("any task")
+                        category.unwrap_or("any task"),
+                        if off_topic.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; {} result(s) not about {subject} were left out ({})",
+                                off_topic.len(),
+                                off_topic
+                                    .iter()
+                                    .take(5)
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
                     )
                 } else {
                     format!(

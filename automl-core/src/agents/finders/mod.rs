@@ -7,6 +7,7 @@
 //! of every step are kept, so DATASET_CANDIDATES shows all the licence verdicts that were made.
 //! Data supplied by the caller skips the chain.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,12 +17,265 @@ use super::licence::{LicenceDecision, Verdict};
 use super::{Agent, StageContext};
 use crate::error::{AutomlError, Result};
 use crate::event::{DatasetCandidate, Event, Intent, Stage, StageStatus};
+use crate::words::singular;
 
 pub mod catalog;
 pub mod hf;
 pub mod hfcache;
 #[cfg(feature = "hub")]
 pub mod hub;
+
+/// The share of the request's subject words a data set must match to be chosen (see
+/// [`Topic::relevant`]): one word in three. Below it, a data set that merely has a column of
+/// the asked-for name ("price" in diamonds for "predict house prices") is not used.
+pub const RELEVANCE_FLOOR: f64 = 1.0 / 3.0;
+
+/// Matching this many distinct subject words is enough whatever the share (a long request
+/// names many words no data set description repeats).
+pub const ENOUGH_SUBJECT_MATCHES: usize = 2;
+
+/// Words that say nothing about a data set's subject: request verbs, task words, data words
+/// and function words.
+const NOT_SUBJECT: &[&str] = &[
+    // data words
+    "data",
+    "dataset",
+    "datum",
+    "table",
+    "file",
+    "csv",
+    "tsv",
+    "record",
+    "row",
+    "column",
+    "value",
+    "set",
+    "sample",
+    "example",
+    "feature",
+    "label",
+    "target",
+    "class",
+    "category",
+    "score",
+    "spreadsheet",
+    "folder",
+    "upload",
+    "uploaded",
+    "attribute",
+    "variable",
+    "field",
+    "input",
+    "output",
+    "information",
+    "info",
+    "entry",
+    "list",
+    "collection",
+    "database",
+    // task words
+    "predict",
+    "prediction",
+    "predicting",
+    "forecast",
+    "forecasting",
+    "estimate",
+    "estimating",
+    "classify",
+    "classifying",
+    "classification",
+    "classifier",
+    "regression",
+    "regressor",
+    "model",
+    "train",
+    "training",
+    "build",
+    "make",
+    "create",
+    "learn",
+    "detect",
+    "detection",
+    "recognise",
+    "recognize",
+    "recognition",
+    "identify",
+    "tell",
+    "apart",
+    "determine",
+    "guess",
+    "task",
+    "accuracy",
+    "metric",
+    "rmse",
+    "mae",
+    "auc",
+    "f1",
+    "binary",
+    "multiclass",
+    "type",
+    "kind",
+    "image",
+    "photo",
+    "picture",
+    "text",
+    "based",
+    "using",
+    "use",
+    "given",
+    "whether",
+    "which",
+    "what",
+    "how",
+    "many",
+    "much",
+    "level",
+    "amount",
+    "number",
+    "good",
+    "bad",
+    "high",
+    "low",
+    "new",
+    "quick",
+    "small",
+    "simple",
+    "best",
+    // function words
+    "the",
+    "and",
+    "for",
+    "from",
+    "with",
+    "into",
+    "onto",
+    "about",
+    "above",
+    "below",
+    "over",
+    "under",
+    "this",
+    "that",
+    "these",
+    "those",
+    "its",
+    "their",
+    "our",
+    "your",
+    "my",
+    "of",
+    "in",
+    "on",
+    "to",
+    "by",
+    "at",
+    "an",
+    "or",
+    "is",
+    "are",
+    "be",
+    "it",
+    "as",
+    "per",
+    "each",
+    "some",
+    "any",
+    "all",
+    "me",
+    "we",
+    "you",
+    "want",
+    "need",
+    "would",
+    "like",
+    "please",
+    "can",
+    "could",
+    "should",
+    "will",
+    "do",
+    "does",
+    "get",
+    "one",
+    "two",
+    "three",
+];
+
+/// Content words of `text`, lower-cased and singular (`"House-Prices"` → {house, price}).
+pub fn words(text: &str) -> BTreeSet<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| t.len() > 1)
+        .map(singular)
+        .collect()
+}
+
+/// The request's subject: the words of its data set hint and its keywords, less the target's
+/// name, words that name no subject ([`NOT_SUBJECT`]) and numbers.
+pub fn subject_terms(intent: &Intent) -> BTreeSet<String> {
+    let target: BTreeSet<String> = intent.target.as_deref().map(words).unwrap_or_default();
+    let mut terms: BTreeSet<String> = intent
+        .dataset_hint
+        .as_deref()
+        .map(words)
+        .unwrap_or_default();
+    for k in &intent.keywords {
+        terms.extend(words(k));
+    }
+    terms.retain(|t| {
+        !target.contains(t)
+            && !NOT_SUBJECT.contains(&t.as_str())
+            && !t.chars().all(|c| c.is_ascii_digit())
+    });
+    terms
+}
+
+/// How a data set's words meet the request's subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Topic {
+    /// The request's subject words ([`subject_terms`]).
+    pub subject: Vec<String>,
+    /// Those found among the data set's words.
+    pub matched: Vec<String>,
+}
+
+impl Topic {
+    /// Compares the request's subject with the words of a data set (its name, title,
+    /// description, keywords or tags, and columns).
+    pub fn of(intent: &Intent, dataset_text: &str) -> Topic {
+        let have = words(dataset_text);
+        let subject: Vec<String> = subject_terms(intent).into_iter().collect();
+        let matched = subject
+            .iter()
+            .filter(|t| have.contains(*t))
+            .cloned()
+            .collect();
+        Topic { subject, matched }
+    }
+
+    /// The share of subject words matched, 0..1; 1 when the request names no subject (then the
+    /// target's name and the task are all there is to go on).
+    pub fn relevance(&self) -> f64 {
+        if self.subject.is_empty() {
+            1.0
+        } else {
+            self.matched.len() as f64 / self.subject.len() as f64
+        }
+    }
+
+    /// Whether the data set is about what the request is about: it matches at least
+    /// [`RELEVANCE_FLOOR`] of the subject words, or [`ENOUGH_SUBJECT_MATCHES`] of them.
+    pub fn relevant(&self) -> bool {
+        self.subject.is_empty()
+            || self.matched.len() >= ENOUGH_SUBJECT_MATCHES
+            || (!self.matched.is_empty() && self.relevance() + 1e-9 >= RELEVANCE_FLOOR)
+    }
+
+    /// The subject words, for messages: `"house"`, `"employee, salary"`.
+    pub fn subject_words(&self) -> String {
+        self.subject.join(", ")
+    }
+}
 
 /// What the finder is asked.
 #[derive(Debug, Clone)]
