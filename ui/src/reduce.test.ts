@@ -6,6 +6,7 @@ import {
   bestRunId,
   boostingRounds,
   curveMetrics,
+  curveRunId,
   curveSeries,
   isTreeRun,
   paramLine,
@@ -192,5 +193,37 @@ describe("project addresses", () => {
     expect(projectFromHash("#p-1")).toBe("p-1");
     expect(projectFromHash("#/projects/../etc")).toBeNull();
     expect(projectFromHash("")).toBeNull();
+  });
+});
+
+describe("an ensemble at the top of the leaderboard", () => {
+  const events: Envelope[] = [
+    env(1, "TRAIN_RUN_STARTED", { run_id: "r-1", model: "gbdt", params: {} }),
+    env(2, "METRIC_SCALAR", { run_id: "r-1", name: "loss", split: "valid", step: 1, value: 0.9 }),
+    env(3, "METRIC_SCALAR", { run_id: "r-1", name: "loss", split: "valid", step: 2, value: 0.5 }),
+    env(4, "TRAIN_RUN_STARTED", { run_id: "r-2", model: "gbdt", params: {} }),
+    env(5, "METRIC_SCALAR", { run_id: "r-2", name: "loss", split: "valid", step: 1, value: 0.8 }),
+    env(6, "METRIC_SCALAR", { run_id: "r-2", name: "loss", split: "valid", step: 2, value: 0.4 }),
+    env(7, "LEADERBOARD_UPDATED", {
+      metric: "accuracy",
+      higher_is_better: true,
+      rows: [
+        {
+          rank: 1,
+          run_id: "r-3",
+          model: "ensemble",
+          score: 0.97,
+          params: { members: [{ run_id: "r-1", model: "gbdt", weight: 0.2 }, { run_id: "r-2", model: "gbdt", weight: 0.8 }] },
+        },
+        { rank: 2, run_id: "r-1", model: "gbdt", score: 0.96, params: {} },
+      ],
+    }),
+  ];
+  const s = events.reduce(reduce, emptyState("p"));
+  it("draws the curves of its heaviest member, which trained", () => {
+    expect(bestRunId(s)).toBe("r-3");
+    expect(curveRunId(s)).toBe("r-2");
+    const series = curveSeries(s, "loss", "best");
+    expect(series.map((x) => x.key)).toEqual(["r-2/valid"]);
   });
 });

@@ -6,7 +6,7 @@ import { DescentPath, LineChart, SplitKey, fmtNum } from "./charts";
 import { useStore } from "./store";
 import {
   boostingRounds,
-  bestRunId,
+  curveRunId,
   curveMetrics,
   curveSeries,
   isTreeRun,
@@ -27,7 +27,8 @@ export function TrainingDashboard() {
   const rows = useMemo(() => sortedLeaderboard(s, sort), [s.leaderboard, s.runs, sort]);
   const runIds = Object.keys(runs);
   if (runIds.length === 0) return null;
-  const best = bestRunId(s);
+  // For an ensemble, the curves of its heaviest member (the ensemble trains nothing itself).
+  const best = curveRunId(s);
   const focus = pick === "best" || pick === "all" ? best : pick;
   const tree = isTreeRun(s, focus);
   const rounds = tree && focus ? boostingRounds(s, focus) : null;

@@ -17,6 +17,27 @@ export function bestRunId(s: ProjectState): string | null {
   return s.leaderboard?.rows[0]?.run_id ?? s.review?.best_run_id ?? ids[ids.length - 1] ?? null;
 }
 
+/**
+ * The run whose curves stand for "the best": the best run itself when it has curves; for an
+ * ensemble (it trains nothing, so it has none) its heaviest member that has curves; else the
+ * best-ranked run with curves.
+ */
+export function curveRunId(s: ProjectState): string | null {
+  const best = bestRunId(s);
+  const hasCurves = (r: string) => Object.values(s.curves[r] ?? {}).some((pts) => pts.length > 0);
+  if (!best || hasCurves(best)) return best;
+  const rows = s.leaderboard?.rows ?? [];
+  const members = rows.find((r) => r.run_id === best)?.params?.members;
+  if (Array.isArray(members)) {
+    const heaviest = members
+      .filter((m): m is { run_id: string; weight: number } => typeof m?.run_id === "string")
+      .sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))
+      .find((m) => hasCurves(m.run_id));
+    if (heaviest) return heaviest.run_id;
+  }
+  return rows.map((r) => r.run_id).find(hasCurves) ?? best;
+}
+
 /** Metric names that have curves, loss first. */
 export function curveMetrics(s: ProjectState): string[] {
   const names = new Set<string>();
@@ -45,7 +66,7 @@ export interface CurveSeries {
 export function curveSeries(s: ProjectState, metric: string, pick: TrialPick): CurveSeries[] {
   const order = Object.keys(s.runs);
   for (const r of Object.keys(s.curves)) if (!order.includes(r)) order.push(r);
-  const best = bestRunId(s);
+  const best = curveRunId(s);
   const runs = pick === "all" ? order : [pick === "best" ? best : pick].filter((r): r is string => !!r);
   const out: CurveSeries[] = [];
   for (const run of runs) {
