@@ -172,20 +172,7 @@ impl TrainedModel for EnsembleModel {
                 *by.entry(f.feature).or_default() += w * f.importance;
             }
         }
-        let total: f64 = by.values().sum::<f64>().max(1e-300);
-        let mut out: Vec<FeatureImportance> = by
-            .into_iter()
-            .map(|(feature, v)| FeatureImportance {
-                feature,
-                importance: v / total,
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            b.importance
-                .total_cmp(&a.importance)
-                .then(a.feature.cmp(&b.feature))
-        });
-        out
+        crate::train::ranked_importance(by)
     }
 
     fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {

@@ -630,3 +630,24 @@ impl ModelFormats {
         }
     }
 }
+
+/// Per-column importances as shares of their total, largest first (ties by name): what every
+/// model's `feature_importance` returns once it has summed its own per-column figures.
+pub fn ranked_importance(
+    by_column: std::collections::HashMap<String, f64>,
+) -> Vec<FeatureImportance> {
+    let total: f64 = by_column.values().sum::<f64>().max(1e-300);
+    let mut out: Vec<FeatureImportance> = by_column
+        .into_iter()
+        .map(|(feature, v)| FeatureImportance {
+            feature,
+            importance: v / total,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.importance
+            .total_cmp(&a.importance)
+            .then(a.feature.cmp(&b.feature))
+    });
+    out
+}

@@ -158,20 +158,7 @@ impl TrainedModel for ForestModel {
                 }
             }
         }
-        let total: f64 = by_col.values().sum::<f64>().max(1e-300);
-        let mut out: Vec<FeatureImportance> = by_col
-            .into_iter()
-            .map(|(feature, v)| FeatureImportance {
-                feature,
-                importance: v / total,
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            b.importance
-                .total_cmp(&a.importance)
-                .then(a.feature.cmp(&b.feature))
-        });
-        out
+        crate::train::ranked_importance(by_col)
     }
 
     fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
