@@ -441,6 +441,30 @@ async fn throttling_and_server_errors_are_retried_and_announced() {
         other => panic!("{other:?}"),
     }
 
+    // The same in Retry-After's other form, an HTTP date an hour ahead.
+    let date = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let f = fake(Arc::new(move |_: &Seen, _| {
+        full(
+            429,
+            &[("retry-after", date.as_str())],
+            "come back in an hour",
+        )
+    }))
+    .await;
+    let hub = HubFinder::new(cfg(&f.base, cache.path()));
+    match hub.search("x", None, &cx(&EventBus::default())).await {
+        Err(AutomlError::Hub {
+            problem: HubProblem::RetryTooLate { retry_after_s, .. },
+            ..
+        }) => assert!(
+            (3590.0..=3600.0).contains(&retry_after_s),
+            "{retry_after_s}"
+        ),
+        other => panic!("{other:?}"),
+    }
+
     // A Hub that keeps failing: the chain says so and falls back to the catalog.
     let f = fake(Arc::new(|_: &Seen, _| full(500, &[], "down"))).await;
     let chain = FinderChain::new()

@@ -139,6 +139,27 @@ impl LlmConfig {
     }
 }
 
+/// The wait a `Retry-After` header asks for, in either of its forms (RFC 9110 §10.2.3):
+/// delta-seconds (`120`, and the fractional `0.2` some servers send) or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, also the obsolete RFC 850 and asctime forms), measured
+/// from `now`. A date in the past asks for no wait; anything else unreadable is `None`
+/// (the caller's own backoff applies).
+pub(crate) fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(s) = v.parse::<f64>() {
+        return (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
@@ -322,13 +343,7 @@ impl LlmClient {
                 };
                 return extract_message(&text);
             }
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64);
+            let retry_after = retry_after(resp.headers(), std::time::SystemTime::now());
             let body_text = resp.text().await.unwrap_or_default();
             let retryable = status.as_u16() == 429 || status.is_server_error();
             if !retryable || attempt > self.cfg.max_retries {
@@ -851,5 +866,59 @@ trait EmitWarning {
 impl EmitWarning for crate::bus::Emitter {
     fn emit_warning(&self, code: &str, message: impl Into<String>) {
         self.emit(Event::warning(code, message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    use super::retry_after;
+
+    fn with(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(v).expect("header value"));
+        h
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        // 2015-10-21 07:28:00 UTC.
+        let at = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let now = at - Duration::from_secs(90);
+        assert_eq!(
+            retry_after(&with("120"), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(&with(" 0.2 "), now),
+            Some(Duration::from_millis(200))
+        );
+        // The three date forms RFC 9110 names.
+        for date in [
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "Wednesday, 21-Oct-15 07:28:00 GMT",
+            "Wed Oct 21 07:28:00 2015",
+        ] {
+            assert_eq!(
+                retry_after(&with(date), now),
+                Some(Duration::from_secs(90)),
+                "{date}"
+            );
+        }
+        // A date already past asks for no wait.
+        assert_eq!(
+            retry_after(
+                &with("Wed, 21 Oct 2015 07:28:00 GMT"),
+                at + Duration::from_secs(5)
+            ),
+            Some(Duration::ZERO)
+        );
+        for bad in ["-1", "soon", "NaN", "inf"] {
+            assert_eq!(retry_after(&with(bad), now), None, "{bad}");
+        }
+        assert_eq!(retry_after(&HeaderMap::new(), SystemTime::now()), None);
     }
 }

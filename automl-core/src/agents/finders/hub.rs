@@ -1,13 +1,13 @@
 //! DATA_SOURCE from the Hugging Face Hub: search `/api/datasets`, read licences, rank, and
-//! download the chosen files with `hf-hub` into the standard cache.
+//! download the chosen files into the standard Hugging Face cache layout.
 //!
 //! Search: `GET {endpoint}/api/datasets?search=…&filter=task_categories:…&sort=downloads&
 //! direction=-1&limit=…&full=true`, following `Link: <…>; rel="next"` pages. Licences come
 //! from `cardData.license` (a string or a list), else from `license:` tags; a gated, private or
 //! disabled data set is rejected whatever its licence. Candidates are ranked by task match,
 //! popularity (downloads) and size fit; the top three allowed ones are offered, the rest and
-//! every rejected one with its reason. The chosen one's card and data files are downloaded with
-//! hf-hub (0.5 line; see `docs/decisions/0011-hub-client.md`) into
+//! every rejected one with its reason. The chosen one's card and data files are downloaded by
+//! our own plain-GET downloader (see `docs/decisions/0066-hub-default-own-downloads-relevance-floor.md`) into
 //! `<cache>/datasets--owner--name/{blobs,snapshots/<commit>,refs/main}`, and a preview of its
 //! first rows is read from the dataset viewer API (`/first-rows`) where it answers.
 //!
@@ -17,7 +17,7 @@
 //! without a network loses at most that much. `--offline`, `HF_HUB_OFFLINE=1` or `AUTOML_HUB=0`
 //! skip it (announced). `HF_TOKEN` is sent as a bearer token, and only to the endpoint's own
 //! origin: never to a `Link` page or a redirect on another host. 429 and 5xx answers are
-//! retried with backoff (`Retry-After` honoured up to [`HubConfig::max_retry_wait`]), each
+//! retried with backoff (`Retry-After`, seconds or an HTTP date, honoured up to [`HubConfig::max_retry_wait`]), each
 //! retry announced as a WARNING. Search answers are cached on disk beside the downloads
 //! (`<cache>/automl-search/`, reused for [`HubConfig::search_ttl`], announced with their age).
 //! Downloads are plain GETs (no Range requests, so servers that ignore Range work), capped in
@@ -598,12 +598,9 @@ impl HubFinder {
             if !retryable || attempt > self.cfg.max_retries {
                 return Ok(resp);
             }
-            let asked = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0);
+            let asked =
+                crate::agents::llm::retry_after(resp.headers(), std::time::SystemTime::now())
+                    .map(|d| d.as_secs_f64());
             if let Some(a) = asked {
                 if Duration::from_secs_f64(a) > self.cfg.max_retry_wait {
                     return Err(Self::hub_err(
