@@ -268,6 +268,12 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Classification,
             0.6,
         ),
+        // A target described as what something is or how it ended is a class.
+        c(
+            r"\b(target|label|outcome)( variable| column)?\s*(:|is|=)\s*(the\s+)?([a-z-]+\s+){0,3}?(identity|result|status|class|category|type|kind|presence|diagnosis)\b",
+            Classification,
+            2.5,
+        ),
         // --- tasks automl does not train
         c(
             r"\b(object detection|bounding[- ]box(es)?|bbox(es)?|x_?min|y_?min|xmin|ymin|locali[sz](e|es|ing|ation)|iou|intersection over union|detect and (locali[sz]e|locate))\b",
