@@ -1,11 +1,15 @@
 //! Accuracy of the embedded parser on the collected corpus of real task descriptions.
 //!
-//! Prints modality and objective accuracy on the tuning part and the held-out part
-//! (`automl-core/tests/data/parser_corpus_{tuning,heldout}.txt`), a confusion table per part
-//! and every miss with its source URL. No LLM is involved.
+//! Prints modality and objective accuracy on the tuning part
+//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 193 entries) and the fresh held-out part
+//! (`parser_corpus_fresh.txt`, collected after the first held-out part was spent), a confusion
+//! table per part and every miss with its source URL. No LLM is involved.
 //!
-//! Run: `cargo run --release --locked --example parser_bench -- [tuning|heldout|all|written]`
-//! (default `all`: tuning and held-out; `written` is the older hand-written corpus). Not a timed test: it reports, it does not assert.
+//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh|all|written] [-v]`
+//! (default `all`: tuning and fresh, printed separately; `written` is the older hand-written
+//! corpus; `-v` prints the weighed evidence behind every miss; `tuning -s` prints the scores
+//! of every entry, one line each). Tune on `tuning` only: `fresh`
+//! is scored when reporting. Not a timed test: it reports, it does not assert.
 
 use std::collections::BTreeMap;
 
@@ -112,23 +116,72 @@ fn report(name: &str, entries: &[Entry], verbose: bool) {
     println!();
 }
 
+/// One line per entry with the scores behind its answer (`-s`): label, answer, modality
+/// scores, classification, regression and the strongest unsupported task kind, tab-separated,
+/// for studying the decision rule.
+fn dump_scores(entries: &[Entry]) {
+    for e in entries {
+        let i = parse(&e.text);
+        let ex = explain(&e.text);
+        let val = |key: &str| -> String {
+            ex.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| "0".to_string())
+        };
+        let unsup = ex
+            .lines()
+            .find_map(|l| l.strip_prefix("unsupported "))
+            .unwrap_or("none: 0")
+            .replace(": ", "\t");
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            e.modality,
+            e.objective,
+            i.modality.as_str(),
+            answer(i.objective, i.supported),
+            val("classification:"),
+            val("regression:"),
+            unsup,
+            ["tabular", "image", "text", "audio", "time_series"]
+                .iter()
+                .map(|m| val(&format!("modality {m}:")))
+                .collect::<Vec<_>>()
+                .join("\t"),
+            e.url
+        );
+    }
+}
+
 fn main() {
     let part = std::env::args().nth(1).unwrap_or_else(|| "all".to_string());
     // `-v` after the part prints the weighed evidence of every miss.
     let verbose = std::env::args().nth(2).as_deref() == Some("-v");
+    if std::env::args().nth(2).as_deref() == Some("-s") {
+        let raw = match part.as_str() {
+            "tuning" => include_str!("../tests/data/parser_corpus_tuning.txt"),
+            "written" => include_str!("../tests/data/parser_corpus.txt"),
+            _ => {
+                eprintln!("-s dumps the scores of one tuning part: tuning or written");
+                std::process::exit(2);
+            }
+        };
+        dump_scores(&load(raw));
+        return;
+    }
     let tuning = load(include_str!("../tests/data/parser_corpus_tuning.txt"));
-    let heldout = load(include_str!("../tests/data/parser_corpus_heldout.txt"));
+    let fresh = load(include_str!("../tests/data/parser_corpus_fresh.txt"));
     let written = load(include_str!("../tests/data/parser_corpus.txt"));
     match part.as_str() {
         "written" => report("written (tests/data/parser_corpus.txt)", &written, verbose),
         "tuning" => report("tuning", &tuning, verbose),
-        "heldout" => report("held-out", &heldout, verbose),
+        "fresh" => report("fresh held-out", &fresh, verbose),
         "all" => {
             report("tuning", &tuning, verbose);
-            report("held-out", &heldout, verbose);
+            report("fresh held-out", &fresh, verbose);
         }
         other => {
-            eprintln!("unknown part {other:?}: use tuning, heldout, all or written");
+            eprintln!("unknown part {other:?}: use tuning, fresh, all or written");
             std::process::exit(2);
         }
     }

@@ -1,11 +1,13 @@
 //! Accuracy of the embedded parser on two corpora:
 //! - `tests/data/parser_corpus.txt`: multi-paragraph task descriptions written for automl;
 //! - `tests/data/parser_corpus_tuning.txt`: the tuning part of the corpus of real, public task
-//!   descriptions (Kaggle briefs, dataset cards, UCI/OpenML descriptions; see docs/parser.md).
+//!   descriptions (Kaggle briefs, dataset cards, UCI/OpenML descriptions; see docs/parser.md);
+//! - `tests/data/parser_corpus_fresh.txt`: the fresh held-out part.
 //!
 //! The floors below are the measured accuracy less a small margin, so a regression of the
-//! rules fails this test. The held-out part (`parser_corpus_heldout.txt`) is deliberately not
-//! asserted on here: it is scored by `cargo run --locked --example parser_bench`.
+//! rules fails this test. The fresh held-out part (`parser_corpus_fresh.txt`) was scored once,
+//! after tuning (`cargo run --locked --example parser_bench -- all`); its floors only guard
+//! against regressions and are not a target to tune towards.
 //!
 //! Run: `cargo test --workspace --locked --test parser_corpus -- --nocapture` (prints the
 //! figures and every miss).
@@ -17,9 +19,15 @@ use automl_core::event::{Modality, Objective};
 const MODALITY_FLOOR: f64 = 0.95;
 const OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the tuning part of the real corpus.
-const REAL_MODALITY_FLOOR: f64 = 0.90;
-const REAL_OBJECTIVE_FLOOR: f64 = 0.85;
+/// Floors on the tuning part of the real corpus (193 entries; measured 0.938 / 0.927).
+const REAL_MODALITY_FLOOR: f64 = 0.92;
+const REAL_OBJECTIVE_FLOOR: f64 = 0.91;
+
+/// Floors on the fresh held-out part (100 entries), scored once after tuning: measured 0.880
+/// modality and 0.910 objective; the floors sit just under, so a regression fails. They must
+/// not be raised by tuning on this part.
+const FRESH_MODALITY_FLOOR: f64 = 0.87;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.90;
 
 struct Entry {
     modality: String,
@@ -90,10 +98,25 @@ fn embedded_parser_accuracy_on_the_real_tuning_corpus() {
 }
 
 #[test]
+fn embedded_parser_accuracy_on_the_fresh_held_out_corpus() {
+    let entries = load(include_str!("data/parser_corpus_fresh.txt"));
+    assert!(entries.len() >= 80, "corpus has {} entries", entries.len());
+    let (ma, oa) = score(&entries);
+    assert!(
+        ma >= FRESH_MODALITY_FLOOR,
+        "modality accuracy {ma:.3} < {FRESH_MODALITY_FLOOR}"
+    );
+    assert!(
+        oa >= FRESH_OBJECTIVE_FLOOR,
+        "objective accuracy {oa:.3} < {FRESH_OBJECTIVE_FLOOR}"
+    );
+}
+
+#[test]
 fn both_parts_of_the_real_corpus_are_labelled_and_attributed() {
     for (name, raw) in [
         ("tuning", include_str!("data/parser_corpus_tuning.txt")),
-        ("heldout", include_str!("data/parser_corpus_heldout.txt")),
+        ("fresh", include_str!("data/parser_corpus_fresh.txt")),
     ] {
         let mut n = 0;
         for line in raw.lines().filter(|l| l.starts_with("=== ")) {

@@ -65,6 +65,9 @@ pub struct Section {
 static HEADING_ROLE: LazyLock<Vec<(Regex, Role)>> = LazyLock::new(|| {
     let r = |p: &str| Regex::new(p).expect("static regex");
     vec![
+        // A dataset card's "Supported Tasks and Leaderboards" and "Dataset Summary" say what
+        // the data is for: they are the task statement, whatever other heading words they hold.
+        (r(r"supported tasks|^(dataset )?summary$"), Role::Task),
         (
             r(
                 r"citation|timeline|prize|acknowledg|sponsor|organi[sz]|team|faq|frequently|notebook|kernel|rules|licen[cs]e|about|background|context|contact|history|motivation|impact|bias|limitation|curat|contribut|creation|annotation|source data|considerations|leaderboard|paper|homepage",
@@ -96,6 +99,13 @@ const FIXED_PHRASES: &[(&str, &str)] = &[
     ("part-of-speech", "part_of_speech"),
     ("speech act", "speech_act"),
     ("figure of speech", "figure_of_speech"),
+    // How a data set was made, not the task asked: "translations of the English original",
+    // "machine translated", "the drawing's bounding box".
+    ("translations of", "translated_versions_of"),
+    ("translation has been done", "translated_by"),
+    ("machine translated", "machine_translated"),
+    ("machine-translated", "machine_translated"),
+    ("'s bounding box", "s_extent"),
 ];
 
 /// A line that starts with a label word and a colon ("Target: price in dollars").

@@ -150,9 +150,15 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             2.0,
         ),
         c(
-            r"\b(sensors?|signals?|seismic\w*|eeg|ecg|waveforms?|timestamps?|lags?|horizon|seasonal\w*|trends?|temporal|daily|weekly|hourly|monthly|per second|sampled at|trajector(y|ies))\b",
+            r"\b(sensors?|signals?|seismic\w*|waveforms?|timestamps?|lags?|horizon|seasonal\w*|trends?|temporal|daily|weekly|hourly|monthly|per second|sampled at|trajector(y|ies))\b",
             Modality(crate::event::Modality::TimeSeries),
             0.6,
+        ),
+        // Physiological and motion recordings are signals sampled in time.
+        c(
+            r"\b(eeg|ecg|ekg|emg|electroencephalogra\w*|electrocardiogra\w*|accelerometers?|gyroscopes?)\b",
+            Modality(crate::event::Modality::TimeSeries),
+            2.0,
         ),
         // --- tabular: tables, columns, records about entities
         c(
@@ -216,6 +222,15 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Regression,
             1.5,
         ),
+        // A graded target: a similarity score, the mean of several judges' grades, a score
+        // given as a range of numbers or as a float.
+        c(
+            r"\b(similarity|relatedness) scores?\b|\b(mean|average|averaged) (of )?(the |all )?(\w+ )?(scores|grades|ratings|judg(e)?ments)\b|\bmean ?grades?\b|\bscores? (ranging |range )?(from|between) -?\d+(\.\d+)? (\([^)]*\) )?(to|and) -?\d+|\b(score|label|target|grade|rating)\w*`?:?\s+(as a |is a |a )?`?(float|real number)\b",
+            Regression,
+            2.5,
+        ),
+        // A forecast is of a future quantity unless a class is said to be forecast.
+        c(r"\bforecast(s|ing|ed)?\b", Regression, 1.5),
         // --- classification: metrics, classes, probabilities, yes/no statements
         c(
             r"\b(accuracy|auc|roc|log[- ]?loss|logloss|cross[- ]entropy|f1|f-score|f-measure|f2|precision|recall|sensitivity|specificity|kappa|mcc|matthews|error rate|top-\d+)\b",
@@ -253,6 +268,12 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Classification,
             0.6,
         ),
+        // A target described as what something is or how it ended is a class.
+        c(
+            r"\b(target|label|outcome)( variable| column)?\s*(:|is|=)\s*(the\s+)?([a-z-]+\s+){0,3}?(identity|result|status|class|category|type|kind|presence|diagnosis)\b",
+            Classification,
+            2.5,
+        ),
         // --- tasks automl does not train
         c(
             r"\b(object detection|bounding[- ]box(es)?|bbox(es)?|x_?min|y_?min|xmin|ymin|locali[sz](e|es|ing|ation)|iou|intersection over union|detect and (locali[sz]e|locate))\b",
@@ -265,17 +286,17 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             2.5,
         ),
         c(
-            r"\b(generat(e|es|ing|ion|ive)|translat(e|es|ion|ing|ions)|summari[sz](e|es|ation|ing|ations)|summaries|summary of|abstractive|captioning|captions? for|bleu|rouge|meteor|cider|perplexity|language model(l)?ing|text normali[sz]ation|normali[sz]ed (text|form)|paraphras\w*|image[- ]to[- ]text|inchi|denois\w*|clean(ed)? (up )?(the )?(images|documents)|imput(e|ing|ation) (the )?missing word|fill in|completion)\b",
+            r"\b(generat(e|es|ing|ion|ive)|translat(e|es|ion|ing|ions)|summari[sz](e|es|ation|ing|ations)|summaries|summary of|abstractive|captioning|captions? for|bleu|rouge|meteor|cider|perplexity|language model(l)?ing|text normali[sz]ation|normali[sz]ed (text|form)|paraphras\w*|image[- ]to[- ]text|inchi|denois\w*|program synthesis|code generation|generate code|code solutions?|write a (python )?function|clean(ed)? (up )?(the )?(images|documents)|imput(e|ing|ation) (the )?missing word|fill in|completion)\b",
             Unsupported("generation"),
             2.0,
         ),
         c(
-            r"\b(question[- ]answering|qa systems?|qa models?|answer spans?|reading comprehension|exact match|extractive|short answer|long answer|answer (the |user |their )?questions|squad|open[- ]domain|chatbot)\b",
+            r"\b(question[- ]answering|qa systems?|qa models?|answer spans?|reading comprehension|exact match|extractive|short answer|long answer|answer (the |user |their )?questions|answers? to (the |a |each |their |user )?questions?|(string|span|text) that (best )?answers|squad|open[- ]domain|chatbot)\b",
             Unsupported("question_answering"),
             3.0,
         ),
         c(
-            r"\b(named[- ]entit\w*|ner|part[- ]of[- ]speech|pos tag\w*|token[- ]level|token classification|sequence labell?ing|chunking|span extraction|extract (the )?(word|phrase|span|support)\w*|selected_text|tagging)\b",
+            r"\b(named[- ]entit\w*|ner|part[- ]of[- ]speech|pos tag\w*|token[- ]level|token classification|sequence labell?ing|chunking|span extraction|extract (the )?(word|phrase|span|support)\w*|selected_text|tagging|word[- ]level jaccard)\b",
             Unsupported("token_classification"),
             3.0,
         ),

@@ -503,7 +503,20 @@ const UNSUPPORTED_MIN: f64 = 4.0;
 
 /// An unsupported task must also weigh at least this share of the evidence for the supported
 /// objective (classification or regression) that it competes with.
-const UNSUPPORTED_RATIO: f64 = 0.4;
+const UNSUPPORTED_RATIO: f64 = 0.5;
+
+/// A time series is forecast (regression) unless its classification evidence outweighs its
+/// regression evidence by this factor: forecasting briefs name classes of items and events
+/// ("by category", "holiday") beside the quantity they forecast.
+const TIME_SERIES_CLASS_MARGIN: f64 = 1.5;
+
+/// A short brief (a dataset card, a one-paragraph description) may hold less evidence than
+/// [`UNSUPPORTED_MIN`] in all: an unsupported task kind is also refused when it weighs at
+/// least this much and dominates the supported objective by [`UNSUPPORTED_DOMINANCE`].
+const UNSUPPORTED_DOMINANT_MIN: f64 = 2.5;
+
+/// How many times the supported objective's evidence a dominant unsupported task must weigh.
+const UNSUPPORTED_DOMINANCE: f64 = 1.5;
 
 /// Why a task type cannot be trained.
 fn unsupported_reason(task_type: &str) -> &'static str {
@@ -650,70 +663,130 @@ fn score(words: &[String], text: &str, cues: &[(&str, f64)]) -> f64 {
     s
 }
 
-/// The weighed evidence behind [`parse`]'s answer, as lines for people: the sections found
-/// and the score of each modality, objective and unsupported task kind.
+/// The weighed evidence behind [`parse`]'s answer, as lines for people: the sections found,
+/// the score of each modality, of classification and regression (evidence and word cues) and
+/// of each unsupported task kind (evidence and short-request rules), as the decision sees them.
 pub fn explain(text: &str) -> String {
-    let secs = brief::sections(text);
-    let ev = evidence::weigh(&secs);
+    let s = Scores::of(text);
     let mut out = String::new();
-    let roles: Vec<String> = secs.iter().map(|s| format!("{:?}", s.role)).collect();
+    let roles: Vec<String> = s.secs.iter().map(|s| format!("{:?}", s.role)).collect();
     out.push_str(&format!("sections: {}\n", roles.join(", ")));
-    for (m, v) in &ev.modality {
+    for (m, v) in &s.modality {
         out.push_str(&format!("modality {}: {v:.1}\n", m.as_str()));
     }
     out.push_str(&format!(
         "classification: {:.1}\nregression: {:.1}\n",
-        ev.classification, ev.regression
+        s.classification, s.regression
     ));
-    for (t, v) in &ev.unsupported {
+    for (t, v) in &s.unsupported {
         out.push_str(&format!("unsupported {t}: {v:.1}\n"));
     }
     out
+}
+
+/// Everything the decision weighs: the sections, each modality's score (highest first), the
+/// classification and regression scores and each unsupported task kind's score (highest
+/// first).
+struct Scores {
+    secs: Vec<brief::Section>,
+    modality: Vec<(Modality, f64)>,
+    classification: f64,
+    regression: f64,
+    unsupported: Vec<(&'static str, f64)>,
+}
+
+impl Scores {
+    fn of(text: &str) -> Scores {
+        let lower = text.to_lowercase();
+        // Evidence, weighed by the section it appears in: a title, "Evaluation" and "Data"
+        // count more than background story.
+        let secs = brief::sections(text);
+        let ev = evidence::weigh(&secs);
+
+        // Modality: the weighed evidence plus the word cues of each section.
+        let mut modal: Vec<(Modality, f64)> = ev
+            .modality
+            .iter()
+            .map(|(m, e)| {
+                let words: f64 = secs
+                    .iter()
+                    .map(|s| weighted_score(&s.text, cue_weights(*m), 0.6) * s.role.weights().0)
+                    .sum();
+                if ev.absent.contains(m) {
+                    (*m, 0.0)
+                } else {
+                    (*m, e + WORD_CUE_SHARE * words)
+                }
+            })
+            .collect();
+        // Rows and columns are the default kind of data: another modality must beat this prior.
+        if let Some(t) = modal.iter_mut().find(|(m, _)| *m == Modality::Tabular) {
+            t.1 += TABULAR_PRIOR;
+        }
+        for (phrase, m, w) in [
+            ("over time", Modality::TimeSeries, 1.5),
+            ("free text", Modality::Text, 3.0),
+            ("free-text", Modality::Text, 3.0),
+            ("image folder", Modality::Image, 3.0),
+        ] {
+            if lower.contains(phrase) {
+                if let Some(e) = modal.iter_mut().find(|(mm, _)| *mm == m) {
+                    e.1 += w;
+                }
+            }
+        }
+        modal.sort_by(|a, b| b.1.total_cmp(&a.1));
+
+        // Objective: weighed evidence (metric names, task statements, submission formats) plus
+        // the word cues of each section.
+        let word_obj = |cues: &[(&str, f64)]| -> f64 {
+            secs.iter()
+                .map(|s| weighted_score(&s.text, cues, 0.3) * s.role.weights().1)
+                .sum::<f64>()
+        };
+        let classification = ev.classification
+            + WORD_CUE_SHARE * word_obj(CLASSIFICATION_CUES)
+            + if lower.contains("is it") { 1.0 } else { 0.0 };
+        let regression = ev.regression + WORD_CUE_SHARE * word_obj(REGRESSION_CUES);
+
+        // Tasks we cannot train: the weighed evidence plus the short-request rules.
+        let mut unsup: Vec<(&'static str, f64)> = ev.unsupported.clone();
+        for (re, tt, _) in UNSUPPORTED.iter() {
+            let hits: f64 = secs
+                .iter()
+                .filter(|s| re.is_match(&s.text))
+                .map(|s| SHORT_RULE_WEIGHT * s.role.weights().1)
+                .sum();
+            if hits > 0.0 {
+                match unsup.iter_mut().find(|(t, _)| t == tt) {
+                    Some(e) => e.1 += hits,
+                    None => unsup.push((tt, hits)),
+                }
+            }
+        }
+        unsup.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Scores {
+            secs,
+            modality: modal,
+            classification,
+            regression,
+            unsupported: unsup,
+        }
+    }
 }
 
 /// Parses a request with the embedded rules.
 pub fn parse(text: &str) -> Intent {
     let lower = text.to_lowercase();
     let ws = words(&lower);
+    let Scores {
+        modality: modal,
+        classification: cls,
+        regression: reg,
+        unsupported: unsup,
+        ..
+    } = Scores::of(text);
 
-    // Evidence, weighed by the section it appears in: a title, "Evaluation" and "Data" count
-    // more than background story.
-    let secs = brief::sections(text);
-    let ev = evidence::weigh(&secs);
-
-    // Modality: the weighed evidence plus the word cues of each section.
-    let mut modal: Vec<(Modality, f64)> = ev
-        .modality
-        .iter()
-        .map(|(m, e)| {
-            let words: f64 = secs
-                .iter()
-                .map(|s| weighted_score(&s.text, cue_weights(*m), 0.6) * s.role.weights().0)
-                .sum();
-            if ev.absent.contains(m) {
-                (*m, 0.0)
-            } else {
-                (*m, e + WORD_CUE_SHARE * words)
-            }
-        })
-        .collect();
-    // Rows and columns are the default kind of data: another modality must beat this prior.
-    if let Some(t) = modal.iter_mut().find(|(m, _)| *m == Modality::Tabular) {
-        t.1 += TABULAR_PRIOR;
-    }
-    for (phrase, m, w) in [
-        ("over time", Modality::TimeSeries, 1.5),
-        ("free text", Modality::Text, 3.0),
-        ("free-text", Modality::Text, 3.0),
-        ("image folder", Modality::Image, 3.0),
-    ] {
-        if lower.contains(phrase) {
-            if let Some(e) = modal.iter_mut().find(|(mm, _)| *mm == m) {
-                e.1 += w;
-            }
-        }
-    }
-    modal.sort_by(|a, b| b.1.total_cmp(&a.1));
     let (mut modality, top) = modal[0];
     let second = modal[1].1;
     let any_modality_cue = top > TABULAR_PRIOR;
@@ -721,17 +794,6 @@ pub fn parse(text: &str) -> Intent {
         modality = Modality::Tabular;
     }
 
-    // Objective: weighed evidence (metric names, task statements, submission formats) plus
-    // the word cues of each section.
-    let word_obj = |cues: &[(&str, f64)]| -> f64 {
-        secs.iter()
-            .map(|s| weighted_score(&s.text, cues, 0.3) * s.role.weights().1)
-            .sum::<f64>()
-    };
-    let cls = ev.classification
-        + WORD_CUE_SHARE * word_obj(CLASSIFICATION_CUES)
-        + if lower.contains("is it") { 1.0 } else { 0.0 };
-    let reg = ev.regression + WORD_CUE_SHARE * word_obj(REGRESSION_CUES);
     let mut objective = if cls == 0.0 && reg == 0.0 {
         Objective::Other
     } else if cls >= reg {
@@ -739,7 +801,9 @@ pub fn parse(text: &str) -> Intent {
     } else {
         Objective::Regression
     };
-    if modality == Modality::TimeSeries && objective != Objective::Classification {
+    if modality == Modality::TimeSeries
+        && (objective != Objective::Classification || cls < TIME_SERIES_CLASS_MARGIN * reg)
+    {
         objective = Objective::Regression;
     }
     if matches!(modality, Modality::Image | Modality::Text) && objective == Objective::Other {
@@ -747,23 +811,6 @@ pub fn parse(text: &str) -> Intent {
         objective = Objective::Classification;
     }
 
-    // Tasks we cannot train: the short-request rules and the weighed evidence, against the
-    // evidence for a supported classification or regression.
-    let mut unsup: Vec<(&'static str, f64)> = ev.unsupported.clone();
-    for (re, tt, _) in UNSUPPORTED.iter() {
-        let hits: f64 = secs
-            .iter()
-            .filter(|s| re.is_match(&s.text))
-            .map(|s| SHORT_RULE_WEIGHT * s.role.weights().1)
-            .sum();
-        if hits > 0.0 {
-            match unsup.iter_mut().find(|(t, _)| t == tt) {
-                Some(e) => e.1 += hits,
-                None => unsup.push((tt, hits)),
-            }
-        }
-    }
-    unsup.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut supported = true;
     let mut reason = None;
     let mut task_type = match (modality, objective) {
@@ -775,7 +822,10 @@ pub fn parse(text: &str) -> Intent {
         (m, o) => format!("{}_{}", m.as_str(), o.as_str()),
     };
     if let Some((tt, score)) = unsup.first().copied() {
-        if score >= UNSUPPORTED_MIN && score >= UNSUPPORTED_RATIO * cls.max(reg) {
+        let rival = cls.max(reg);
+        let refuse = (score >= UNSUPPORTED_MIN && score >= UNSUPPORTED_RATIO * rival)
+            || (score >= UNSUPPORTED_DOMINANT_MIN && score >= UNSUPPORTED_DOMINANCE * rival);
+        if refuse {
             supported = false;
             reason = Some(unsupported_reason(tt).to_string());
             task_type = tt.to_string();
