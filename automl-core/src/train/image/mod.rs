@@ -81,6 +81,9 @@ pub struct ImageTrainerConfig {
     pub batch_size: Option<usize>,
     /// Pretrained weights; when `None`, the path in `AUTOML_IMAGE_PRETRAINED` is used if set.
     pub pretrained: Option<PathBuf>,
+    /// When no weights are named, look for the EfficientNet-Lite0 file the setup script
+    /// caches (see [`weights::cache_dir`]). Default true.
+    pub weight_cache: bool,
 }
 
 impl Default for ImageTrainerConfig {
@@ -94,6 +97,7 @@ impl Default for ImageTrainerConfig {
             weight_decay: 0.02,
             batch_size: None,
             pretrained: None,
+            weight_cache: true,
         }
     }
 }
@@ -127,7 +131,32 @@ impl Trainer for ImageTrainer {
 
     fn candidates(&self, task: &TaskSpec) -> Vec<ModelCandidate> {
         let side = self.config.max_side.min(64);
-        self.config
+        let mut out = Vec::new();
+        if let Some(path) = pretrained_path(&self.config) {
+            // Named from the file name only: reading the checkpoint is left to training.
+            let b = weights::Backbone::EfficientnetLite0;
+            let macs = b.macs_224() * (128.0f64 / 224.0).powi(2);
+            let cost = macs * task.n_rows as f64 / (EST_MACS_PER_S * 3.0) + 10.0;
+            out.push(ModelCandidate {
+                model: "pretrained_backbone".to_string(),
+                family: "pretrained ImageNet backbone (transfer learning)".to_string(),
+                trainer: "image".to_string(),
+                pros: vec![
+                    "ImageNet features: high accuracy on photos from few images".to_string(),
+                    "embeds once, then fits the head in seconds".to_string(),
+                ],
+                cons: vec![
+                    format!(
+                        "needs the weights file {} and its licence",
+                        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                    ),
+                    "larger and slower to predict than the small nets".to_string(),
+                    "less gain on small grayscale images such as digits".to_string(),
+                ],
+                estimated_cost_s: (cost * 10.0).round() / 10.0,
+            });
+        }
+        out.extend(self.config
             .archs
             .iter()
             .map(|a| {
@@ -161,8 +190,8 @@ impl Trainer for ImageTrainer {
                     cons,
                     estimated_cost_s: (cost * 10.0).round() / 10.0,
                 }
-            })
-            .collect()
+            }));
+        out
     }
 
     async fn train(&self, input: TrainInput, cx: TrainContext) -> Result<()> {
@@ -302,9 +331,10 @@ pub fn pretrained_path(config: &ImageTrainerConfig) -> Option<PathBuf> {
     match path {
         Some(p) if p.is_dir() => Some(p.join("model.safetensors")),
         Some(p) => Some(p),
-        None => weights::cache_dir()
+        None if config.weight_cache => weights::cache_dir()
             .map(|d| d.join(weights::LITE0_FILE))
             .filter(|p| p.is_file()),
+        None => None,
     }
 }
 
