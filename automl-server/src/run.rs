@@ -23,7 +23,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
     }
     if let Some(path) = &args.pretrained {
         if !path.exists() {
-            eprintln!("error: --pretrained {}: no such file or folder", path.display());
+            eprintln!(
+                "error: --pretrained {}: no such file or folder",
+                path.display()
+            );
             return ExitCode::from(2);
         }
         // The built-in trainers, with the image trainer pointed at these weights.

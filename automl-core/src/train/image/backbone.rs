@@ -145,11 +145,10 @@ impl CustomOp1 for DepthwiseOp {
 fn pointwise(x: &Tensor, f: &Folded, relu6: bool) -> Result<Tensor> {
     let (c, n, h, w) = x.dims4()?;
     let cout = f.w.dim(0)?;
-    let y = f
-        .w
-        .reshape((cout, c))?
-        .matmul(&x.reshape((c, n * h * w))?)?
-        .broadcast_add(&f.b.reshape((cout, 1))?)?;
+    let y =
+        f.w.reshape((cout, c))?
+            .matmul(&x.reshape((c, n * h * w))?)?
+            .broadcast_add(&f.b.reshape((cout, 1))?)?;
     let y = if relu6 { y.clamp(0f32, 6f32)? } else { y };
     y.reshape((cout, n, h, w))
 }
@@ -172,9 +171,11 @@ fn dense(x: &Tensor, f: &Folded, stride: usize, pad: usize) -> Result<Tensor> {
         let mut views = Vec::with_capacity(k * k);
         for dy in 0..k {
             for dx in 0..k {
-                let v = xp
-                    .narrow(2, dy, (ho - 1) * stride + 1)?
-                    .narrow(3, dx, (wo - 1) * stride + 1)?;
+                let v = xp.narrow(2, dy, (ho - 1) * stride + 1)?.narrow(
+                    3,
+                    dx,
+                    (wo - 1) * stride + 1,
+                )?;
                 views.push(if stride > 1 {
                     subsample(&v, stride)?
                 } else {
@@ -266,12 +267,8 @@ impl BackboneNet {
                         k,
                         stride: s,
                     };
-                    let project = fold(
-                        t,
-                        &format!("{p}._project_conv"),
-                        &format!("{p}._bn2"),
-                        eps,
-                    )?;
+                    let project =
+                        fold(t, &format!("{p}._project_conv"), &format!("{p}._bn2"), eps)?;
                     blocks.push(LiteBlock {
                         expand,
                         dw,
@@ -418,7 +415,10 @@ impl BackboneNet {
             t.insert("_conv_head.weight".into(), w.reshape((c, 320, 1, 1))?);
             t.insert("_bn1.weight".into(), Tensor::ones(c, DType::F32, dev)?);
             t.insert("_bn1.bias".into(), b.clone());
-            t.insert("_bn1.running_mean".into(), Tensor::zeros(c, DType::F32, dev)?);
+            t.insert(
+                "_bn1.running_mean".into(),
+                Tensor::zeros(c, DType::F32, dev)?,
+            );
             t.insert(
                 "_bn1.running_var".into(),
                 Tensor::full((1.0 - eps) as f32, c, dev)?,

@@ -148,7 +148,9 @@ impl Trainer for ImageTrainer {
                 cons: vec![
                     format!(
                         "needs the weights file {} and its licence",
-                        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                        path.file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default()
                     ),
                     "larger and slower to predict than the small nets".to_string(),
                     "less gain on small grayscale images such as digits".to_string(),
@@ -156,41 +158,37 @@ impl Trainer for ImageTrainer {
                 estimated_cost_s: (cost * 10.0).round() / 10.0,
             });
         }
-        out.extend(self.config
-            .archs
-            .iter()
-            .map(|a| {
-                let spec =
-                    ArchSpec::sized(a, 3, side, task.n_classes as usize, task.n_rows as usize);
-                let cost = 3.0 * spec.forward_macs() * task.n_rows as f64 * 20.0 / EST_MACS_PER_S;
-                let (family, pros, cons) = if a == "resnet" {
-                    (
-                        "residual network",
-                        vec![
-                            "residual blocks train deeper features".to_string(),
-                            "usually the more accurate of the two on photos".to_string(),
-                        ],
-                        vec!["about twice the compute of the small CNN per image".to_string()],
-                    )
-                } else {
-                    (
-                        "convolutional network",
-                        vec![
-                            "fast: three conv layers with batch norm".to_string(),
-                            "strong on small, centred images such as digits".to_string(),
-                        ],
-                        vec!["limited capacity on varied photos".to_string()],
-                    )
-                };
-                ModelCandidate {
-                    model: a.clone(),
-                    family: family.to_string(),
-                    trainer: "image".to_string(),
-                    pros,
-                    cons,
-                    estimated_cost_s: (cost * 10.0).round() / 10.0,
-                }
-            }));
+        out.extend(self.config.archs.iter().map(|a| {
+            let spec = ArchSpec::sized(a, 3, side, task.n_classes as usize, task.n_rows as usize);
+            let cost = 3.0 * spec.forward_macs() * task.n_rows as f64 * 20.0 / EST_MACS_PER_S;
+            let (family, pros, cons) = if a == "resnet" {
+                (
+                    "residual network",
+                    vec![
+                        "residual blocks train deeper features".to_string(),
+                        "usually the more accurate of the two on photos".to_string(),
+                    ],
+                    vec!["about twice the compute of the small CNN per image".to_string()],
+                )
+            } else {
+                (
+                    "convolutional network",
+                    vec![
+                        "fast: three conv layers with batch norm".to_string(),
+                        "strong on small, centred images such as digits".to_string(),
+                    ],
+                    vec!["limited capacity on varied photos".to_string()],
+                )
+            };
+            ModelCandidate {
+                model: a.clone(),
+                family: family.to_string(),
+                trainer: "image".to_string(),
+                pros,
+                cons,
+                estimated_cost_s: (cost * 10.0).round() / 10.0,
+            }
+        }));
         out
     }
 
@@ -349,12 +347,13 @@ fn find_pretrained(config: &ImageTrainerConfig, dev: &Device) -> Result<Option<F
             .into_iter()
             .filter(|(n, _)| !n.starts_with("head."))
             .collect();
-        return Ok(Some(Found::Backbone(Box::new(weights::check(b, raw, &file)?))));
+        return Ok(Some(Found::Backbone(Box::new(weights::check(
+            b, raw, &file,
+        )?))));
     }
     // Our own from-scratch nets: every name under one of their modules.
     let own = ["stem.", "block", "layer", "head."];
-    if raw.contains_key("head.weight") && raw.keys().all(|n| own.iter().any(|p| n.starts_with(p)))
-    {
+    if raw.contains_key("head.weight") && raw.keys().all(|n| own.iter().any(|p| n.starts_with(p))) {
         let tensors = raw
             .into_iter()
             .map(|(n, t)| t.to_device(dev).map(|t| (n, t)).map_err(cerr("pretrained")))
@@ -929,7 +928,12 @@ fn run_trial(
             break;
         }
         // End of epoch (or of the time): validation, checkpoint, early stopping, path.
-        let proba = predict_pixels(&|x| net.forward_t(x, false), &prep.valid.pixels, &prep.spec, dev)?;
+        let proba = predict_pixels(
+            &|x| net.forward_t(x, false),
+            &prep.valid.pixels,
+            &prep.spec,
+            dev,
+        )?;
         let vm = if valid_y.is_empty() {
             Metrics::new()
         } else {
@@ -983,7 +987,12 @@ fn run_trial(
     }
     // A trial cut short before its first validation still yields a model.
     if best.is_none() && step > 0 {
-        let proba = predict_pixels(&|x| net.forward_t(x, false), &prep.valid.pixels, &prep.spec, dev)?;
+        let proba = predict_pixels(
+            &|x| net.forward_t(x, false),
+            &prep.valid.pixels,
+            &prep.spec,
+            dev,
+        )?;
         let vm = if valid_y.is_empty() {
             Metrics::new()
         } else {
@@ -1225,7 +1234,11 @@ impl ImageModel {
         let weights = dir.join(weights_name);
         let device = device()?;
         let network = if let Some(b) = backbone {
-            Network::Backbone(Box::new(load_backbone_model(b, &weights, doc.classes.len())?))
+            Network::Backbone(Box::new(load_backbone_model(
+                b,
+                &weights,
+                doc.classes.len(),
+            )?))
         } else {
             let mut varmap = VarMap::new();
             let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
@@ -1279,7 +1292,12 @@ impl ImageModel {
         let list: Vec<(PathBuf, usize)> = files.iter().map(|p| (p.clone(), 0)).collect();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (dec, failed) = decode::decode_all(&list, self.spec.side, self.spec.channels, threads);
-        let p = predict_pixels(&|x| self.network.logits(x), &dec.pixels, &self.spec, &self.device)?;
+        let p = predict_pixels(
+            &|x| self.network.logits(x),
+            &dec.pixels,
+            &self.spec,
+            &self.device,
+        )?;
         Ok((p, failed))
     }
 }
@@ -1359,7 +1377,9 @@ impl TrainedModel for ImageModel {
                 "Fine-tuned from pretrained {} weights `{}`: {source}; licence of the weights: \
                  {licence}.",
                 self.arch.arch,
-                p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                p.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
             )
         })
     }
@@ -1402,9 +1422,9 @@ impl TrainedModel for ImageModel {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod pretrained_tests;
+#[cfg(test)]
+mod tests;
 
 /// Loads a saved backbone model's tensors: the classifier (`head.*`) and the backbone,
 /// checked against the architecture's table.

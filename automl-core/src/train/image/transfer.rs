@@ -161,12 +161,13 @@ fn fit_head(
         opt.backward_step(&loss).map_err(cerr("head"))?;
     }
     // Back to raw features: W' = W / sd, b' = b − W'·mu.
-    let w_raw = w
-        .as_tensor()
-        .broadcast_div(&sd)
-        .map_err(cerr("head"))?;
-    let b_raw = (b.as_tensor() - w_raw.matmul(&mu.t().map_err(cerr("head"))?).and_then(|t| t.squeeze(1)).map_err(cerr("head"))?)
-        .map_err(cerr("head"))?;
+    let w_raw = w.as_tensor().broadcast_div(&sd).map_err(cerr("head"))?;
+    let b_raw = (b.as_tensor()
+        - w_raw
+            .matmul(&mu.t().map_err(cerr("head"))?)
+            .and_then(|t| t.squeeze(1))
+            .map_err(cerr("head"))?)
+    .map_err(cerr("head"))?;
     Ok((w_raw, b_raw))
 }
 
@@ -263,8 +264,14 @@ pub(crate) fn run_transfer_trial(
     let valid_y: Vec<usize> = valid.labels.iter().map(|&c| c as usize).collect();
 
     // 1. The head on frozen features: L2 chosen on validation.
-    let mut best: Option<(f64, f64, Metrics, (Tensor, Tensor), Option<(Tensor, Tensor)>, &str)> =
-        None;
+    let mut best: Option<(
+        f64,
+        f64,
+        Metrics,
+        (Tensor, Tensor),
+        Option<(Tensor, Tensor)>,
+        &str,
+    )> = None;
     for lambda in [1e-4, 1e-3, 1e-2] {
         let (w, bb) = fit_head(&f_tr, &y_tr, k, lambda, 150)?;
         let logits = linear(&f_va, &w, &bb).map_err(cerr("head"))?;
@@ -335,8 +342,8 @@ pub(crate) fn run_transfer_trial(
                     Some((vars[0].as_tensor(), vars[1].as_tensor())),
                 )
                 .map_err(cerr("fine-tune"))?;
-                let logits =
-                    linear(&f, vars[2].as_tensor(), vars[3].as_tensor()).map_err(cerr("fine-tune"))?;
+                let logits = linear(&f, vars[2].as_tensor(), vars[3].as_tensor())
+                    .map_err(cerr("fine-tune"))?;
                 let loss = candle_nn::loss::cross_entropy(&logits, &yb).map_err(cerr("loss"))?;
                 opt.backward_step(&loss).map_err(cerr("fine-tune"))?;
                 step += 1;
@@ -348,11 +355,9 @@ pub(crate) fn run_transfer_trial(
                 );
             }
             epochs = epoch + 1;
-            let f = BackboneNet::features_from(
-                &va_t,
-                Some((vars[0].as_tensor(), vars[1].as_tensor())),
-            )
-            .map_err(cerr("fine-tune"))?;
+            let f =
+                BackboneNet::features_from(&va_t, Some((vars[0].as_tensor(), vars[1].as_tensor())))
+                    .map_err(cerr("fine-tune"))?;
             let logits =
                 linear(&f, vars[2].as_tensor(), vars[3].as_tensor()).map_err(cerr("fine-tune"))?;
             let (acc, ll, m) = if n_va > 0 {

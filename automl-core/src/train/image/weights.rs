@@ -210,7 +210,9 @@ pub enum WeightsError {
         tensor: String,
     },
     /// A tensor has the wrong shape.
-    #[error("pretrained weights {path} ({arch}): tensor {tensor:?} has shape {found:?}, expected {expected:?}")]
+    #[error(
+        "pretrained weights {path} ({arch}): tensor {tensor:?} has shape {found:?}, expected {expected:?}"
+    )]
     Shape {
         /// The file.
         path: PathBuf,
@@ -429,7 +431,12 @@ fn gather(src: &[f32], offset: usize, dims: &[usize], strides: &[usize]) -> Opti
     if n == 0 {
         return Some(vec![]);
     }
-    let last = offset + dims.iter().zip(strides).map(|(d, s)| (d - 1) * s).sum::<usize>();
+    let last = offset
+        + dims
+            .iter()
+            .zip(strides)
+            .map(|(d, s)| (d - 1) * s)
+            .sum::<usize>();
     if last >= src.len() {
         return None;
     }
