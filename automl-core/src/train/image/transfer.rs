@@ -171,6 +171,17 @@ fn fit_head(
     Ok((w_raw, b_raw))
 }
 
+/// The best model of a trial so far: validation accuracy and log loss, metrics, head,
+/// top (EfficientNet's `conv_head`) and the phase that produced it.
+type Candidate = (
+    f64,
+    f64,
+    Metrics,
+    (Tensor, Tensor),
+    Option<(Tensor, Tensor)>,
+    &'static str,
+);
+
 /// Runs one transfer-learning trial with `weights`. Returns `None` (after a WARNING) when
 /// not even the smallest input side can be embedded in the time.
 #[allow(clippy::too_many_arguments)]
@@ -264,14 +275,7 @@ pub(crate) fn run_transfer_trial(
     let valid_y: Vec<usize> = valid.labels.iter().map(|&c| c as usize).collect();
 
     // 1. The head on frozen features: L2 chosen on validation.
-    let mut best: Option<(
-        f64,
-        f64,
-        Metrics,
-        (Tensor, Tensor),
-        Option<(Tensor, Tensor)>,
-        &str,
-    )> = None;
+    let mut best: Option<Candidate> = None;
     for lambda in [1e-4, 1e-3, 1e-2] {
         let (w, bb) = fit_head(&f_tr, &y_tr, k, lambda, 150)?;
         let logits = linear(&f_va, &w, &bb).map_err(cerr("head"))?;
