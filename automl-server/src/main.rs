@@ -97,6 +97,11 @@ pub struct RunArgs {
     /// still searched, and the skip is announced); `HF_HUB_OFFLINE=1` does the same.
     #[arg(long)]
     pub offline: bool,
+    /// Pretrained image weights: a published EfficientNet-Lite0 / ResNet-18 / ResNet-34
+    /// checkpoint (.pth or .safetensors) or a previous image run folder (default:
+    /// $AUTOML_IMAGE_PRETRAINED, else the EfficientNet-Lite0 file scripts/setup.d caches).
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
 }
 
 /// Parses "30s", "2m", "1.5h", "45" (seconds).

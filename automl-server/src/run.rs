@@ -21,6 +21,30 @@ pub async fn run(args: RunArgs) -> ExitCode {
     if args.offline {
         builder = builder.offline("offline (--offline)");
     }
+    if let Some(path) = &args.pretrained {
+        if !path.exists() {
+            eprintln!(
+                "error: --pretrained {}: no such file or folder",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+        // The built-in trainers, with the image trainer pointed at these weights.
+        builder = builder.without_default_trainers();
+        for t in automl_core::conductor::defaults::trainers() {
+            if t.name() == "image" {
+                let cfg = automl_core::train::image::ImageTrainerConfig {
+                    pretrained: Some(path.clone()),
+                    ..Default::default()
+                };
+                builder = builder.trainer(std::sync::Arc::new(
+                    automl_core::train::image::ImageTrainer::new(cfg),
+                ));
+            } else {
+                builder = builder.trainer(t);
+            }
+        }
+    }
     let conductor = match builder.build() {
         Ok(c) => c,
         Err(e) => {

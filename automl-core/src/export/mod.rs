@@ -158,6 +158,9 @@ fn model_card(i: &ExportInput<'_>) -> String {
         crate::VERSION,
         chrono::Utc::now().format("%Y-%m-%d"),
     ));
+    if let Some(p) = i.model.provenance() {
+        s.push_str(&format!("## Pretrained weights\n\n{p}\n\n"));
+    }
     s.push_str("## Data\n\n");
     s.push_str(&format!(
         "- Data set: **{}** (source: {}, {})\n- Licence: **{}**, verdict **{}**: {}\n- Licence evidence: {}\n",

@@ -158,6 +158,12 @@ pub trait TrainedModel: Send + Sync {
     /// Importance of the input columns, largest first, summing to 1.
     fn feature_importance(&self) -> Vec<FeatureImportance>;
 
+    /// Where pretrained weights the model was fine-tuned from came from (source and
+    /// licence), for the model card; `None` for models trained from scratch.
+    fn provenance(&self) -> Option<String> {
+        None
+    }
+
     /// Writes the model into `dir` and returns the files written.
     fn save(&self, dir: &Path) -> Result<Vec<PathBuf>>;
 }

@@ -13,8 +13,11 @@
 //! first and then the whole net; otherwise the trainer says in a WARNING that it trains from
 //! scratch.
 
+pub mod backbone;
 pub mod decode;
 pub mod net;
+mod transfer;
+pub mod weights;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -78,6 +81,9 @@ pub struct ImageTrainerConfig {
     pub batch_size: Option<usize>,
     /// Pretrained weights; when `None`, the path in `AUTOML_IMAGE_PRETRAINED` is used if set.
     pub pretrained: Option<PathBuf>,
+    /// When no weights are named, look for the EfficientNet-Lite0 file the setup script
+    /// caches (see [`weights::cache_dir`]). Default true.
+    pub weight_cache: bool,
 }
 
 impl Default for ImageTrainerConfig {
@@ -91,6 +97,7 @@ impl Default for ImageTrainerConfig {
             weight_decay: 0.02,
             batch_size: None,
             pretrained: None,
+            weight_cache: true,
         }
     }
 }
@@ -124,42 +131,65 @@ impl Trainer for ImageTrainer {
 
     fn candidates(&self, task: &TaskSpec) -> Vec<ModelCandidate> {
         let side = self.config.max_side.min(64);
-        self.config
-            .archs
-            .iter()
-            .map(|a| {
-                let spec =
-                    ArchSpec::sized(a, 3, side, task.n_classes as usize, task.n_rows as usize);
-                let cost = 3.0 * spec.forward_macs() * task.n_rows as f64 * 20.0 / EST_MACS_PER_S;
-                let (family, pros, cons) = if a == "resnet" {
-                    (
-                        "residual network",
-                        vec![
-                            "residual blocks train deeper features".to_string(),
-                            "usually the more accurate of the two on photos".to_string(),
-                        ],
-                        vec!["about twice the compute of the small CNN per image".to_string()],
-                    )
-                } else {
-                    (
-                        "convolutional network",
-                        vec![
-                            "fast: three conv layers with batch norm".to_string(),
-                            "strong on small, centred images such as digits".to_string(),
-                        ],
-                        vec!["limited capacity on varied photos".to_string()],
-                    )
-                };
-                ModelCandidate {
-                    model: a.clone(),
-                    family: family.to_string(),
-                    trainer: "image".to_string(),
-                    pros,
-                    cons,
-                    estimated_cost_s: (cost * 10.0).round() / 10.0,
-                }
-            })
-            .collect()
+        let mut out = Vec::new();
+        if let Some(path) = pretrained_path(&self.config) {
+            // Named from the file name only: reading the checkpoint is left to training.
+            let b = weights::Backbone::EfficientnetLite0;
+            let macs = b.macs_224() * (128.0f64 / 224.0).powi(2);
+            let cost = macs * task.n_rows as f64 / (EST_MACS_PER_S * 3.0) + 10.0;
+            out.push(ModelCandidate {
+                model: "pretrained_backbone".to_string(),
+                family: "pretrained ImageNet backbone (transfer learning)".to_string(),
+                trainer: "image".to_string(),
+                pros: vec![
+                    "ImageNet features: high accuracy on photos from few images".to_string(),
+                    "embeds once, then fits the head in seconds".to_string(),
+                ],
+                cons: vec![
+                    format!(
+                        "needs the weights file {} and its licence",
+                        path.file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default()
+                    ),
+                    "larger and slower to predict than the small nets".to_string(),
+                    "less gain on small grayscale images such as digits".to_string(),
+                ],
+                estimated_cost_s: (cost * 10.0).round() / 10.0,
+            });
+        }
+        out.extend(self.config.archs.iter().map(|a| {
+            let spec = ArchSpec::sized(a, 3, side, task.n_classes as usize, task.n_rows as usize);
+            let cost = 3.0 * spec.forward_macs() * task.n_rows as f64 * 20.0 / EST_MACS_PER_S;
+            let (family, pros, cons) = if a == "resnet" {
+                (
+                    "residual network",
+                    vec![
+                        "residual blocks train deeper features".to_string(),
+                        "usually the more accurate of the two on photos".to_string(),
+                    ],
+                    vec!["about twice the compute of the small CNN per image".to_string()],
+                )
+            } else {
+                (
+                    "convolutional network",
+                    vec![
+                        "fast: three conv layers with batch norm".to_string(),
+                        "strong on small, centred images such as digits".to_string(),
+                    ],
+                    vec!["limited capacity on varied photos".to_string()],
+                )
+            };
+            ModelCandidate {
+                model: a.clone(),
+                family: family.to_string(),
+                trainer: "image".to_string(),
+                pros,
+                cons,
+                estimated_cost_s: (cost * 10.0).round() / 10.0,
+            }
+        }));
+        out
     }
 
     async fn train(&self, input: TrainInput, cx: TrainContext) -> Result<()> {
@@ -280,39 +310,101 @@ fn prepare(data: &ImageData, cx: &TrainContext, max_side: usize) -> Result<Prepa
 /// Pretrained tensors by name, and where they came from.
 type Pretrained = (HashMap<String, Tensor>, PathBuf);
 
-fn find_pretrained(config: &ImageTrainerConfig, dev: &Device) -> Result<Option<Pretrained>> {
+/// Where pretrained weights were found.
+enum Found {
+    /// Weights of one of our own nets (a previous run), loaded by name.
+    Own(Pretrained),
+    /// A published backbone, checked.
+    Backbone(Box<weights::BackboneWeights>),
+}
+
+/// The pretrained weights file to use, if any: [`ImageTrainerConfig::pretrained`], else
+/// `AUTOML_IMAGE_PRETRAINED`, else the EfficientNet-Lite0 file the setup script puts in
+/// [`weights::cache_dir`].
+pub fn pretrained_path(config: &ImageTrainerConfig) -> Option<PathBuf> {
     let path = config
         .pretrained
         .clone()
         .or_else(|| std::env::var_os(PRETRAINED_ENV).map(PathBuf::from));
-    let Some(path) = path else {
+    match path {
+        Some(p) if p.is_dir() => Some(p.join("model.safetensors")),
+        Some(p) => Some(p),
+        None if config.weight_cache => weights::cache_dir()
+            .map(|d| d.join(weights::LITE0_FILE))
+            .filter(|p| p.is_file()),
+        None => None,
+    }
+}
+
+fn find_pretrained(config: &ImageTrainerConfig, dev: &Device) -> Result<Option<Found>> {
+    let Some(file) = pretrained_path(config) else {
         return Ok(None);
     };
-    let file = if path.is_dir() {
-        path.join("model.safetensors")
-    } else {
-        path
-    };
-    let tensors =
-        candle_core::safetensors::load(&file, dev).map_err(|e| AutomlError::ModelLoad {
-            path: file.clone(),
-            message: format!("pretrained weights: {e}"),
-        })?;
-    Ok(Some((tensors, file)))
+    let raw = weights::read_checkpoint(&file)?;
+    if let Some(b) = weights::recognise(&raw) {
+        // A previous transfer run's model.safetensors carries our classifier as `head.*`.
+        let raw = raw
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with("head."))
+            .collect();
+        return Ok(Some(Found::Backbone(Box::new(weights::check(
+            b, raw, &file,
+        )?))));
+    }
+    // Our own from-scratch nets: every name under one of their modules.
+    let own = ["stem.", "block", "layer", "head."];
+    if raw.contains_key("head.weight") && raw.keys().all(|n| own.iter().any(|p| n.starts_with(p))) {
+        let tensors = raw
+            .into_iter()
+            .map(|(n, t)| t.to_device(dev).map(|t| (n, t)).map_err(cerr("pretrained")))
+            .collect::<Result<HashMap<_, _>>>()?;
+        return Ok(Some(Found::Own((tensors, file))));
+    }
+    let sample: Vec<&str> = raw.keys().take(6).map(String::as_str).collect();
+    Err(weights::WeightsError::Unrecognised {
+        path: file.clone(),
+        sample: sample.join(", "),
+    }
+    .into())
 }
 
 fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConfig) -> Result<()> {
     let prep = prepare(data, cx, config.max_side)?;
     let dev = device()?;
-    let pretrained = find_pretrained(config, &dev)?;
-    if pretrained.is_none() {
-        cx.emit(Event::warning(
+    let found = find_pretrained(config, &dev)?;
+    let mut pretrained = None;
+    match found {
+        None => cx.emit(Event::warning(
             "no_pretrained_weights",
             format!(
-                "no pretrained image weights found (set {PRETRAINED_ENV} to a safetensors file); \
-                 training from scratch"
+                "no pretrained image weights found (pass --pretrained, set {PRETRAINED_ENV}, or \
+                 run scripts/setup.d/50-weights.sh to cache EfficientNet-Lite0); training from \
+                 scratch only"
             ),
-        ));
+        )),
+        Some(Found::Own(p)) => pretrained = Some(p),
+        Some(Found::Backbone(w)) => {
+            // Transfer learning first: it is the strongest candidate on photos. It takes
+            // what it needs of the time (embedding, head, fine-tuning), at most 60 %.
+            if cx.may_start_trial() {
+                let deadline = Instant::now() + cx.time_left().mul_f64(0.6);
+                let run_id = cx.next_run_id();
+                if let Some(record) = transfer::run_transfer_trial(
+                    data,
+                    &prep.classes,
+                    cx,
+                    &run_id,
+                    deadline,
+                    &w,
+                    cx.seed,
+                )? {
+                    cx.report_trial(record);
+                }
+                if cx.cancel.is_cancelled() {
+                    return Err(AutomlError::Cancelled);
+                }
+            }
+        }
     }
     let archs = affordable_archs(&prep, cx, config, &dev)?;
     let n_archs = archs.len();
@@ -617,7 +709,7 @@ fn batch_tensor(
 
 /// Class probabilities for normalised images (no augmentation), `bs` at a time.
 fn predict_pixels(
-    net: &Net,
+    net: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
     pixels: &[f32],
     spec: &PreprocessSpec,
     dev: &Device,
@@ -641,8 +733,7 @@ fn predict_pixels(
         }
         let x = Tensor::from_vec(buf, (end - start, spec.channels, spec.side, spec.side), dev)
             .map_err(cerr("predict"))?;
-        let p = net
-            .forward_t(&x, false)
+        let p = net(&x)
             .and_then(|l| candle_nn::ops::softmax(&l, D::Minus1))
             .map_err(cerr("predict"))?;
         k = p.dim(1).map_err(cerr("predict"))?;
@@ -837,7 +928,12 @@ fn run_trial(
             break;
         }
         // End of epoch (or of the time): validation, checkpoint, early stopping, path.
-        let proba = predict_pixels(&net, &prep.valid.pixels, &prep.spec, dev)?;
+        let proba = predict_pixels(
+            &|x| net.forward_t(x, false),
+            &prep.valid.pixels,
+            &prep.spec,
+            dev,
+        )?;
         let vm = if valid_y.is_empty() {
             Metrics::new()
         } else {
@@ -891,7 +987,12 @@ fn run_trial(
     }
     // A trial cut short before its first validation still yields a model.
     if best.is_none() && step > 0 {
-        let proba = predict_pixels(&net, &prep.valid.pixels, &prep.spec, dev)?;
+        let proba = predict_pixels(
+            &|x| net.forward_t(x, false),
+            &prep.valid.pixels,
+            &prep.spec,
+            dev,
+        )?;
         let vm = if valid_y.is_empty() {
             Metrics::new()
         } else {
@@ -931,8 +1032,8 @@ fn run_trial(
         classes: prep.classes.clone(),
         spec: prep.spec.clone(),
         arch: arch_spec,
-        varmap,
-        net,
+        network: Network::Scratch { varmap, net },
+        weights_source: None,
         device: dev.clone(),
     };
     Ok(Some(TrialRecord {
@@ -1010,6 +1111,34 @@ struct ModelDoc {
     arch: ArchSpec,
     preprocess: PreprocessSpec,
     weights: String,
+    /// For a fine-tuned published backbone: where its pretrained weights came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pretrained: Option<PretrainedDoc>,
+}
+
+/// Provenance of the pretrained weights of a fine-tuned backbone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PretrainedDoc {
+    file: String,
+    source: String,
+    licence: String,
+}
+
+/// The network of an image model.
+pub(crate) enum Network {
+    /// One of our from-scratch nets.
+    Scratch { varmap: VarMap, net: Net },
+    /// A published backbone with its fine-tuned top and classifier.
+    Backbone(Box<backbone::BackboneNet>),
+}
+
+impl Network {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Scratch { net, .. } => net.forward_t(x, false),
+            Self::Backbone(b) => b.logits(x),
+        }
+    }
 }
 
 /// A trained image classifier: the network, its weights and its preprocessing.
@@ -1018,8 +1147,9 @@ pub struct ImageModel {
     classes: Vec<String>,
     spec: PreprocessSpec,
     arch: ArchSpec,
-    varmap: VarMap,
-    net: Net,
+    network: Network,
+    /// The published weights a backbone model was fine-tuned from.
+    weights_source: Option<PathBuf>,
     device: Device,
 }
 
@@ -1063,13 +1193,15 @@ impl ImageModel {
         }
         // Bounds before anything is allocated: a hostile file must not size the network.
         let p = &doc.preprocess;
+        let backbone = weights::Backbone::from_name(&doc.arch.arch);
         if ![1, 3].contains(&p.channels)
             || !(8..=1024).contains(&p.side)
             || p.side != doc.arch.side
-            || !(1..=1024).contains(&doc.arch.width)
+            || !(1..=4096).contains(&doc.arch.width)
             || doc.classes.len() < 2
             || doc.classes.len() > 100_000
-            || !["small_cnn", "resnet"].contains(&doc.arch.arch.as_str())
+            || (backbone.is_none() && !["small_cnn", "resnet"].contains(&doc.arch.arch.as_str()))
+            || (backbone.is_some() && p.channels != 3)
         {
             return Err(bad(format!(
                 "architecture out of range: {} of width {} on {}x{}x{} images, {} classes",
@@ -1101,20 +1233,29 @@ impl ImageModel {
         let dir = json.parent().unwrap_or(Path::new("."));
         let weights = dir.join(weights_name);
         let device = device()?;
-        let mut varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-        let net = Net::new(&doc.arch, vb).map_err(|e| bad(e.to_string()))?;
-        varmap.load(&weights).map_err(|e| AutomlError::ModelLoad {
-            path: weights.clone(),
-            message: e.to_string(),
-        })?;
+        let network = if let Some(b) = backbone {
+            Network::Backbone(Box::new(load_backbone_model(
+                b,
+                &weights,
+                doc.classes.len(),
+            )?))
+        } else {
+            let mut varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+            let net = Net::new(&doc.arch, vb).map_err(|e| bad(e.to_string()))?;
+            varmap.load(&weights).map_err(|e| AutomlError::ModelLoad {
+                path: weights.clone(),
+                message: e.to_string(),
+            })?;
+            Network::Scratch { varmap, net }
+        };
         Ok(Self {
             name: doc.model,
             classes: doc.classes,
             spec: doc.preprocess,
             arch: doc.arch,
-            varmap,
-            net,
+            network,
+            weights_source: doc.pretrained.map(|p| PathBuf::from(p.file)),
             device,
         })
     }
@@ -1138,7 +1279,7 @@ impl ImageModel {
     pub fn predict_bytes(&self, bytes: &[u8]) -> Result<Vec<f64>> {
         let px = decode::decode_bytes(bytes, self.spec.side, self.spec.channels)
             .map_err(|e| AutomlError::BadData(format!("image bytes: {e}")))?;
-        let p = predict_pixels(&self.net, &px, &self.spec, &self.device)?;
+        let p = predict_pixels(&|x| self.network.logits(x), &px, &self.spec, &self.device)?;
         Ok(p.row(0).to_vec())
     }
 
@@ -1151,7 +1292,12 @@ impl ImageModel {
         let list: Vec<(PathBuf, usize)> = files.iter().map(|p| (p.clone(), 0)).collect();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (dec, failed) = decode::decode_all(&list, self.spec.side, self.spec.channels, threads);
-        let p = predict_pixels(&self.net, &dec.pixels, &self.spec, &self.device)?;
+        let p = predict_pixels(
+            &|x| self.network.logits(x),
+            &dec.pixels,
+            &self.spec,
+            &self.device,
+        )?;
         Ok((p, failed))
     }
 }
@@ -1224,15 +1370,33 @@ impl TrainedModel for ImageModel {
         vec![]
     }
 
+    fn provenance(&self) -> Option<String> {
+        self.weights_source.as_ref().map(|p| {
+            let (source, licence) = weights::provenance(p);
+            format!(
+                "Fine-tuned from pretrained {} weights `{}`: {source}; licence of the weights: \
+                 {licence}.",
+                self.arch.arch,
+                p.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            )
+        })
+    }
+
     fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(|e| AutomlError::io(dir, e))?;
         let weights = dir.join("model.safetensors");
-        self.varmap
-            .save(&weights)
-            .map_err(|e| AutomlError::Training {
-                model: self.name.clone(),
-                message: format!("writing {}: {e}", weights.display()),
-            })?;
+        let written = match &self.network {
+            Network::Scratch { varmap, .. } => varmap.save(&weights),
+            Network::Backbone(b) => b
+                .tensors_to_save()
+                .and_then(|t| candle_core::safetensors::save(&t, &weights)),
+        };
+        written.map_err(|e| AutomlError::Training {
+            model: self.name.clone(),
+            message: format!("writing {}: {e}", weights.display()),
+        })?;
         let doc = ModelDoc {
             format: FORMAT.to_string(),
             model: self.name.clone(),
@@ -1240,6 +1404,14 @@ impl TrainedModel for ImageModel {
             arch: self.arch.clone(),
             preprocess: self.spec.clone(),
             weights: "model.safetensors".to_string(),
+            pretrained: self.weights_source.as_ref().map(|p| {
+                let (source, licence) = weights::provenance(p);
+                PretrainedDoc {
+                    file: p.display().to_string(),
+                    source,
+                    licence,
+                }
+            }),
         };
         let json = dir.join("model.json");
         let text =
@@ -1250,4 +1422,37 @@ impl TrainedModel for ImageModel {
 }
 
 #[cfg(test)]
+mod pretrained_tests;
+#[cfg(test)]
 mod tests;
+
+/// Loads a saved backbone model's tensors: the classifier (`head.*`) and the backbone,
+/// checked against the architecture's table.
+fn load_backbone_model(
+    b: weights::Backbone,
+    file: &Path,
+    n_classes: usize,
+) -> Result<backbone::BackboneNet> {
+    let mut raw = weights::read_checkpoint(file)?;
+    let bad = |message: String| AutomlError::ModelLoad {
+        path: file.to_path_buf(),
+        message,
+    };
+    let hw = raw
+        .remove("head.weight")
+        .ok_or_else(|| bad("tensor \"head.weight\" is missing".into()))?;
+    let hb = raw
+        .remove("head.bias")
+        .ok_or_else(|| bad("tensor \"head.bias\" is missing".into()))?;
+    if hw.dims() != [n_classes, b.feature_dim()] || hb.dims() != [n_classes] {
+        return Err(bad(format!(
+            "head has shape {:?}/{:?}, expected [{n_classes}, {}]",
+            hw.dims(),
+            hb.dims(),
+            b.feature_dim()
+        )));
+    }
+    let w = weights::check(b, raw, file)?;
+    backbone::BackboneNet::new(&w, Some((hw, hb)), n_classes)
+        .map_err(|e| bad(format!("building {}: {e}", b.name())))
+}

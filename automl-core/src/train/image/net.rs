@@ -126,7 +126,7 @@ impl Conv {
 
 /// Every `s`-th row and column (the top-left of each `s`×`s` cell; sizes padded up to a
 /// multiple of `s`).
-fn subsample(x: &Tensor, s: usize) -> Result<Tensor> {
+pub(crate) fn subsample(x: &Tensor, s: usize) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let (hp, wp) = (h.div_ceil(s) * s, w.div_ceil(s) * s);
     let x = if hp != h || wp != w {

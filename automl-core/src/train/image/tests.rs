@@ -73,6 +73,7 @@ fn small_config() -> ImageTrainerConfig {
         patience: 10,
         lr: 1e-2,
         batch_size: Some(16),
+        weight_cache: false,
         ..Default::default()
     }
 }
