@@ -3,9 +3,11 @@
 Run: python torch_bench.py '<arch json>' BATCH STEPS THREADS
 Prints one JSON line: {"images_per_s": ..., "torch": version, "threads": n}.
 Times `STEPS` AdamW training steps on random data after two warm-up steps, batch norm in
-training mode, like automl_core::image::throughput.
+training mode, like automl_core::image::throughput. `BENCH_TORCH_DEVICE=cuda` runs it on the
+GPU instead (for bench-image built with `--features cuda`), synchronising around the timing.
 """
 import json
+import os
 import sys
 import time
 
@@ -69,15 +71,18 @@ def main():
     batch, steps, threads = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = Net(spec)
+    device = torch.device(os.environ.get("BENCH_TORCH_DEVICE", "cpu"))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    net = Net(spec).to(device)
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.02)
-    x = torch.rand(batch, spec["in_channels"], spec["side"], spec["side"])
-    y = torch.arange(batch) % spec["n_classes"]
+    x = torch.rand(batch, spec["in_channels"], spec["side"], spec["side"], device=device)
+    y = (torch.arange(batch) % spec["n_classes"]).to(device)
     loss_fn = nn.CrossEntropyLoss()
     t0 = time.perf_counter()
     for s in range(steps + 2):
         if s == 2:
+            sync()
             t0 = time.perf_counter()
         # Same per-batch input work as the Rust side: normalise a fresh copy.
         xb = (x - 0.5) / 0.25
@@ -86,9 +91,10 @@ def main():
         loss.backward()
         opt.step()
         loss.item()
+    sync()
     dt = time.perf_counter() - t0
     print(json.dumps({"images_per_s": steps * batch / dt, "torch": torch.__version__,
-                      "threads": torch.get_num_threads(),
+                      "threads": torch.get_num_threads(), "device": str(device),
                       "cuda_build": torch.version.cuda is not None}))
 
 
