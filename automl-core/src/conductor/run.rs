@@ -141,6 +141,7 @@ pub(crate) async fn drive(
         metric: None,
         best: None,
         review: None,
+        forecast: None,
         confirm_rx,
     };
     let result = match log_error {
@@ -195,6 +196,8 @@ pub(crate) struct RunState {
     pub(crate) metric: Option<String>,
     pub(crate) best: Option<BestModel>,
     pub(crate) review: Option<ReviewPayload>,
+    /// The series split in time, for a forecasting request (set by PROFILE_DATA).
+    pub(crate) forecast: Option<std::sync::Arc<crate::forecast::ForecastData>>,
     pub(crate) confirm_rx: mpsc::UnboundedReceiver<(Stage, Choice)>,
 }
 

@@ -70,6 +70,8 @@ pub enum TrainInput {
     Tabular(Arc<TabularData>),
     /// Labelled images.
     Images(Arc<ImageData>),
+    /// Time series split in time (forecasting).
+    Forecast(Arc<crate::forecast::ForecastData>),
 }
 
 /// A model's output for a batch of rows.
@@ -153,6 +155,12 @@ pub trait TrainedModel: Send + Sync {
         Err(AutomlError::NoTrainer {
             task: format!("image prediction with {}", self.model_name()),
         })
+    }
+
+    /// The forecaster behind this model, for models that extend time series rather than
+    /// predict rows (see [`crate::forecast`]).
+    fn forecaster(&self) -> Option<&crate::forecast::trainer::ForecastModel> {
+        None
     }
 
     /// Importance of the input columns, largest first, summing to 1.
