@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// still searched, and the skip is announced); `HF_HUB_OFFLINE=1` does the same.
     #[arg(long)]
     pub offline: bool,
+    /// Steps to forecast ahead (overrides the prompt's); makes the run a forecasting run on
+    /// data with a time column.
+    #[arg(long)]
+    pub horizon: Option<usize>,
 }
 
 /// Parses "30s", "2m", "1.5h", "45" (seconds).
