@@ -124,20 +124,24 @@ pub fn forecast_table(
 }
 
 fn forecaster_of(model: &dyn TrainedModel) -> Result<&crate::forecast::trainer::ForecastModel> {
-    model.forecaster().ok_or_else(|| AutomlError::InvalidOption {
-        name: "horizon".to_string(),
-        message: format!(
-            "model {} predicts rows, not time series; a horizon applies to forecasters only",
-            model.model_name()
-        ),
-    })
+    model
+        .forecaster()
+        .ok_or_else(|| AutomlError::InvalidOption {
+            name: "horizon".to_string(),
+            message: format!(
+                "model {} predicts rows, not time series; a horizon applies to forecasters only",
+                model.model_name()
+            ),
+        })
 }
 
 /// A table as CSV text (header first).
 pub fn batch_csv(batch: &RecordBatch) -> Result<String> {
     let mut buf = Vec::new();
     {
-        let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf);
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buf);
         w.write(batch)
             .map_err(|e| AutomlError::Internal(format!("CSV writer: {e}")))?;
     }

@@ -89,7 +89,9 @@ pub enum AutomlError {
     },
     /// Every series is too short for the horizon (a test window of `horizon` steps and at
     /// least `needed - horizon` steps to fit on).
-    #[error("series {series} has {length} time steps; forecasting {horizon} steps ahead needs at least {needed} (a test window of {horizon} and history to fit and backtest on)")]
+    #[error(
+        "series {series} has {length} time steps; forecasting {horizon} steps ahead needs at least {needed} (a test window of {horizon} and history to fit and backtest on)"
+    )]
     SeriesTooShort {
         /// The (longest) series, in words.
         series: String,

@@ -36,7 +36,9 @@ fn forecast(args: &PredictArgs, model: &dyn automl_core::TrainedModel) -> ExitCo
         }
     };
     let written = match &args.out {
-        Some(p) => std::fs::write(p, &table.1).map_err(|e| format!("cannot write {}: {e}", p.display())),
+        Some(p) => {
+            std::fs::write(p, &table.1).map_err(|e| format!("cannot write {}: {e}", p.display()))
+        }
         None => std::io::stdout()
             .lock()
             .write_all(table.1.as_bytes())

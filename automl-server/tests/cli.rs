@@ -579,19 +579,32 @@ fn forecast_run_splits_in_time_beats_naive_and_predict_extends_every_series() {
         "--out",
         run_dir.to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ev = envelopes(&out.stdout);
     let profile = named(&ev, "PROFILE_READY")[0];
     let ts = &profile["time_series"];
     assert_eq!(ts["time_column"], "date");
     assert_eq!(ts["id_columns"], serde_json::json!(["store"]));
     assert_eq!(ts["frequency"], "daily");
-    assert_eq!((ts["horizon"].as_u64(), ts["season"].as_u64()), (Some(14), Some(7)));
+    assert_eq!(
+        (ts["horizon"].as_u64(), ts["season"].as_u64()),
+        (Some(14), Some(7))
+    );
     // The test split is the last 14 days of each of the 3 stores.
     let split = &named(&ev, "PREPROCESS_READY")[0]["split"];
-    assert_eq!((split["test"].as_u64(), split["valid"].as_u64()), (Some(42), Some(0)));
+    assert_eq!(
+        (split["test"].as_u64(), split["valid"].as_u64()),
+        (Some(42), Some(0))
+    );
     let board = named(&ev, "LEADERBOARD_UPDATED");
-    let rows = board.last().expect("leaderboard")["rows"].as_array().expect("rows").clone();
+    let rows = board.last().expect("leaderboard")["rows"]
+        .as_array()
+        .expect("rows")
+        .clone();
     let score = |m: &str| {
         rows.iter()
             .find(|r| r["model"] == m)
@@ -601,10 +614,16 @@ fn forecast_run_splits_in_time_beats_naive_and_predict_extends_every_series() {
     assert!(rows[0]["score"].as_f64().expect("score") < score("seasonal_naive"));
     assert!(score("seasonal_naive") < score("naive"));
     let review = named(&ev, "REVIEW_READY")[0];
-    assert!(review["metrics"]["mase"].as_f64().expect("mase") < 2.0, "{review}");
+    assert!(
+        review["metrics"]["mase"].as_f64().expect("mase") < 2.0,
+        "{review}"
+    );
     let plot = &review["forecast"];
     assert_eq!(plot["series"].as_array().map(Vec::len), Some(3));
-    assert_eq!(plot["series"][0]["forecast"].as_array().map(Vec::len), Some(14));
+    assert_eq!(
+        plot["series"][0]["forecast"].as_array().map(Vec::len),
+        Some(14)
+    );
     // Predict: every store extended by 5 days after its last date.
     let preds = d.path().join("f.csv");
     let out = automl(&[
@@ -618,7 +637,11 @@ fn forecast_run_splits_in_time_beats_naive_and_predict_extends_every_series() {
         "--out",
         preds.to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&preds).expect("preds");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "store,date,prediction");

@@ -380,7 +380,9 @@ impl RunState {
 
 pub(crate) fn fmt_metrics(m: &Metrics) -> String {
     m.iter()
-        .filter(|(k, _)| ["accuracy", "macro_f1", "roc_auc", "r2", "rmse"].contains(&k.as_str()))
+        .filter(|(k, _)| {
+            ["accuracy", "macro_f1", "roc_auc", "r2", "rmse", "mase"].contains(&k.as_str())
+        })
         .map(|(k, v)| format!("{k} {v:.4}"))
         .collect::<Vec<_>>()
         .join(", ")

@@ -179,6 +179,25 @@ fn model_card(i: &ExportInput<'_>) -> String {
         "- Rows: {} ({} columns)\n\n",
         i.profile.n_rows, i.profile.n_columns
     ));
+    if let Some(f) = i.model.forecaster() {
+        let st = &f.setup;
+        s.push_str(&format!(
+            "## Forecaster\n\n- A forecaster ({}): extends each series by {} steps at a {} frequency (season {} steps)\n- Time column {:?}{}; value {:?}\n- Test split: the last {} steps of every series; chosen on rolling-origin backtests before them (mean {})\n- Predict: `automl predict --model DIR --data history.csv --horizon N` writes the series columns, the time column and `prediction`\n\n",
+            f.method.name(),
+            st.horizon,
+            st.frequency.name,
+            st.season,
+            st.time_column,
+            if st.id_columns.is_empty() {
+                "; one series".to_string()
+            } else {
+                format!("; series told apart by {}", st.id_columns.join(", "))
+            },
+            st.target,
+            st.horizon,
+            crate::conductor::fmt_forecast_metrics(&f.backtest),
+        ));
+    }
     s.push_str(&format!(
         "## Evaluation (held-out test split, {} rows)\n\n| metric | value |\n|---|---|\n{}\n\n",
         i.review.n_test,

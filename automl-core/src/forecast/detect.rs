@@ -137,8 +137,22 @@ pub fn calendar(kind: TimeKind, t: i64) -> [f64; 5] {
 fn time_like_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     [
-        "time", "t", "date", "ds", "year", "period", "step", "index", "idx", "timestamp", "week",
-        "month", "day", "hour", "tick", "epoch",
+        "time",
+        "t",
+        "date",
+        "ds",
+        "year",
+        "period",
+        "step",
+        "index",
+        "idx",
+        "timestamp",
+        "week",
+        "month",
+        "day",
+        "hour",
+        "tick",
+        "epoch",
     ]
     .iter()
     .any(|w| n == *w || n.split(['_', ' ', '-']).any(|p| p == *w))
@@ -146,18 +160,19 @@ fn time_like_name(name: &str) -> bool {
 
 /// Times of a column when it reads as time: dates/date-times (typed or as text, at least 95%
 /// of the non-missing values), or integers under a time-like name. `(kind, times, date_only)`.
-pub fn read_time(
-    batch: &RecordBatch,
-    name: &str,
-) -> Option<(TimeKind, Vec<Option<i64>>, bool)> {
+pub fn read_time(batch: &RecordBatch, name: &str) -> Option<(TimeKind, Vec<Option<i64>>, bool)> {
     let col = batch.column_by_name(name)?;
     let n_present = col.len() - col.logical_null_count();
     if n_present == 0 {
         return None;
     }
     match col.data_type() {
-        DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) | DataType::Utf8
-        | DataType::LargeUtf8 | DataType::Utf8View => {
+        DataType::Date32
+        | DataType::Date64
+        | DataType::Timestamp(_, _)
+        | DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View => {
             let text = column_str(col);
             let parsed: Vec<Option<NaiveDateTime>> = text
                 .iter()
@@ -182,7 +197,10 @@ pub fn read_time(
         }
         t if t.is_integer() && time_like_name(name) => Some((
             TimeKind::Index,
-            column_f64(col).into_iter().map(|v| v.map(|x| x as i64)).collect(),
+            column_f64(col)
+                .into_iter()
+                .map(|v| v.map(|x| x as i64))
+                .collect(),
             false,
         )),
         _ => None,
@@ -245,8 +263,7 @@ pub fn find_id_columns(batch: &RecordBatch, time: &[Option<i64>], skip: &[&str])
         .filter_map(|f| {
             let v = column_str(batch.column_by_name(f.name())?);
             let distinct: std::collections::HashSet<&Option<String>> = v.iter().collect();
-            (distinct.len() >= 2 && distinct.len() <= (n / 3).max(2))
-                .then(|| (f.name().clone(), v))
+            (distinct.len() >= 2 && distinct.len() <= (n / 3).max(2)).then(|| (f.name().clone(), v))
         })
         .collect();
     let mut tried: Vec<(usize, Vec<String>)> = cands
@@ -353,7 +370,10 @@ pub fn prepare(
         Some(h) => (h, HorizonSource::Option),
         None => match super::horizon::parse(prompt).map(|p| p.steps(&frequency, kind)) {
             Some(h) => (h, HorizonSource::Prompt),
-            None => (super::horizon::default_for(&frequency), HorizonSource::Default),
+            None => (
+                super::horizon::default_for(&frequency),
+                HorizonSource::Default,
+            ),
         },
     };
     if h == 0 {
@@ -581,8 +601,7 @@ mod tests {
                 .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
                 .collect::<Vec<_>>(),
         );
-        RecordBatch::try_new(Arc::new(schema), cols.into_iter().map(|(_, a)| a).collect())
-            .unwrap()
+        RecordBatch::try_new(Arc::new(schema), cols.into_iter().map(|(_, a)| a).collect()).unwrap()
     }
 
     fn days(n: usize, skip: &[usize]) -> Vec<String> {
@@ -614,8 +633,13 @@ mod tests {
             ("store", Arc::new(StringArray::from(store))),
             ("sales", Arc::new(Float64Array::from(sales))),
         ]);
-        let (d, p) = prepare(&b, "sales", None, "forecast daily sales for the next 14 days")
-            .unwrap();
+        let (d, p) = prepare(
+            &b,
+            "sales",
+            None,
+            "forecast daily sales for the next 14 days",
+        )
+        .unwrap();
         assert_eq!(p.time_column, "date");
         assert_eq!(p.id_columns, vec!["store"]);
         assert_eq!(p.frequency, "daily");
@@ -632,15 +656,24 @@ mod tests {
     #[test]
     fn integer_index_named_like_time_and_monthly_dates() {
         let b = table(vec![
-            ("period", Arc::new(Int64Array::from((0..50).collect::<Vec<i64>>()))),
+            (
+                "period",
+                Arc::new(Int64Array::from((0..50).collect::<Vec<i64>>())),
+            ),
             ("y", Arc::new(Float64Array::from(vec![1.0; 50]))),
         ]);
         let (d, p) = prepare(&b, "y", Some(5), "").unwrap();
-        assert_eq!((p.time_kind.as_str(), p.horizon_source.as_str()), ("index", "option"));
+        assert_eq!(
+            (p.time_kind.as_str(), p.horizon_source.as_str()),
+            ("index", "option")
+        );
         assert_eq!(d.setup.frequency.step, 1);
         // An integer column without a time-like name is not time.
         let b = table(vec![
-            ("count", Arc::new(Int64Array::from((0..50).collect::<Vec<i64>>()))),
+            (
+                "count",
+                Arc::new(Int64Array::from((0..50).collect::<Vec<i64>>())),
+            ),
             ("y", Arc::new(Float64Array::from(vec![1.0; 50]))),
         ]);
         assert!(matches!(
@@ -655,11 +688,18 @@ mod tests {
             ("y", Arc::new(Float64Array::from(vec![1.0; 48]))),
         ]);
         let (d, p) = prepare(&b, "y", None, "predict y 6 months ahead").unwrap();
-        assert_eq!((p.frequency.as_str(), p.season, p.horizon), ("monthly", 12, 6));
+        assert_eq!(
+            (p.frequency.as_str(), p.season, p.horizon),
+            ("monthly", 12, 6)
+        );
         let f = &d.setup.frequency;
         let last = *d.series[0].times.last().unwrap();
         assert_eq!(
-            format_time(TimeKind::Datetime, true, f.advance(TimeKind::Datetime, last, 1)),
+            format_time(
+                TimeKind::Datetime,
+                true,
+                f.advance(TimeKind::Datetime, last, 1)
+            ),
             "2004-01-01"
         );
     }
@@ -679,7 +719,17 @@ mod tests {
             ("y", Arc::new(Float64Array::from(vec![1.0; 30]))),
         ]);
         let e = prepare(&b, "y", Some(14), "").unwrap_err();
-        assert!(matches!(e, AutomlError::SeriesTooShort { length: 30, horizon: 14, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                AutomlError::SeriesTooShort {
+                    length: 30,
+                    horizon: 14,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(e.code(), "series_too_short");
     }
 }

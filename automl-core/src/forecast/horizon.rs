@@ -50,12 +50,13 @@ static NUMBERED: LazyLock<[Regex; 3]> = LazyLock::new(|| {
     .map(|r| Regex::new(&r).expect("static regex"))
 });
 static NEXT_UNIT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)\b(?:next|coming|following|upcoming)\s+{UNIT}\b"))
-        .expect("static regex")
+    Regex::new(&format!(
+        r"(?i)\b(?:next|coming|following|upcoming)\s+{UNIT}\b"
+    ))
+    .expect("static regex")
 });
-static HORIZON_N: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bhorizon\s+(?:of\s+)?(\d+)\b").expect("static regex")
-});
+static HORIZON_N: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bhorizon\s+(?:of\s+)?(\d+)\b").expect("static regex"));
 
 fn number(s: &str) -> Option<f64> {
     let s = s.trim().to_ascii_lowercase();
@@ -94,9 +95,7 @@ fn unit(s: &str) -> Option<Unit> {
         "month" => Unit::Month,
         "quarter" => Unit::Quarter,
         "year" => Unit::Year,
-        _ if s.contains("step") || s.starts_with("period") || s.starts_with("point") => {
-            Unit::Step
-        }
+        _ if s.contains("step") || s.starts_with("period") || s.starts_with("point") => Unit::Step,
         _ => return None,
     })
 }
@@ -186,10 +185,19 @@ mod tests {
         let daily = Frequency::from_seconds(86_400);
         let monthly = Frequency::from_seconds(31 * 86_400);
         let hourly = Frequency::from_seconds(3600);
-        assert_eq!(steps("forecast daily sales for the next 14 days", &daily), Some(14));
+        assert_eq!(
+            steps("forecast daily sales for the next 14 days", &daily),
+            Some(14)
+        );
         assert_eq!(steps("predict demand 6 months ahead", &monthly), Some(6));
-        assert_eq!(steps("forecast the next two weeks of sales", &daily), Some(14));
-        assert_eq!(steps("forecast electricity for the next week", &hourly), Some(168));
+        assert_eq!(
+            steps("forecast the next two weeks of sales", &daily),
+            Some(14)
+        );
+        assert_eq!(
+            steps("forecast electricity for the next week", &hourly),
+            Some(168)
+        );
         assert_eq!(steps("forecast next month", &daily), Some(30));
         assert_eq!(steps("forecast the next 2 years", &monthly), Some(24));
         assert_eq!(steps("forecast with a horizon of 9", &daily), Some(9));

@@ -11,7 +11,11 @@ pub const MAX_PLOT_HISTORY: usize = 120;
 /// in-sample seasonal-naive error); falls back to one step when the history is shorter than
 /// two seasons, and to a tiny positive number for a constant history.
 pub fn mase_scale(history: &[f64], season: usize) -> f64 {
-    let m = if history.len() > season.max(1) { season.max(1) } else { 1 };
+    let m = if history.len() > season.max(1) {
+        season.max(1)
+    } else {
+        1
+    };
     let diffs: Vec<f64> = history
         .windows(m + 1)
         .map(|w| (w[m] - w[0]).abs())

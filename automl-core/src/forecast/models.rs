@@ -259,7 +259,11 @@ fn features(
         f += 1;
     };
     for &l in plan.0 {
-        put(if t >= l { (y[t - l] - a) / scale } else { f64::NAN });
+        put(if t >= l {
+            (y[t - l] - a) / scale
+        } else {
+            f64::NAN
+        });
     }
     for &w in plan.1 {
         if t >= w {
@@ -282,7 +286,9 @@ fn features(
     // the series' scale).
     let (lo, hi) = y[..t]
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(*v), h.max(*v))
+        });
     put(if hi > lo { (a - lo) / (hi - lo) } else { 0.5 });
 }
 
@@ -413,9 +419,7 @@ impl GbdtForecaster {
         let mut out = Vec::with_capacity(h);
         for _ in 0..h {
             let t = y.len();
-            let time = setup
-                .frequency
-                .advance(setup.time_kind, t_last, 1);
+            let time = setup.frequency.advance(setup.time_kind, t_last, 1);
             features(&y, t, time, setup.time_kind, scale, plan, &mut x, 0, 1);
             let d = self.model.predict(&x, 1)[0];
             let v = y[t - 1] + d * scale;

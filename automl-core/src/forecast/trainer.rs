@@ -178,9 +178,7 @@ impl ForecastTrainer {
             let metrics = backtest(data, |back| {
                 let hist = histories(data, back);
                 let refs: Vec<&Series> = hist.iter().collect();
-                let g = GbdtForecaster::fit(&data.setup, &refs, p, None, h, || {
-                    !cx.should_stop()
-                })?;
+                let g = GbdtForecaster::fit(&data.setup, &refs, p, None, h, || !cx.should_stop())?;
                 rounds.set(rounds.get() + g.rounds());
                 fits.set(fits.get() + 1);
                 Some(Method::Gbdt(Box::new(g)))
@@ -194,22 +192,32 @@ impl ForecastTrainer {
             let r = (rounds.get() / fits.get().max(1)).max(1);
             let hist = histories(data, 0);
             let refs: Vec<&Series> = hist.iter().collect();
-            let Some(g) = GbdtForecaster::fit(&data.setup, &refs, p, Some(r), h, || {
-                !cx.should_stop()
-            }) else {
+            let Some(g) =
+                GbdtForecaster::fit(&data.setup, &refs, p, Some(r), h, || !cx.should_stop())
+            else {
                 return Ok(search::Outcome::Failed);
             };
             let mut params = serde_json::Map::new();
             params.insert("num_leaves".into(), (p.num_leaves as u64).into());
             params.insert("learning_rate".into(), p.learning_rate.into());
-            params.insert("min_child_samples".into(), (p.min_child_samples as u64).into());
+            params.insert(
+                "min_child_samples".into(),
+                (p.min_child_samples as u64).into(),
+            );
             params.insert("lambda_l2".into(), p.lambda_l2.into());
             params.insert("rounds".into(), (r as u64).into());
             params.insert(
                 "lags".into(),
                 serde_json::to_value(&g.lags).unwrap_or_default(),
             );
-            let key = Self::report(cx, data, Method::Gbdt(Box::new(g)), metrics, params, started);
+            let key = Self::report(
+                cx,
+                data,
+                Method::Gbdt(Box::new(g)),
+                metrics,
+                params,
+                started,
+            );
             Ok(search::Outcome::Scored(key))
         })?;
         Ok(())
@@ -284,7 +292,11 @@ impl ForecastModel {
     /// Forecasts `horizon` steps (default: the trained one) after every series of `batch`,
     /// a history with the trained time, id and target columns. Returns the id columns, the
     /// time column and `prediction`, one row per series and future step.
-    pub fn forecast_batch(&self, batch: &RecordBatch, horizon: Option<usize>) -> Result<RecordBatch> {
+    pub fn forecast_batch(
+        &self,
+        batch: &RecordBatch,
+        horizon: Option<usize>,
+    ) -> Result<RecordBatch> {
         let h = horizon.unwrap_or(self.setup.horizon);
         if h == 0 {
             return Err(AutomlError::InvalidOption {
@@ -300,10 +312,7 @@ impl ForecastModel {
             let f = self.method.forecast(&self.setup, s, h);
             let mut t = *s.times.last().unwrap_or(&0);
             for v in f {
-                t = self
-                    .setup
-                    .frequency
-                    .advance(self.setup.time_kind, t, 1);
+                t = self.setup.frequency.advance(self.setup.time_kind, t, 1);
                 for (c, k) in ids.iter_mut().zip(&s.key) {
                     c.push(k.clone());
                 }
@@ -424,7 +433,13 @@ impl TrainedModel for ForecastModel {
             names.push(format!("rolling_std_{w}"));
         }
         if g.calendar {
-            for c in ["day_of_week", "day_of_month", "month", "day_of_year", "hour"] {
+            for c in [
+                "day_of_week",
+                "day_of_month",
+                "month",
+                "day_of_year",
+                "hour",
+            ] {
                 names.push(c.to_string());
             }
         }

@@ -6,8 +6,8 @@ use crate::conductor::run::{RunState, blocking};
 use crate::data::Dataset;
 use crate::data::preprocess;
 use crate::error::{AutomlError, Result};
-use crate::forecast::ForecastData;
 use crate::event::{Event, FeatureStep, PreprocessSummary, SplitSizes, Stage, TaskKind};
+use crate::forecast::ForecastData;
 use crate::train::{ImageData, TaskSpec, TrainInput};
 
 impl RunState {

@@ -53,9 +53,21 @@ impl RunState {
                 .await?;
                 let (data, ts) = prepared?;
                 for (code, n, what) in [
-                    ("time_series_gaps", ts.gaps, "missing time steps were filled by linear interpolation"),
-                    ("duplicate_timestamps", ts.duplicate_timestamps, "rows repeat a time of their series and were averaged"),
-                    ("series_too_short", ts.series_left_out, "series are too short for the horizon and were left out"),
+                    (
+                        "time_series_gaps",
+                        ts.gaps,
+                        "missing time steps were filled by linear interpolation",
+                    ),
+                    (
+                        "duplicate_timestamps",
+                        ts.duplicate_timestamps,
+                        "rows repeat a time of their series and were averaged",
+                    ),
+                    (
+                        "series_too_short",
+                        ts.series_left_out,
+                        "series are too short for the horizon and were left out",
+                    ),
                 ] {
                     if n > 0 {
                         profile.warnings.push(format!("{n} {what}"));

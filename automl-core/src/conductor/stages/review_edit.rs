@@ -96,14 +96,14 @@ impl RunState {
 
 /// A forecaster on the test windows: each series forecast from its training part and
 /// compared with its last `horizon` steps; per-series metrics ride in the plot.
-fn evaluate_forecast(
-    best: &BestModel,
-    d: &crate::forecast::ForecastData,
-) -> Result<ReviewPayload> {
-    let f = best.model.forecaster().ok_or_else(|| AutomlError::Training {
-        model: best.model.model_name().to_string(),
-        message: "a forecasting run chose a model that is not a forecaster".to_string(),
-    })?;
+fn evaluate_forecast(best: &BestModel, d: &crate::forecast::ForecastData) -> Result<ReviewPayload> {
+    let f = best
+        .model
+        .forecaster()
+        .ok_or_else(|| AutomlError::Training {
+            model: best.model.model_name().to_string(),
+            message: "a forecasting run chose a model that is not a forecaster".to_string(),
+        })?;
     let (metrics, plot) = f.evaluate(d);
     Ok(ReviewPayload {
         metrics,
