@@ -601,11 +601,12 @@ mod tests {
                 .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
                 .collect::<Vec<_>>(),
         );
-        RecordBatch::try_new(Arc::new(schema), cols.into_iter().map(|(_, a)| a).collect()).unwrap()
+        RecordBatch::try_new(Arc::new(schema), cols.into_iter().map(|(_, a)| a).collect())
+            .expect("test data")
     }
 
     fn days(n: usize, skip: &[usize]) -> Vec<String> {
-        let d0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        let d0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("test data");
         (0..n)
             .filter(|i| !skip.contains(i))
             .map(|i| (d0 + chrono::Days::new(i as u64)).to_string())
@@ -639,7 +640,7 @@ mod tests {
             None,
             "forecast daily sales for the next 14 days",
         )
-        .unwrap();
+        .expect("test data");
         assert_eq!(p.time_column, "date");
         assert_eq!(p.id_columns, vec!["store"]);
         assert_eq!(p.frequency, "daily");
@@ -662,7 +663,7 @@ mod tests {
             ),
             ("y", Arc::new(Float64Array::from(vec![1.0; 50]))),
         ]);
-        let (d, p) = prepare(&b, "y", Some(5), "").unwrap();
+        let (d, p) = prepare(&b, "y", Some(5), "").expect("test data");
         assert_eq!(
             (p.time_kind.as_str(), p.horizon_source.as_str()),
             ("index", "option")
@@ -687,13 +688,13 @@ mod tests {
             ("month", Arc::new(StringArray::from(months))),
             ("y", Arc::new(Float64Array::from(vec![1.0; 48]))),
         ]);
-        let (d, p) = prepare(&b, "y", None, "predict y 6 months ahead").unwrap();
+        let (d, p) = prepare(&b, "y", None, "predict y 6 months ahead").expect("test data");
         assert_eq!(
             (p.frequency.as_str(), p.season, p.horizon),
             ("monthly", 12, 6)
         );
         let f = &d.setup.frequency;
-        let last = *d.series[0].times.last().unwrap();
+        let last = *d.series[0].times.last().expect("test data");
         assert_eq!(
             format_time(
                 TimeKind::Datetime,
@@ -718,7 +719,7 @@ mod tests {
             ("date", Arc::new(StringArray::from(days(30, &[])))),
             ("y", Arc::new(Float64Array::from(vec![1.0; 30]))),
         ]);
-        let e = prepare(&b, "y", Some(14), "").unwrap_err();
+        let e = prepare(&b, "y", Some(14), "").expect_err("an error");
         assert!(
             matches!(
                 e,
