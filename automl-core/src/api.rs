@@ -123,7 +123,7 @@ pub fn forecast_table(
     forecaster_of(model)?.forecast_batch(batch, horizon)
 }
 
-fn forecaster_of(model: &dyn TrainedModel) -> Result<&crate::forecast::trainer::ForecastModel> {
+fn forecaster_of(model: &dyn TrainedModel) -> Result<&dyn crate::train::Forecaster> {
     model
         .forecaster()
         .ok_or_else(|| AutomlError::InvalidOption {

@@ -27,7 +27,6 @@ pub mod data;
 pub mod error;
 pub mod event;
 pub mod export;
-pub mod forecast;
 pub mod metrics;
 pub mod sink;
 pub mod train;

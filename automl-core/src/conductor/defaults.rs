@@ -125,7 +125,7 @@ pub fn trainers() -> Vec<Arc<dyn Trainer>> {
         Arc::new(LinearTrainer),
         Arc::new(gbdt::forest::ForestTrainer),
         Arc::new(GbdtTrainer),
-        Arc::new(crate::forecast::trainer::ForecastTrainer),
+        Arc::new(gbdt::forecast::ForecastTrainer),
     ];
     #[cfg(feature = "image")]
     let tabular = {
@@ -143,10 +143,7 @@ pub fn model_formats() -> ModelFormats {
         .register(gbdt::FORMAT, gbdt::load)
         .register(gbdt::forest::FORMAT, gbdt::forest::load)
         .register(ensemble::FORMAT, load_ensemble)
-        .register(
-            crate::forecast::trainer::FORMAT,
-            crate::forecast::trainer::ForecastModel::load,
-        );
+        .register(gbdt::forecast::FORMAT, gbdt::forecast::ForecastModel::load);
     #[cfg(feature = "image")]
     let f = f.register(crate::train::image::FORMAT, crate::train::image::load);
     f

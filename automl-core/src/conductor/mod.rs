@@ -306,15 +306,6 @@ impl Conductor {
     }
 }
 
-/// Backtest metrics in words for the model card: `mase 0.91, smape 4.2, rmse 6.1`.
-pub(crate) fn fmt_forecast_metrics(m: &crate::event::Metrics) -> String {
-    ["mase", "smape", "rmse"]
-        .iter()
-        .filter_map(|k| m.get(*k).map(|v| format!("{k} {v:.4}")))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn new_project_id() -> String {
     use rand::Rng;
     let now = chrono::Utc::now().format("%Y%m%d-%H%M%S");

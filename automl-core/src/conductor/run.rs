@@ -197,7 +197,7 @@ pub(crate) struct RunState {
     pub(crate) best: Option<BestModel>,
     pub(crate) review: Option<ReviewPayload>,
     /// The series split in time, for a forecasting request (set by PROFILE_DATA).
-    pub(crate) forecast: Option<std::sync::Arc<crate::forecast::ForecastData>>,
+    pub(crate) forecast: Option<std::sync::Arc<crate::data::timeseries::ForecastData>>,
     pub(crate) confirm_rx: mpsc::UnboundedReceiver<(Stage, Choice)>,
 }
 

@@ -146,7 +146,7 @@ pub struct TimeSeriesProfile {
 }
 
 /// The forecast-vs-actual plot of REVIEW_READY for a forecaster: per series (at most
-/// [`crate::forecast::metrics::MAX_PLOT_SERIES`]), the tail of the history, the actual test
+/// 12), the tail of the history, the actual test
 /// window and the forecast of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForecastPlot {

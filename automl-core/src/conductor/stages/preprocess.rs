@@ -5,9 +5,9 @@ use std::sync::Arc;
 use crate::conductor::run::{RunState, blocking};
 use crate::data::Dataset;
 use crate::data::preprocess;
+use crate::data::timeseries::ForecastData;
 use crate::error::{AutomlError, Result};
 use crate::event::{Event, FeatureStep, PreprocessSummary, SplitSizes, Stage, TaskKind};
-use crate::forecast::ForecastData;
 use crate::train::{ImageData, TaskSpec, TrainInput};
 
 impl RunState {
@@ -109,7 +109,7 @@ impl RunState {
                 "{} series; test = last {} steps of each ({test} steps), up to {} rolling-origin backtests on the {train} steps before",
                 data.series.len(),
                 data.setup.horizon,
-                crate::forecast::MAX_ORIGINS
+                crate::data::timeseries::MAX_ORIGINS
             ),
         );
         self.input = Some(TrainInput::Forecast(data));

@@ -3,9 +3,9 @@
 use crate::conductor::run::{RunState, blocking};
 use crate::data::Dataset;
 use crate::data::profile::{self, TargetHints};
+use crate::data::timeseries::detect::prepare;
 use crate::error::{AutomlError, Result};
 use crate::event::{Event, Modality, Stage, TaskKind};
-use crate::forecast::detect::prepare;
 
 impl RunState {
     pub(crate) async fn profile_data(&mut self) -> Result<()> {

@@ -96,7 +96,10 @@ impl RunState {
 
 /// A forecaster on the test windows: each series forecast from its training part and
 /// compared with its last `horizon` steps; per-series metrics ride in the plot.
-fn evaluate_forecast(best: &BestModel, d: &crate::forecast::ForecastData) -> Result<ReviewPayload> {
+fn evaluate_forecast(
+    best: &BestModel,
+    d: &crate::data::timeseries::ForecastData,
+) -> Result<ReviewPayload> {
     let f = best
         .model
         .forecaster()

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::detect::{Frequency, TimeKind};
+use super::{Frequency, TimeKind};
 
 /// A time unit of a horizon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

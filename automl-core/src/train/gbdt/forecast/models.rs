@@ -6,9 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::detect::{TimeKind, calendar};
-use super::metrics::mase_scale;
-use super::{ForecastSetup, Series};
+use crate::data::timeseries::TimeKind;
+use crate::data::timeseries::detect::calendar;
+use crate::data::timeseries::{ForecastSetup, Series};
+use crate::metrics::forecast::mase_scale;
 use crate::train::gbdt::boost::{self, BinMapper, Objective, Params};
 
 /// A forecasting method, saved with the model.
@@ -440,7 +441,7 @@ impl GbdtForecaster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecast::{Frequency, TimeKind};
+    use crate::data::timeseries::{Frequency, TimeKind};
 
     fn setup(season: usize) -> ForecastSetup {
         ForecastSetup {

@@ -1,5 +1,7 @@
 //! Evaluation metrics for classification and regression.
 
+pub mod forecast;
+
 use ndarray::Array2;
 
 use crate::event::{ConfusionMatrix, Curve, Metrics, PredictedVsActual, ResidualSummary};

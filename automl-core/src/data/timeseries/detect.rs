@@ -6,10 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use arrow::array::Array;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, Datelike, Months, NaiveDateTime, Timelike};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
 
-use super::{ForecastData, ForecastSetup, Series, min_length};
+use super::{ForecastData, ForecastSetup, Frequency, Series, TimeKind, min_length};
 use crate::data::preprocess::parse_datetime;
 use crate::data::{column_f64, column_str};
 use crate::error::{AutomlError, Result};
@@ -19,90 +18,6 @@ use crate::event::TimeSeriesProfile;
 const PARSE_SHARE: f64 = 0.95;
 /// Most missing steps filled per observed step (more: the data is not on a regular grid).
 const MAX_FILL_RATIO: usize = 3;
-
-/// How time is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TimeKind {
-    /// Dates or date-times (times are seconds since 1970-01-01, calendar time, no zone).
-    Datetime,
-    /// An integer index.
-    Index,
-}
-
-/// The step between observations: calendar months (`months > 0`) or a fixed number of
-/// seconds (dates) or index units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Frequency {
-    /// In words: `hourly`, `daily`, `weekly`, `monthly`, `quarterly`, `yearly`, ...
-    pub name: String,
-    /// Calendar months per step (monthly 1, quarterly 3, yearly 12), else 0.
-    pub months: u32,
-    /// Seconds (dates) or index units per step when `months` is 0.
-    pub step: i64,
-}
-
-impl Frequency {
-    /// An integer index advancing by `step`.
-    pub fn index(step: i64) -> Self {
-        Frequency {
-            name: if step == 1 {
-                "every step".to_string()
-            } else {
-                format!("every {step} steps")
-            },
-            months: 0,
-            step,
-        }
-    }
-
-    /// Classifies a median step between dates, in seconds.
-    pub fn from_seconds(median: i64) -> Self {
-        const DAY: i64 = 86_400;
-        let named = |name: &str, months: u32, step: i64| Frequency {
-            name: name.to_string(),
-            months,
-            step,
-        };
-        match median {
-            m if (28 * DAY..=31 * DAY).contains(&m) => named("monthly", 1, 0),
-            m if (89 * DAY..=92 * DAY).contains(&m) => named("quarterly", 3, 0),
-            m if (365 * DAY..=366 * DAY).contains(&m) => named("yearly", 12, 0),
-            m if m == 7 * DAY => named("weekly", 0, m),
-            m if m == DAY => named("daily", 0, m),
-            3600 => named("hourly", 0, 3600),
-            60 => named("minutely", 0, 60),
-            m => named(&format!("every {m} s"), 0, m.max(1)),
-        }
-    }
-
-    /// The season length in steps that the seasonal models use (1: none).
-    pub fn season(&self) -> usize {
-        match (self.months, self.step) {
-            (1, _) => 12,
-            (3, _) => 4,
-            (0, 86_400) => 7,
-            (0, 604_800) => 52,
-            (0, 3600) => 24,
-            (0, 60) => 60,
-            _ => 1,
-        }
-    }
-
-    /// The time `k` steps after `t`.
-    pub fn advance(&self, kind: TimeKind, t: i64, k: i64) -> i64 {
-        if kind == TimeKind::Datetime && self.months > 0 {
-            let Some(dt) = DateTime::from_timestamp(t, 0).map(|d| d.naive_utc()) else {
-                return t;
-            };
-            let m = Months::new((self.months as i64 * k.max(0)) as u32);
-            dt.checked_add_months(m)
-                .map_or(t, |d| d.and_utc().timestamp())
-        } else {
-            t + self.step * k
-        }
-    }
-}
 
 /// A time value written back as text (dates as `YYYY-MM-DD` when `date_only`).
 pub fn format_time(kind: TimeKind, date_only: bool, t: i64) -> String {

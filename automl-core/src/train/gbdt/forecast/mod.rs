@@ -2,6 +2,13 @@
 //! hyper-parameters through the tabular search of `train::gbdt::search`) and the saved
 //! forecaster (`automl-forecast/1`).
 
+pub mod models;
+
+/// Most series drawn in the forecast plot.
+pub const MAX_PLOT_SERIES: usize = 12;
+/// Most history steps per series in the forecast plot.
+pub const MAX_PLOT_HISTORY: usize = 120;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,19 +19,20 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::detect::format_time;
-use super::metrics::{MAX_PLOT_HISTORY, MAX_PLOT_SERIES, mase_scale, pool, series_metrics};
-use super::models::{GbdtForecaster, Method};
-use super::{ForecastData, ForecastSetup, Series};
+use self::models::{GbdtForecaster, Method};
+use crate::data::timeseries::detect::format_time;
+use crate::data::timeseries::{ForecastData, ForecastSetup, Series};
 use crate::error::{AutomlError, Result};
 use crate::event::{
     FeatureImportance, ForecastPlot, ForecastPlotSeries, Metrics, ModelCandidate, TaskKind,
     TransformReport,
 };
+use crate::metrics::forecast::{mase_scale, pool, series_metrics};
 use crate::train::gbdt::boost::Params;
 use crate::train::gbdt::search;
 use crate::train::{
-    Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer, TrialRecord, rank_key,
+    Forecaster, Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer,
+    TrialRecord, rank_key,
 };
 
 /// The saved format tag.
@@ -288,15 +296,19 @@ impl Trainer for ForecastTrainer {
     }
 }
 
-impl ForecastModel {
+impl Forecaster for ForecastModel {
+    fn setup(&self) -> &ForecastSetup {
+        &self.setup
+    }
+
+    fn backtest(&self) -> &Metrics {
+        &self.backtest
+    }
+
     /// Forecasts `horizon` steps (default: the trained one) after every series of `batch`,
     /// a history with the trained time, id and target columns. Returns the id columns, the
     /// time column and `prediction`, one row per series and future step.
-    pub fn forecast_batch(
-        &self,
-        batch: &RecordBatch,
-        horizon: Option<usize>,
-    ) -> Result<RecordBatch> {
+    fn forecast_batch(&self, batch: &RecordBatch, horizon: Option<usize>) -> Result<RecordBatch> {
         let h = horizon.unwrap_or(self.setup.horizon);
         if h == 0 {
             return Err(AutomlError::InvalidOption {
@@ -304,7 +316,7 @@ impl ForecastModel {
                 message: "must be at least 1 step".to_string(),
             });
         }
-        let series = super::detect::history_series(&self.setup, batch)?;
+        let series = crate::data::timeseries::detect::history_series(&self.setup, batch)?;
         let mut ids: Vec<Vec<String>> = vec![vec![]; self.setup.id_columns.len()];
         let mut times = vec![];
         let mut preds = vec![];
@@ -336,7 +348,7 @@ impl ForecastModel {
 
     /// Test metrics of forecasting each series' test window from its training part, per
     /// series and pooled, and the plot payload.
-    pub fn evaluate(&self, data: &ForecastData) -> (Metrics, ForecastPlot) {
+    fn evaluate(&self, data: &ForecastData) -> (Metrics, ForecastPlot) {
         let h = data.setup.horizon;
         let mut windows = vec![];
         let mut plot = vec![];
@@ -374,7 +386,9 @@ impl ForecastModel {
             },
         )
     }
+}
 
+impl ForecastModel {
     /// Loads a saved forecaster.
     pub fn load(file: &Path, json: serde_json::Value) -> Result<Box<dyn TrainedModel>> {
         let bad = |message: String| AutomlError::ModelLoad {
@@ -419,7 +433,7 @@ impl TrainedModel for ForecastModel {
         Ok((Predictions::Values(v), TransformReport::default()))
     }
 
-    fn forecaster(&self) -> Option<&ForecastModel> {
+    fn forecaster(&self) -> Option<&dyn Forecaster> {
         Some(self)
     }
 

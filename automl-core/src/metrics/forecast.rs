@@ -2,11 +2,6 @@
 
 use crate::event::Metrics;
 
-/// Most series drawn in the forecast plot.
-pub const MAX_PLOT_SERIES: usize = 12;
-/// Most history steps per series in the forecast plot.
-pub const MAX_PLOT_HISTORY: usize = 120;
-
 /// The MASE denominator: the mean absolute `season`-step difference of the history (the
 /// in-sample seasonal-naive error); falls back to one step when the history is shorter than
 /// two seasons, and to a tiny positive number for a constant history.
