@@ -95,6 +95,59 @@ pub fn profile_file(path: &Path, target: Option<&str>) -> Result<(Profile, Vec<S
     Ok((profile, data::load_notes(&loaded)))
 }
 
+/// Extends every series of a history file (any format the loaders read) by `horizon` steps
+/// (default: the trained horizon) with a forecaster: the series id columns, the time column
+/// (continuing at the trained frequency) and `prediction`, one row per series and step. A
+/// model that is not a forecaster is an [`AutomlError::InvalidOption`] naming it.
+pub fn forecast_file(
+    model: &dyn TrainedModel,
+    path: &Path,
+    horizon: Option<usize>,
+) -> Result<RecordBatch> {
+    let f = forecaster_of(model)?;
+    match data::load(path)? {
+        Dataset::Table(t) => f.forecast_batch(&t.batch, horizon),
+        Dataset::Images(_) => Err(AutomlError::BadData(format!(
+            "{} is an image folder; a forecaster extends a table of history",
+            path.display()
+        ))),
+    }
+}
+
+/// [`forecast_file`] on rows in memory.
+pub fn forecast_table(
+    model: &dyn TrainedModel,
+    batch: &RecordBatch,
+    horizon: Option<usize>,
+) -> Result<RecordBatch> {
+    forecaster_of(model)?.forecast_batch(batch, horizon)
+}
+
+fn forecaster_of(model: &dyn TrainedModel) -> Result<&dyn crate::train::Forecaster> {
+    model
+        .forecaster()
+        .ok_or_else(|| AutomlError::InvalidOption {
+            name: "horizon".to_string(),
+            message: format!(
+                "model {} predicts rows, not time series; a horizon applies to forecasters only",
+                model.model_name()
+            ),
+        })
+}
+
+/// A table as CSV text (header first).
+pub fn batch_csv(batch: &RecordBatch) -> Result<String> {
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buf);
+        w.write(batch)
+            .map_err(|e| AutomlError::Internal(format!("CSV writer: {e}")))?;
+    }
+    String::from_utf8(buf).map_err(|e| AutomlError::Internal(format!("CSV text: {e}")))
+}
+
 /// What [`predict_file`] and [`predict_table`] return.
 #[derive(Debug, Clone)]
 pub struct FilePredictions {

@@ -81,6 +81,27 @@ pub enum AutomlError {
     /// The data cannot be used for the task (too few rows, no features...).
     #[error("the data cannot be used: {0}")]
     BadData(String),
+    /// A forecasting request on data with no usable time column.
+    #[error("forecasting needs a time column (dates, date-times, or an integer index named like time/period/step), and none of these columns is one: {}", columns.join(", "))]
+    NoTimeColumn {
+        /// The columns of the data.
+        columns: Vec<String>,
+    },
+    /// Every series is too short for the horizon (a test window of `horizon` steps and at
+    /// least `needed - horizon` steps to fit on).
+    #[error(
+        "series {series} has {length} time steps; forecasting {horizon} steps ahead needs at least {needed} (a test window of {horizon} and history to fit and backtest on)"
+    )]
+    SeriesTooShort {
+        /// The (longest) series, in words.
+        series: String,
+        /// Its length in time steps.
+        length: usize,
+        /// The horizon asked for.
+        horizon: usize,
+        /// The fewest steps that would do.
+        needed: usize,
+    },
     /// The prompt could not be turned into a task we can run.
     #[error("cannot use this request: {reason}. Understood: {understood}. Needed: {needed}")]
     UnusablePrompt {
@@ -289,6 +310,8 @@ impl AutomlError {
             | Self::UnsupportedFormat { .. }
             | Self::TargetNotFound { .. }
             | Self::BadTarget { .. }
+            | Self::NoTimeColumn { .. }
+            | Self::SeriesTooShort { .. }
             | Self::BadData(_) => ErrorCategory::Data,
             Self::UnusablePrompt { .. } | Self::UnsupportedTask { .. } => ErrorCategory::Prompt,
             Self::LicenceRejected(_) => ErrorCategory::Licence,
@@ -316,6 +339,8 @@ impl AutomlError {
             Self::TargetNotFound { .. } => "target_not_found",
             Self::BadTarget { .. } => "bad_target",
             Self::BadData(_) => "bad_data",
+            Self::NoTimeColumn { .. } => "no_time_column",
+            Self::SeriesTooShort { .. } => "series_too_short",
             Self::UnusablePrompt { .. } => "unusable_prompt",
             Self::UnsupportedTask { .. } => "unsupported_task",
             Self::NoDataset(_) => "no_dataset",

@@ -19,7 +19,7 @@ use std::time::Duration;
 use automl_core::{Choice, RunOutcome, RunRequest, Stage, Subscription, TrainedModel};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 use tokio_util::sync::CancellationToken;
 
 use crate::arrow_stream::batch_from_py;
@@ -99,7 +99,7 @@ impl Conductor {
     #[pyo3(signature = (prompt, data=None, table=None, table_name=None,
                         target=None, task=None, metric=None, time_budget=None, max_trials=None,
                         seed=None, out_dir=None, project_id=None, review=false,
-                        allow_restricted=false))]
+                        allow_restricted=false, horizon=None))]
     #[allow(clippy::too_many_arguments)]
     fn start<'py>(
         &self,
@@ -118,6 +118,7 @@ impl Conductor {
         project_id: Option<String>,
         review: bool,
         allow_restricted: bool,
+        horizon: Option<usize>,
     ) -> PyResult<RunHandle> {
         let table = match table {
             Some(t) => Some(automl_core::conductor::DataTable {
@@ -144,6 +145,7 @@ impl Conductor {
             project_id,
             review,
             allow_restricted,
+            horizon,
             ..RunRequest::default()
         };
         let conductor = self.inner.clone();
@@ -468,6 +470,45 @@ impl Model {
         predictions_to_py(py, &p)
     }
 
+    /// True for a forecaster (it extends time series: use `forecast_file`/`forecast_table`).
+    #[getter]
+    fn is_forecaster(&self) -> bool {
+        self.inner.forecaster().is_some()
+    }
+
+    /// A forecaster extends every series of a history file by `horizon` steps (default: the
+    /// trained one). Returns `{"columns": [...], "rows": [[...]...]}`: the series columns, the
+    /// time column (text) and `prediction`.
+    #[pyo3(signature = (path, horizon=None))]
+    fn forecast_file<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        horizon: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let model = self.inner.clone();
+        let t = py
+            .detach(move || automl_core::api::forecast_file(model.as_ref(), &path, horizon))
+            .map_err(to_py_err)?;
+        forecast_to_py(py, &t)
+    }
+
+    /// As `forecast_file`, on a history in memory (any object with `__arrow_c_stream__`).
+    #[pyo3(signature = (table, horizon=None))]
+    fn forecast_table<'py>(
+        &self,
+        py: Python<'py>,
+        table: &Bound<'py, PyAny>,
+        horizon: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let batch = batch_from_py(table)?;
+        let model = self.inner.clone();
+        let t = py
+            .detach(move || automl_core::api::forecast_table(model.as_ref(), &batch, horizon))
+            .map_err(to_py_err)?;
+        forecast_to_py(py, &t)
+    }
+
     /// Predicts for rows in memory: any object with `__arrow_c_stream__` (a pyarrow Table, a
     /// polars DataFrame, a pandas DataFrame converted by the Python layer). Returns the same
     /// dict as `predict_file`.
@@ -483,6 +524,36 @@ impl Model {
             .map_err(to_py_err)?;
         predictions_to_py(py, &p)
     }
+}
+
+fn forecast_to_py<'py>(
+    py: Python<'py>,
+    t: &arrow::record_batch::RecordBatch,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let names: Vec<String> = t
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let n = t.num_columns();
+    let text: Vec<Vec<Option<String>>> = (0..n.saturating_sub(1))
+        .map(|c| automl_core::data::column_str(t.column(c)))
+        .collect();
+    let values = automl_core::data::column_f64(t.column(n - 1));
+    let rows = PyList::empty(py);
+    for r in 0..t.num_rows() {
+        let row = PyList::empty(py);
+        for c in &text {
+            row.append(c[r].clone())?;
+        }
+        row.append(values[r])?;
+        rows.append(row)?;
+    }
+    d.set_item("columns", names)?;
+    d.set_item("rows", rows)?;
+    Ok(d)
 }
 
 fn predictions_to_py<'py>(

@@ -102,6 +102,10 @@ pub struct RunArgs {
     /// $AUTOML_IMAGE_PRETRAINED, else the EfficientNet-Lite0 file scripts/setup.d caches).
     #[arg(long)]
     pub pretrained: Option<PathBuf>,
+    /// Steps to forecast ahead (overrides the prompt's); makes the run a forecasting run on
+    /// data with a time column.
+    #[arg(long)]
+    pub horizon: Option<usize>,
 }
 
 /// Parses "30s", "2m", "1.5h", "45" (seconds).

@@ -17,6 +17,39 @@ pub struct PredictArgs {
     /// Where to write the predictions (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Forecasters: steps to forecast after the history in --data (default: the trained
+    /// horizon). Writes the series id columns, the time column and `prediction`.
+    #[arg(long)]
+    pub horizon: Option<usize>,
+}
+
+/// A forecaster's output: every series of the history extended by the horizon.
+fn forecast(args: &PredictArgs, model: &dyn automl_core::TrainedModel) -> ExitCode {
+    let code = |e: &automl_core::AutomlError| ExitCode::from(if e.is_user_error() { 2 } else { 1 });
+    let table = match automl_core::api::forecast_file(model, &args.data, args.horizon)
+        .and_then(|t| automl_core::api::batch_csv(&t).map(|c| (t.num_rows(), c)))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return code(&e);
+        }
+    };
+    let written = match &args.out {
+        Some(p) => {
+            std::fs::write(p, &table.1).map_err(|e| format!("cannot write {}: {e}", p.display()))
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(table.1.as_bytes())
+            .map_err(|e| format!("cannot write to stdout: {e}")),
+    };
+    if let Err(e) = written {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    eprintln!("{} steps forecast with {}", table.0, model.model_name());
+    ExitCode::SUCCESS
 }
 
 /// Writes `prediction` (and `proba_<class>` per class for classification), rows in input order.
@@ -29,6 +62,9 @@ pub fn predict(args: PredictArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if model.forecaster().is_some() || args.horizon.is_some() {
+        return forecast(&args, model.as_ref());
+    }
     let pred = match automl_core::predict_file(model.as_ref(), &args.data) {
         Ok(p) => p,
         Err(e) => {

@@ -61,6 +61,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     req.project_id = args.project_id.clone();
     req.allow_restricted = args.research;
     req.metric = args.metric.clone();
+    req.horizon = args.horizon;
     if let Some(path) = &args.test_rows {
         match read_test_rows(path) {
             Ok(rows) => req.test_rows = Some(rows),

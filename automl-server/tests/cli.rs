@@ -562,3 +562,119 @@ fn a_request_no_data_set_is_about_exits_2_and_says_how_to_pass_data() {
             .contains("offline (--offline)")
     }));
 }
+
+#[test]
+fn forecast_run_splits_in_time_beats_naive_and_predict_extends_every_series() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let run_dir = d.path().join("run");
+    let data = root().join("datasets/timeseries/store_sales.csv");
+    let out = automl(&[
+        "run",
+        "forecast daily sales for the next 14 days",
+        "--data",
+        data.to_str().expect("utf8"),
+        "--time-budget",
+        "6s",
+        "--json",
+        "--out",
+        run_dir.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = envelopes(&out.stdout);
+    let profile = named(&ev, "PROFILE_READY")[0];
+    let ts = &profile["time_series"];
+    assert_eq!(ts["time_column"], "date");
+    assert_eq!(ts["id_columns"], serde_json::json!(["store"]));
+    assert_eq!(ts["frequency"], "daily");
+    assert_eq!(
+        (ts["horizon"].as_u64(), ts["season"].as_u64()),
+        (Some(14), Some(7))
+    );
+    // The test split is the last 14 days of each of the 3 stores.
+    let split = &named(&ev, "PREPROCESS_READY")[0]["split"];
+    assert_eq!(
+        (split["test"].as_u64(), split["valid"].as_u64()),
+        (Some(42), Some(0))
+    );
+    let board = named(&ev, "LEADERBOARD_UPDATED");
+    let rows = board.last().expect("leaderboard")["rows"]
+        .as_array()
+        .expect("rows")
+        .clone();
+    let score = |m: &str| {
+        rows.iter()
+            .find(|r| r["model"] == m)
+            .and_then(|r| r["score"].as_f64())
+            .unwrap_or_else(|| panic!("no {m} on the leaderboard"))
+    };
+    assert!(rows[0]["score"].as_f64().expect("score") < score("seasonal_naive"));
+    assert!(score("seasonal_naive") < score("naive"));
+    let review = named(&ev, "REVIEW_READY")[0];
+    assert!(
+        review["metrics"]["mase"].as_f64().expect("mase") < 2.0,
+        "{review}"
+    );
+    let plot = &review["forecast"];
+    assert_eq!(plot["series"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        plot["series"][0]["forecast"].as_array().map(Vec::len),
+        Some(14)
+    );
+    // Predict: every store extended by 5 days after its last date.
+    let preds = d.path().join("f.csv");
+    let out = automl(&[
+        "predict",
+        "--model",
+        run_dir.to_str().expect("utf8"),
+        "--data",
+        data.to_str().expect("utf8"),
+        "--horizon",
+        "5",
+        "--out",
+        preds.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&preds).expect("preds");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "store,date,prediction");
+    assert_eq!(lines.len(), 1 + 3 * 5, "{text}");
+    assert!(lines[1].starts_with("north,2024-05-20,"), "{text}");
+    assert!(lines[5].starts_with("north,2024-05-24,"), "{text}");
+    // A history without the value column is bad input naming it.
+    let bad = write(d.path(), "bad.csv", "date,store\n2024-01-01,north\n");
+    let out = automl(&[
+        "predict",
+        "--model",
+        run_dir.to_str().expect("utf8"),
+        "--data",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert_bad_input(&out, &["sales"]);
+}
+
+#[test]
+fn forecasting_without_a_time_column_is_bad_input() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut body = String::from("a,b,sales\n");
+    for i in 0..60 {
+        body.push_str(&format!("x{},{},{}\n", i % 3, i * 7 % 11, i));
+    }
+    let data = write(d.path(), "nodates.csv", &body);
+    let out = automl(&[
+        "run",
+        "forecast sales for the next 5 days",
+        "--data",
+        data.to_str().expect("utf8"),
+        "--horizon",
+        "5",
+    ]);
+    assert_bad_input(&out, &["time column"]);
+}

@@ -969,6 +969,7 @@ async fn misclassified_images_are_served_only_as_the_review_names_them() {
         roc_curve: None,
         pr_curve: None,
         predicted_vs_actual: None,
+        forecast: None,
     }));
     em.emit(Event::warning("w", "end"));
     em.emit(Event::Error(automl_core::event::ErrorPayload {

@@ -13,6 +13,7 @@ import {
   positiveShare,
   projectFromHash,
   projectHref,
+  forecastLines,
   regressionPoints,
   sortedLeaderboard,
 } from "./views";
@@ -183,6 +184,48 @@ describe("review panel", () => {
     expect(s.review?.pr_curve?.x).toEqual([0.5, 1]);
     expect(positiveShare(s.review)).toBeCloseTo(0.3);
     expect(regressionPoints(s.review).pva).toEqual([]);
+  });
+});
+
+describe("forecast review", () => {
+  it("draws history, actual and a dashed forecast joined at the last history step", () => {
+    const s = reduce(
+      emptyState("p"),
+      env(1, "REVIEW_READY", {
+        metrics: { mase: 0.8 },
+        best_run_id: "r-3",
+        model: "ets_damped",
+        confusion_matrix: null,
+        residuals: null,
+        feature_importance: [],
+        n_test: 2,
+        forecast: {
+          horizon: 2,
+          n_series: 1,
+          series: [
+            {
+              name: "store=a",
+              history_time: ["2024-01-01", "2024-01-02", "2024-01-03"],
+              history: [1, 2, 3],
+              test_time: ["2024-01-04", "2024-01-05"],
+              actual: [4, 5],
+              forecast: [3.5, 4.5],
+              metrics: { mase: 0.5 },
+            },
+          ],
+        },
+      }),
+    );
+    const [f] = forecastLines(s.review);
+    expect(f.name).toBe("store=a");
+    expect(f.mase).toBe(0.5);
+    expect(f.firstTest).toBe("2024-01-04");
+    const byKey = Object.fromEntries(f.lines.map((l) => [l.key, l]));
+    expect(byKey.history.points.map((p) => p.step)).toEqual([0, 1, 2]);
+    expect(byKey.actual.points).toEqual([{ step: 2, value: 3 }, { step: 3, value: 4 }, { step: 4, value: 5 }]);
+    expect(byKey.forecast.points.map((p) => p.value)).toEqual([3, 3.5, 4.5]);
+    expect(byKey.forecast.dashed).toBe(true);
+    expect(forecastLines(null)).toEqual([]);
   });
 });
 

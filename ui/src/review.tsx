@@ -2,9 +2,9 @@
 // confusion heat map, ROC and precision-recall (binary), misclassified images.
 
 import { confirm, misclassifiedUrl } from "./api";
-import { Bars, ConfusionHeatmap, Scatter, UnitCurve, fmtNum } from "./charts";
+import { Bars, ConfusionHeatmap, LineChart, Scatter, UnitCurve, fmtNum } from "./charts";
 import { useStore } from "./store";
-import { positiveShare, regressionPoints } from "./views";
+import { forecastLines, positiveShare, regressionPoints } from "./views";
 
 export function Review() {
   const { review, stages, projectId } = useStore();
@@ -18,6 +18,7 @@ export function Review() {
   const auc = review.metrics?.roc_auc;
   const importance = (review.feature_importance ?? []).map((f) => ({ label: f.feature, value: f.importance }));
   const misclassified = review.misclassified ?? [];
+  const forecasts = forecastLines(review);
   return (
     <section data-testid="review" aria-labelledby="review-h">
       <h2 id="review-h">Review</h2>
@@ -37,6 +38,21 @@ export function Review() {
         </p>
       )}
       <div className="charts">
+        {forecasts.map((f, i) => (
+          <LineChart
+            key={f.name}
+            series={f.lines}
+            title={`${f.name}: forecast vs actual from ${f.firstTest}${f.mase != null ? ` (MASE ${fmtNum(f.mase)})` : ""}`}
+            yLabel="value"
+            xLabel="step"
+            testid={`forecast-${i}`}
+          />
+        ))}
+        {review.forecast && review.forecast.n_series > review.forecast.series.length && (
+          <p className="muted">
+            Showing {review.forecast.series.length} of {review.forecast.n_series} series.
+          </p>
+        )}
         {importance.length > 0 && <Bars items={importance} title="Feature importance (share of the model's total)" testid="importance" />}
         {pva.length > 0 && (
           <Scatter points={pva} title={`Predicted vs actual (${pva.length} test rows; on the dashed line = exact)`} xLabel="actual" yLabel="predicted" diagonal testid="pred-vs-actual" />

@@ -96,6 +96,24 @@ export interface Review {
   roc_curve?: Curve;
   pr_curve?: Curve;
   predicted_vs_actual?: { actual: number[]; predicted: number[] };
+  /** Forecasters: per series the history tail, the actual test window and the forecast. */
+  forecast?: ForecastPlot;
+}
+
+export interface ForecastPlotSeries {
+  name: string;
+  history_time: string[];
+  history: number[];
+  test_time: string[];
+  actual: number[];
+  forecast: number[];
+  metrics: Record<string, number>;
+}
+
+export interface ForecastPlot {
+  horizon: number;
+  series: ForecastPlotSeries[];
+  n_series: number;
 }
 
 /** One row of GET /api/projects. */

@@ -140,6 +140,36 @@ export function regressionPoints(r: Review | null): { pva: { x: number; y: numbe
   return { pva, residuals };
 }
 
+/** A forecaster's plot as lines per series: history (solid grey), actual test window (solid),
+ * forecast (dashed), on one step axis (the test window continues the history; the forecast
+ * starts from the last history point so the lines join). Empty for other models. */
+export function forecastLines(r: Review | null): {
+  name: string;
+  mase: number | null;
+  firstTest: string;
+  lines: { key: string; label: string; points: Point[]; color: string; dashed?: boolean }[];
+}[] {
+  const plot = r?.forecast;
+  if (!plot) return [];
+  return plot.series.map((s) => {
+    const n = s.history.length;
+    const history = s.history.map((value, step) => ({ step, value }));
+    const join = n > 0 ? [{ step: n - 1, value: s.history[n - 1] }] : [];
+    const actual = [...join, ...s.actual.map((value, i) => ({ step: n + i, value }))];
+    const forecast = [...join, ...s.forecast.map((value, i) => ({ step: n + i, value }))];
+    return {
+      name: s.name,
+      mase: s.metrics?.mase ?? null,
+      firstTest: s.test_time[0] ?? "",
+      lines: [
+        { key: "history", label: "history", points: history, color: "#4b5563" },
+        { key: "actual", label: "actual (test)", points: actual, color: "#16a34a" },
+        { key: "forecast", label: "forecast", points: forecast, color: "#2563eb", dashed: true },
+      ],
+    };
+  });
+}
+
 /** The share of the positive (second) class among test rows: the chance level of precision. */
 export function positiveShare(r: Review | null): number | null {
   const m = r?.confusion_matrix?.matrix;

@@ -125,6 +125,7 @@ pub fn trainers() -> Vec<Arc<dyn Trainer>> {
         Arc::new(LinearTrainer),
         Arc::new(gbdt::forest::ForestTrainer),
         Arc::new(GbdtTrainer),
+        Arc::new(gbdt::forecast::ForecastTrainer),
     ];
     #[cfg(feature = "image")]
     let tabular = {
@@ -141,7 +142,8 @@ pub fn model_formats() -> ModelFormats {
         .register(linear::FORMAT, linear::load)
         .register(gbdt::FORMAT, gbdt::load)
         .register(gbdt::forest::FORMAT, gbdt::forest::load)
-        .register(ensemble::FORMAT, load_ensemble);
+        .register(ensemble::FORMAT, load_ensemble)
+        .register(gbdt::forecast::FORMAT, gbdt::forecast::ForecastModel::load);
     #[cfg(feature = "image")]
     let f = f.register(crate::train::image::FORMAT, crate::train::image::load);
     f

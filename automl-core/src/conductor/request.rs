@@ -41,6 +41,8 @@ pub const CLASSIFICATION_METRICS: &[&str] = &[
 ];
 /// Of those, the ones defined for binary tasks only (of the positive, second class).
 pub const BINARY_ONLY_METRICS: &[&str] = &["roc_auc", "precision", "recall"];
+/// Metrics a forecasting run can optimise (all lower-is-better).
+pub const FORECAST_METRICS: &[&str] = &["mase", "smape", "rmse", "mae"];
 /// Metrics a regression run can optimise.
 pub const REGRESSION_METRICS: &[&str] = &["r2", "rmse", "mae"];
 
@@ -73,6 +75,10 @@ pub fn check_metric(
             REGRESSION_METRICS.join(", ")
         )
     };
+    // Forecasting metrics (MASE, sMAPE) are checked against the data in MODEL_SELECT.
+    if !is_cls && !is_reg && FORECAST_METRICS.contains(&metric) && task.is_none() {
+        return Ok(());
+    }
     if !is_cls && !is_reg {
         return Err(format!(
             "unknown metric {metric:?}; valid metrics are {}",
@@ -162,6 +168,9 @@ pub struct RunRequest {
     /// When no usable data set is found, wait at DATA_SOURCE for an upload
     /// (`confirm(DATA_SOURCE, Edit({"data": path}))`) instead of failing.
     pub wait_for_upload: bool,
+    /// Steps to forecast ahead (overrides the prompt's); makes the run a forecasting run on
+    /// time-indexed data.
+    pub horizon: Option<usize>,
 }
 
 impl RunRequest {
@@ -218,6 +227,9 @@ impl RunRequest {
                     format!("{b} s is outside 0 < budget <= {MAX_TIME_BUDGET_S} s (one day)"),
                 ));
             }
+        }
+        if self.horizon == Some(0) {
+            return Err(bad("horizon", "must be at least 1 step".to_string()));
         }
         if self.max_trials == Some(0) {
             return Err(bad("max_trials", "must be at least 1".to_string()));

@@ -141,6 +141,7 @@ pub(crate) async fn drive(
         metric: None,
         best: None,
         review: None,
+        forecast: None,
         confirm_rx,
     };
     let result = match log_error {
@@ -195,6 +196,8 @@ pub(crate) struct RunState {
     pub(crate) metric: Option<String>,
     pub(crate) best: Option<BestModel>,
     pub(crate) review: Option<ReviewPayload>,
+    /// The series split in time, for a forecasting request (set by PROFILE_DATA).
+    pub(crate) forecast: Option<std::sync::Arc<crate::data::timeseries::ForecastData>>,
     pub(crate) confirm_rx: mpsc::UnboundedReceiver<(Stage, Choice)>,
 }
 
@@ -377,7 +380,9 @@ impl RunState {
 
 pub(crate) fn fmt_metrics(m: &Metrics) -> String {
     m.iter()
-        .filter(|(k, _)| ["accuracy", "macro_f1", "roc_auc", "r2", "rmse"].contains(&k.as_str()))
+        .filter(|(k, _)| {
+            ["accuracy", "macro_f1", "roc_auc", "r2", "rmse", "mase"].contains(&k.as_str())
+        })
         .map(|(k, v)| format!("{k} {v:.4}"))
         .collect::<Vec<_>>()
         .join(", ")

@@ -12,6 +12,7 @@ mod images;
 pub mod preprocess;
 pub mod profile;
 pub mod text;
+pub mod timeseries;
 
 use std::path::{Path, PathBuf};
 

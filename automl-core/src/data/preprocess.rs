@@ -628,7 +628,21 @@ impl Pipeline {
 /// (ISO `2021-03-04`, `2021-03-04 10:00[:00]`, `2021-03-04T10:00:00[.fff][Z|+01:00]`,
 /// `2021/03/04`, `04/03/2021` read day first when the first number is above 12, else month first).
 pub fn datetime_parts(s: &str) -> Option<[f64; 5]> {
-    use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+    use chrono::{Datelike, Timelike};
+    let dt = parse_datetime(s)?;
+    Some([
+        f64::from(dt.year()),
+        f64::from(dt.month()),
+        f64::from(dt.day()),
+        f64::from(dt.weekday().num_days_from_monday()),
+        f64::from(dt.hour()),
+    ])
+}
+
+/// A date or date-time written as text, in the forms [`datetime_parts`] reads (a date alone
+/// is midnight; a UTC offset is dropped: the local calendar time is kept).
+pub fn parse_datetime(s: &str) -> Option<chrono::NaiveDateTime> {
+    use chrono::{NaiveDate, NaiveDateTime};
     let t = s.trim();
     let t = t.strip_suffix('Z').unwrap_or(t);
     // Drop a numeric UTC offset: the local calendar parts are what we encode.
@@ -659,13 +673,7 @@ pub fn datetime_parts(s: &str) -> Option<[f64; 5]> {
                 })
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
         })?;
-    Some([
-        f64::from(dt.year()),
-        f64::from(dt.month()),
-        f64::from(dt.day()),
-        f64::from(dt.weekday().num_days_from_monday()),
-        f64::from(dt.hour()),
-    ])
+    Some(dt)
 }
 
 /// Class labels in a stable order: numeric order when every label is a number, else text order.

@@ -639,6 +639,7 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         columns,
         warnings,
         duplicate_rows: 0,
+        time_series: None,
     };
     let groups = crate::data::preprocess::duplicate_groups(
         batch,
@@ -735,6 +736,7 @@ pub fn profile_images(folder: &ImageFolder) -> Result<Profile> {
         ],
         warnings,
         duplicate_rows: 0,
+        time_series: None,
     })
 }
 

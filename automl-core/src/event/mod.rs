@@ -384,6 +384,10 @@ pub struct ReviewPayload {
     /// A sample of test rows, true value beside prediction (regression); omitted otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicted_vs_actual: Option<PredictedVsActual>,
+    /// History tail, actual test window and forecast per series (forecasters); omitted
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastPlot>,
 }
 
 /// A curve swept over the decision threshold, highest threshold first: `x` is the

@@ -105,6 +105,76 @@ pub struct Profile {
     /// target, identifiers and constants); they are kept on one side of every split.
     #[serde(default)]
     pub duplicate_rows: u64,
+    /// What was found about time (forecasting requests only); omitted otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_series: Option<TimeSeriesProfile>,
+}
+
+/// The time structure of forecasting data: which column is time, which columns tell series
+/// apart, the step between observations, and what is irregular about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeSeriesProfile {
+    /// The time column.
+    pub time_column: String,
+    /// `datetime` or `index`.
+    pub time_kind: String,
+    /// Series-id columns (empty: one series).
+    pub id_columns: Vec<String>,
+    /// The step in words: `hourly`, `daily`, `weekly`, `monthly`, `quarterly`, `yearly`,
+    /// `every 2 steps`...
+    pub frequency: String,
+    /// The season length in steps used by the seasonal models (1: none).
+    pub season: u64,
+    /// Steps forecast ahead, and where that came from (`prompt`, `option`, `default`).
+    pub horizon: u64,
+    /// Where the horizon came from.
+    pub horizon_source: String,
+    /// Number of series.
+    pub n_series: u64,
+    /// Shortest and longest series, in steps (after gaps are filled).
+    pub min_length: u64,
+    /// Longest series.
+    pub max_length: u64,
+    /// Missing steps on the regular grid, filled by linear interpolation.
+    pub gaps: u64,
+    /// Rows repeating a time of their series (averaged into one step).
+    pub duplicate_timestamps: u64,
+    /// Rows left out: missing time or target, or in a series too short for the horizon.
+    pub rows_left_out: u64,
+    /// Series left out as too short for the horizon.
+    pub series_left_out: u64,
+}
+
+/// The forecast-vs-actual plot of REVIEW_READY for a forecaster: per series (at most
+/// 12), the tail of the history, the actual test
+/// window and the forecast of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastPlot {
+    /// Steps forecast.
+    pub horizon: u64,
+    /// Series, in data order.
+    pub series: Vec<ForecastPlotSeries>,
+    /// Series in the data (more than shown when capped).
+    pub n_series: u64,
+}
+
+/// One series of a [`ForecastPlot`]: `history_*` then `test_*`, times as written in the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastPlotSeries {
+    /// The series in words (`store=3`), or `the series`.
+    pub name: String,
+    /// Times of the history tail.
+    pub history_time: Vec<String>,
+    /// Values of the history tail.
+    pub history: Vec<f64>,
+    /// Times of the test window.
+    pub test_time: Vec<String>,
+    /// Actual values of the test window.
+    pub actual: Vec<f64>,
+    /// Forecast of the test window.
+    pub forecast: Vec<f64>,
+    /// This series' test metrics (mase, smape, rmse).
+    pub metrics: super::Metrics,
 }
 
 impl Profile {

@@ -117,6 +117,7 @@ pub(crate) fn examples() -> Vec<Event> {
             }],
             warnings: vec![],
             duplicate_rows: 0,
+            time_series: None,
         }),
         Event::PreprocessReady(PreprocessSummary {
             steps: vec![FeatureStep::Numeric {
@@ -223,6 +224,7 @@ pub(crate) fn examples() -> Vec<Event> {
             roc_curve: None,
             pr_curve: None,
             predicted_vs_actual: None,
+            forecast: None,
         }),
         Event::NotebookReady(ArtifactsPayload {
             dir: "runs/p-1".into(),

@@ -182,6 +182,25 @@ fn model_card(i: &ExportInput<'_>) -> String {
         "- Rows: {} ({} columns)\n\n",
         i.profile.n_rows, i.profile.n_columns
     ));
+    if let Some(f) = i.model.forecaster() {
+        let st = f.setup();
+        s.push_str(&format!(
+            "## Forecaster\n\n- A forecaster ({}): extends each series by {} steps at a {} frequency (season {} steps)\n- Time column {:?}{}; value {:?}\n- Test split: the last {} steps of every series; chosen on rolling-origin backtests before them (mean {})\n- Predict: `automl predict --model DIR --data history.csv --horizon N` writes the series columns, the time column and `prediction`\n\n",
+            i.model.model_name(),
+            st.horizon,
+            st.frequency.name,
+            st.season,
+            st.time_column,
+            if st.id_columns.is_empty() {
+                "; one series".to_string()
+            } else {
+                format!("; series told apart by {}", st.id_columns.join(", "))
+            },
+            st.target,
+            st.horizon,
+            fmt_forecast_metrics(f.backtest()),
+        ));
+    }
     s.push_str(&format!(
         "## Evaluation (held-out test split, {} rows)\n\n| metric | value |\n|---|---|\n{}\n\n",
         i.review.n_test,
@@ -203,4 +222,13 @@ fn model_card(i: &ExportInput<'_>) -> String {
     }
     s.push_str("## Intended use and limits\n\nThe model was trained on the data set above only; it carries that data's licence terms and biases. Scores come from one held-out split and vary with other data. Check the event log (`events.jsonl`) for every decision the run took.\n");
     s
+}
+
+/// Backtest metrics in words for the model card: `mase 0.91, smape 4.2, rmse 6.1`.
+fn fmt_forecast_metrics(m: &crate::event::Metrics) -> String {
+    ["mase", "smape", "rmse"]
+        .iter()
+        .filter_map(|k| m.get(*k).map(|v| format!("{k} {v:.4}")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

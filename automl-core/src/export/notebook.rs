@@ -292,6 +292,7 @@ mod tests {
             roc_curve: None,
             pr_curve: None,
             predicted_vs_actual: None,
+            forecast: None,
         };
         let profile = profile_json("classification");
         let arts = write(&NotebookInput {
@@ -344,6 +345,7 @@ mod tests {
             roc_curve: None,
             pr_curve: None,
             predicted_vs_actual: None,
+            forecast: None,
         };
         let schema = Arc::new(Schema::new(vec![Field::new("y", DataType::Float64, true)]));
         let batch = RecordBatch::new_empty(schema);

@@ -24,10 +24,11 @@ pub mod linear;
 pub mod path;
 use crate::data::ImageFolder;
 use crate::data::preprocess::{Split, TabularData};
+use crate::data::timeseries::{ForecastData, ForecastSetup};
 use crate::error::{AutomlError, Result};
 use crate::event::{
-    Event, FeatureImportance, LeaderboardPayload, LeaderboardRow, Metrics, ModelCandidate,
-    SearchSummary,
+    Event, FeatureImportance, ForecastPlot, LeaderboardPayload, LeaderboardRow, Metrics,
+    ModelCandidate, SearchSummary,
 };
 use crate::event::{TaskKind, TransformReport};
 use crate::metrics::higher_is_better;
@@ -70,6 +71,8 @@ pub enum TrainInput {
     Tabular(Arc<TabularData>),
     /// Labelled images.
     Images(Arc<ImageData>),
+    /// Time series split in time (forecasting).
+    Forecast(Arc<ForecastData>),
 }
 
 /// A model's output for a batch of rows.
@@ -127,6 +130,23 @@ impl Predictions {
     }
 }
 
+/// A model that extends time series (see `data::timeseries` and docs/forecasting.md).
+pub trait Forecaster: Send + Sync {
+    /// Columns, frequency, season and trained horizon.
+    fn setup(&self) -> &ForecastSetup;
+
+    /// The rolling-origin backtest metrics it was chosen on.
+    fn backtest(&self) -> &Metrics;
+
+    /// Extends every series of a history table by `horizon` steps (default: the trained one):
+    /// the series columns, the time column and `prediction`, one row per series and step.
+    fn forecast_batch(&self, batch: &RecordBatch, horizon: Option<usize>) -> Result<RecordBatch>;
+
+    /// Test metrics (each series forecast from its training part over its test window),
+    /// pooled, and the forecast-vs-actual plot.
+    fn evaluate(&self, data: &ForecastData) -> (Metrics, ForecastPlot);
+}
+
 /// A trained model: predicts on Arrow rows and saves itself.
 pub trait TrainedModel: Send + Sync {
     /// The model's name, e.g. `logistic_regression`.
@@ -153,6 +173,12 @@ pub trait TrainedModel: Send + Sync {
         Err(AutomlError::NoTrainer {
             task: format!("image prediction with {}", self.model_name()),
         })
+    }
+
+    /// The forecaster behind this model, for models that extend time series rather than
+    /// predict rows (see [`crate::forecast`]).
+    fn forecaster(&self) -> Option<&dyn Forecaster> {
+        None
     }
 
     /// Importance of the input columns, largest first, summing to 1.

@@ -55,10 +55,30 @@ class Model:
             warnings.warn(out["report_text"], stacklevel=3)
         return out
 
-    def predict(self, data: DataLike) -> np.ndarray:
+    @property
+    def is_forecaster(self) -> bool:
+        """True for a forecaster: `predict(history, horizon=N)` extends every series."""
+        return bool(self._native.is_forecaster)
+
+    def forecast(self, history: DataLike, horizon: Optional[int] = None) -> Any:
+        """A forecaster extends every series of `history` (a file or a table with the time,
+        series and value columns it was trained on) by `horizon` steps (default: the trained
+        horizon): a DataFrame (a list of dicts without pandas) with the series columns, the
+        time column and `prediction`, one row per series and future step."""
+        if is_path(history):
+            out = self._native.forecast_file(os.fspath(history), horizon)
+        else:
+            out = self._native.forecast_table(arrow_stream(history)[0], horizon)
+        cols = out["columns"]
+        return _frame([dict(zip(cols, r)) for r in out["rows"]])
+
+    def predict(self, data: DataLike, horizon: Optional[int] = None) -> Any:
         """Predicted class labels (text) or values, one per row of `data`: a file in any format
         the core reads (CSV/TSV, Parquet, JSON/NDJSON, Arrow IPC; image files or a folder for an
-        image model), a pandas/polars DataFrame, a pyarrow Table or any Arrow stream object."""
+        image model), a pandas/polars DataFrame, a pyarrow Table or any Arrow stream object.
+        For a forecaster (or with `horizon`), `data` is the history: see `forecast`."""
+        if horizon is not None or self.is_forecaster:
+            return self.forecast(data, horizon)
         out = self._predict(data)
         if "values" in out:
             return np.asarray(out["values"], dtype=float)
@@ -241,6 +261,7 @@ class Conductor:
         project_id: Optional[str] = None,
         review: bool = False,
         allow_restricted: bool = False,
+        horizon: Optional[int] = None,
     ) -> RunHandle:
         """Starts a run and returns its handle at once. `data`: a file path, or rows in memory
         (pandas/polars DataFrame, pyarrow Table, any object with `__arrow_c_stream__`), which
@@ -269,6 +290,7 @@ class Conductor:
             project_id=project_id,
             review=review,
             allow_restricted=allow_restricted,
+            horizon=horizon,
         )
         return RunHandle(native)
 

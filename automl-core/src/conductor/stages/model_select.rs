@@ -2,7 +2,7 @@
 //! ranks them. The metric to optimise is chosen here too.
 
 use crate::agents::SelectionInput;
-use crate::conductor::request::{check_metric, normalise_metric};
+use crate::conductor::request::{FORECAST_METRICS, check_metric, normalise_metric};
 use crate::conductor::run::RunState;
 use crate::error::{AutomlError, Result};
 use crate::event::{Event, Modality, ModelCandidate, ModelCandidatesPayload, Stage, TaskKind};
@@ -23,14 +23,15 @@ impl RunState {
         if offered.is_empty() {
             return Err(AutomlError::NoTrainer { task: spec.words() });
         }
-        if self
-            .intent
-            .as_ref()
-            .is_some_and(|i| i.modality == Modality::TimeSeries)
+        if self.forecast.is_none()
+            && self
+                .intent
+                .as_ref()
+                .is_some_and(|i| i.modality == Modality::TimeSeries)
         {
             self.emit(Event::warning(
                 "forecast_as_regression",
-                "forecasting is trained as tabular regression on the given columns (no lag features yet)",
+                "the request reads as forecasting but the data is not a table with a time column; it is trained as plain regression",
             ));
         }
         let ranked = self
@@ -66,10 +67,50 @@ impl RunState {
         Ok(())
     }
 
+    /// A forecasting run's metric: the caller's or the prompt's when it is one of
+    /// [`FORECAST_METRICS`] (the caller's otherwise is an error, the prompt's is announced and
+    /// replaced), else MASE.
+    fn forecast_metric(&mut self) -> Result<String> {
+        if let Some(m) = &self.req.metric {
+            let m = normalise_metric(m);
+            if !FORECAST_METRICS.contains(&m.as_str()) {
+                return Err(AutomlError::InvalidOption {
+                    name: "metric".to_string(),
+                    message: format!(
+                        "{m} does not apply to forecasting; valid: {}",
+                        FORECAST_METRICS.join(", ")
+                    ),
+                });
+            }
+            return Ok(m);
+        }
+        let asked = self
+            .intent
+            .as_ref()
+            .and_then(|i| i.constraints.metric.clone())
+            .map(|m| normalise_metric(&m));
+        if let Some(m) = asked {
+            if FORECAST_METRICS.contains(&m.as_str()) {
+                return Ok(m);
+            }
+            self.emit(Event::warning(
+                "metric_not_applicable",
+                format!(
+                    "the request asks for {m}, which does not apply to forecasting; using MASE (valid: {})",
+                    FORECAST_METRICS.join(", ")
+                ),
+            ));
+        }
+        Ok("mase".to_string())
+    }
+
     /// The metric to optimise: the caller's (an unfit one is an error naming the valid ones),
     /// else the prompt's (an unfit one is announced and replaced), else the default for the
     /// task (accuracy, or macro-F1 when the classes are imbalanced; R² for regression).
     pub(crate) fn metric_for(&mut self, task: TaskKind) -> Result<String> {
+        if self.forecast.is_some() {
+            return self.forecast_metric();
+        }
         let n_classes = self.profile.as_ref().map_or(0, |p| p.class_balance.len());
         if let Some(m) = &self.req.metric {
             let m = normalise_metric(m);

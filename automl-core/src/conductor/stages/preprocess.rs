@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::conductor::run::{RunState, blocking};
 use crate::data::Dataset;
 use crate::data::preprocess;
+use crate::data::timeseries::ForecastData;
 use crate::error::{AutomlError, Result};
 use crate::event::{Event, FeatureStep, PreprocessSummary, SplitSizes, Stage, TaskKind};
 use crate::train::{ImageData, TaskSpec, TrainInput};
@@ -19,6 +20,9 @@ impl RunState {
             .loaded
             .take()
             .ok_or_else(|| AutomlError::Internal("no data loaded".into()))?;
+        if let Some(data) = self.forecast.clone() {
+            return self.preprocess_forecast(data);
+        }
         self.begin(Stage::Preprocess, "splitting and fitting the preprocessing")?;
         let seed = self.cx.settings.seed;
         let test_rows = self.req.test_rows.clone();
@@ -76,6 +80,42 @@ impl RunState {
         Ok(())
     }
 
+    /// A forecasting run's split: the last `horizon` steps of every series are the test
+    /// window; backtests run inside the rest (no random split, no fitted pipeline).
+    fn preprocess_forecast(&mut self, data: Arc<ForecastData>) -> Result<()> {
+        self.begin(
+            Stage::Preprocess,
+            "splitting every series in time: the last horizon steps are the test window",
+        )?;
+        let (train, test) = data.split_sizes();
+        let summary = PreprocessSummary {
+            steps: vec![],
+            dropped: vec![],
+            n_features: 0,
+            split: SplitSizes {
+                train: train as u64,
+                valid: 0,
+                test: test as u64,
+            },
+            seed: self.cx.settings.seed,
+            stratified: false,
+            duplicate_rows: 0,
+            duplicates_of_test_left_out: 0,
+        };
+        self.emit(Event::PreprocessReady(summary));
+        self.complete(
+            Stage::Preprocess,
+            format!(
+                "{} series; test = last {} steps of each ({test} steps), up to {} rolling-origin backtests on the {train} steps before",
+                data.series.len(),
+                data.setup.horizon,
+                crate::data::timeseries::MAX_ORIGINS
+            ),
+        );
+        self.input = Some(TrainInput::Forecast(data));
+        Ok(())
+    }
+
     pub(crate) fn task_spec(&self) -> Result<TaskSpec> {
         let profile = self
             .profile
@@ -101,6 +141,13 @@ impl RunState {
                 n_rows: d.x_train.nrows() as u64,
                 n_features: d.pipeline.width() as u64,
                 n_classes: d.pipeline.classes.len() as u64,
+            },
+            TrainInput::Forecast(d) => TaskSpec {
+                modality: "time_series".to_string(),
+                task: TaskKind::Regression,
+                n_rows: d.split_sizes().0 as u64,
+                n_features: 0,
+                n_classes: 0,
             },
             TrainInput::Images(i) => TaskSpec {
                 modality: "image".to_string(),

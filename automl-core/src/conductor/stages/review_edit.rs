@@ -94,10 +94,41 @@ impl RunState {
     }
 }
 
+/// A forecaster on the test windows: each series forecast from its training part and
+/// compared with its last `horizon` steps; per-series metrics ride in the plot.
+fn evaluate_forecast(
+    best: &BestModel,
+    d: &crate::data::timeseries::ForecastData,
+) -> Result<ReviewPayload> {
+    let f = best
+        .model
+        .forecaster()
+        .ok_or_else(|| AutomlError::Training {
+            model: best.model.model_name().to_string(),
+            message: "a forecasting run chose a model that is not a forecaster".to_string(),
+        })?;
+    let (metrics, plot) = f.evaluate(d);
+    Ok(ReviewPayload {
+        metrics,
+        best_run_id: best.run_id.clone(),
+        model: best.model.model_name().to_string(),
+        confusion_matrix: None,
+        residuals: None,
+        feature_importance: best.model.feature_importance(),
+        n_test: d.split_sizes().1 as u64,
+        misclassified: vec![],
+        roc_curve: None,
+        pr_curve: None,
+        predicted_vs_actual: None,
+        forecast: Some(plot),
+    })
+}
+
 fn evaluate_on(best: &BestModel, input: &TrainInput, em: &Emitter) -> Result<ReviewPayload> {
     let d = match input {
         TrainInput::Tabular(d) => d,
         TrainInput::Images(i) => return evaluate_images(best, i, em),
+        TrainInput::Forecast(d) => return evaluate_forecast(best, d),
     };
     let (pred, _) = best.model.predict_batch(&d.test_rows)?;
     let mut review = ReviewPayload {
@@ -112,6 +143,7 @@ fn evaluate_on(best: &BestModel, input: &TrainInput, em: &Emitter) -> Result<Rev
         roc_curve: None,
         pr_curve: None,
         predicted_vs_actual: None,
+        forecast: None,
     };
     match (pred, &d.y_test) {
         (Predictions::Classes { classes, proba }, Targets::Classes(y)) => {
@@ -210,5 +242,6 @@ fn evaluate_images(best: &BestModel, d: &ImageData, em: &Emitter) -> Result<Revi
         roc_curve: metrics::roc_curve(&y, &proba),
         pr_curve: metrics::pr_curve(&y, &proba),
         predicted_vs_actual: None,
+        forecast: None,
     })
 }

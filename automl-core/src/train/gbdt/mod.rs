@@ -19,6 +19,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 pub mod boost;
+pub mod forecast;
 pub mod forest;
 pub mod search;
 

@@ -1,5 +1,7 @@
 //! Evaluation metrics for classification and regression.
 
+pub mod forecast;
+
 use ndarray::Array2;
 
 use crate::event::{ConfusionMatrix, Curve, Metrics, PredictedVsActual, ResidualSummary};
@@ -12,7 +14,10 @@ pub const MAX_SCATTER_POINTS: usize = 500;
 
 /// Whether a larger value of `metric` is better.
 pub fn higher_is_better(metric: &str) -> bool {
-    !matches!(metric, "log_loss" | "rmse" | "mae" | "mse")
+    !matches!(
+        metric,
+        "log_loss" | "rmse" | "mae" | "mse" | "mase" | "smape"
+    )
 }
 
 /// Classification metrics: accuracy, balanced accuracy, macro-F1, log loss, and ROC AUC, precision
