@@ -9,7 +9,7 @@
 //! 4. no cycle between modules (a folder's `mod.rs` declaring its children or re-exporting
 //!    them with `pub use` is the module system, not a dependency, and is left out).
 //!
-//! Test code (`tests.rs` files and everything after `#[cfg(test)]`) is not checked: tests may
+//! Test code (`tests.rs` and `*_tests.rs` files, and everything after `#[cfg(test)]`) is not checked: tests may
 //! drive a module from above.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -266,10 +266,17 @@ fn is_within(module: &str, prefix: &str) -> bool {
     module == prefix || module.starts_with(&format!("{prefix}::"))
 }
 
+/// A file of test code only: `tests.rs`, or a `*_tests.rs` module declared under `#[cfg(test)]`.
+fn is_test_file(f: &std::path::Path) -> bool {
+    f.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "tests.rs" || n.ends_with("_tests.rs"))
+}
+
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let all = modules();
     all.iter()
-        .filter(|(_, f)| f.file_name().is_none_or(|n| n != "tests.rs"))
+        .filter(|(_, f)| !is_test_file(f))
         .map(|(m, f)| (m.clone(), references(m, f, &all)))
         .collect()
 }
@@ -278,7 +285,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
 fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
     let all = modules();
     all.iter()
-        .filter(|(_, f)| f.file_name().is_none_or(|n| n != "tests.rs"))
+        .filter(|(_, f)| !is_test_file(f))
         .map(|(m, f)| {
             let refs = references_with_kind(m, f, &all)
                 .into_iter()

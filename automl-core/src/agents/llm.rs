@@ -139,27 +139,6 @@ impl LlmConfig {
     }
 }
 
-/// The wait a `Retry-After` header asks for, in either of its forms (RFC 9110 §10.2.3):
-/// delta-seconds (`120`, and the fractional `0.2` some servers send) or an HTTP date
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`, also the obsolete RFC 850 and asctime forms), measured
-/// from `now`. A date in the past asks for no wait; anything else unreadable is `None`
-/// (the caller's own backoff applies).
-pub(crate) fn retry_after(
-    headers: &reqwest::header::HeaderMap,
-    now: std::time::SystemTime,
-) -> Option<Duration> {
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(s) = v.parse::<f64>() {
-        return (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
@@ -343,7 +322,7 @@ impl LlmClient {
                 };
                 return extract_message(&text);
             }
-            let retry_after = retry_after(resp.headers(), std::time::SystemTime::now());
+            let retry_after = super::retry_after(resp.headers(), std::time::SystemTime::now());
             let body_text = resp.text().await.unwrap_or_default();
             let retryable = status.as_u16() == 429 || status.is_server_error();
             if !retryable || attempt > self.cfg.max_retries {
@@ -875,7 +854,7 @@ mod tests {
 
     use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
-    use super::retry_after;
+    use crate::agents::retry_after;
 
     fn with(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -108,3 +108,25 @@ pub struct SelectionInput {
     /// Every candidate the registered trainers offer.
     pub candidates: Vec<ModelCandidate>,
 }
+
+/// The wait a `Retry-After` header asks for, in either of its forms (RFC 9110 §10.2.3):
+/// delta-seconds (`120`, and the fractional `0.2` some servers send) or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, also the obsolete RFC 850 and asctime forms), measured
+/// from `now`. A date in the past asks for no wait; anything else unreadable is `None`
+/// (the caller's own backoff applies). Shared by the network agents (LLM, Hub).
+#[cfg(feature = "hub")]
+pub(crate) fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<std::time::Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(s) = v.parse::<f64>() {
+        return (s.is_finite() && s >= 0.0).then(|| std::time::Duration::from_secs_f64(s));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(std::time::Duration::ZERO))
+}

@@ -598,9 +598,8 @@ impl HubFinder {
             if !retryable || attempt > self.cfg.max_retries {
                 return Ok(resp);
             }
-            let asked =
-                crate::agents::llm::retry_after(resp.headers(), std::time::SystemTime::now())
-                    .map(|d| d.as_secs_f64());
+            let asked = crate::agents::retry_after(resp.headers(), std::time::SystemTime::now())
+                .map(|d| d.as_secs_f64());
             if let Some(a) = asked {
                 if Duration::from_secs_f64(a) > self.cfg.max_retry_wait {
                     return Err(Self::hub_err(

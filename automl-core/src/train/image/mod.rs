@@ -47,6 +47,7 @@ use crate::train::{
 };
 
 pub use decode::{Augment, PreprocessSpec};
+use net::cerr;
 pub use net::{ArchSpec, Net};
 
 /// The `format` of an image model's `model.json`.
@@ -213,13 +214,6 @@ fn device() -> Result<Device> {
     #[cfg(not(feature = "cuda"))]
     {
         Ok(Device::Cpu)
-    }
-}
-
-fn cerr(what: &'static str) -> impl Fn(candle_core::Error) -> AutomlError {
-    move |e| AutomlError::Training {
-        model: "image".to_string(),
-        message: format!("{what}: {e}"),
     }
 }
 
@@ -397,6 +391,17 @@ fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConf
                     deadline,
                     &w,
                     cx.seed,
+                    |t| {
+                        Arc::new(ImageModel {
+                            name: t.name,
+                            classes: t.classes,
+                            spec: t.spec,
+                            arch: t.arch,
+                            network: Network::Backbone(Box::new(t.net)),
+                            weights_source: Some(t.weights_source),
+                            device: t.device,
+                        })
+                    },
                 )? {
                     cx.report_trial(record);
                 }

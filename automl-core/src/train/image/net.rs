@@ -284,6 +284,14 @@ impl Net {
     }
 }
 
+/// Maps a candle error to the image trainer's typed error, naming the step.
+pub(crate) fn cerr(what: &'static str) -> impl Fn(candle_core::Error) -> crate::error::AutomlError {
+    move |e| crate::error::AutomlError::Training {
+        model: "image".to_string(),
+        message: format!("{what}: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod conv_tests {
     use super::*;

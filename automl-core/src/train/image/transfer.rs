@@ -16,15 +16,16 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::backbone::BackboneNet;
+use super::decode::{self, PreprocessSpec};
+use super::net::{ArchSpec, cerr};
 use super::weights::{Backbone, BackboneWeights};
-use super::{ImageModel, Network, PreprocessSpec, cerr, decode};
 use crate::error::Result;
 use crate::event::{
     Event, MetricScalarPayload, Metrics, TrainProgressPayload, TrainRunFinishedPayload,
     TrainRunStartedPayload,
 };
 use crate::metrics;
-use crate::train::{ImageData, TrainContext, TrialRecord};
+use crate::train::{ImageData, TrainContext, TrainedModel, TrialRecord};
 
 /// Input sides tried, largest first; the largest whose embedding fits the time is used.
 const SIDES: [usize; 8] = [224, 192, 160, 128, 112, 96, 80, 64];
@@ -185,6 +186,18 @@ type Candidate = (
 /// Runs one transfer-learning trial with `weights`. Returns `None` (after a WARNING) when
 /// not even the smallest input side can be embedded in the time.
 #[allow(clippy::too_many_arguments)]
+/// What the transfer trial trained, for the image module to wrap as its model (this module
+/// does not name the model type: it sits below it).
+pub(crate) struct TransferredNet {
+    pub name: String,
+    pub classes: Vec<String>,
+    pub spec: PreprocessSpec,
+    pub arch: ArchSpec,
+    pub net: BackboneNet,
+    pub weights_source: PathBuf,
+    pub device: Device,
+}
+
 pub(crate) fn run_transfer_trial(
     data: &ImageData,
     classes: &[String],
@@ -193,6 +206,7 @@ pub(crate) fn run_transfer_trial(
     deadline: Instant,
     weights: &BackboneWeights,
     seed: u64,
+    model_of: impl FnOnce(TransferredNet) -> Arc<dyn TrainedModel>,
 ) -> Result<Option<TrialRecord>> {
     let started = Instant::now();
     let b = weights.backbone;
@@ -404,27 +418,27 @@ pub(crate) fn run_transfer_trial(
         duration_s: secs,
         status: "completed".to_string(),
     }));
-    let model = ImageModel {
+    let model = model_of(TransferredNet {
         name: b.name().to_string(),
         classes: classes.to_vec(),
         spec: spec.clone(),
-        arch: super::ArchSpec {
+        arch: ArchSpec {
             arch: b.name().to_string(),
             width: b.feature_dim(),
             in_channels: 3,
             side,
             n_classes: k,
         },
-        network: Network::Backbone(Box::new(net)),
-        weights_source: Some(weights.path.clone()),
+        net,
+        weights_source: weights.path.clone(),
         device: dev,
-    };
+    });
     Ok(Some(TrialRecord {
         run_id: run_id.to_string(),
         model_name: b.name().to_string(),
         params,
         metrics: valid_metrics,
-        model: Arc::new(model),
+        model,
         refit: None,
         duration_s: 0.0,
         predictions: None,
