@@ -246,6 +246,8 @@ test("a cat/dog image run: confusion map, ROC and precision-recall, misclassifie
   assert.ok(await page.$('[data-testid="pr"] polyline.curve'), "a precision-recall curve");
   const thumbs = await page.$$('[data-testid="misclassified"] img');
   if (thumbs.length > 0) {
+    // The thumbnails load lazily: bring them into view as a reader scrolling down would.
+    await thumbs[0].scrollIntoViewIfNeeded();
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="misclassified"] img')].every((i) => i.complete && i.naturalWidth > 0), null, { timeout: 10000 });
   }
   await page.screenshot({ path: join(artifacts, "cats_dogs.png"), fullPage: true });
