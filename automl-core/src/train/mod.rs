@@ -64,6 +64,15 @@ pub struct ImageData {
     pub split: Split,
 }
 
+impl ImageData {
+    /// The (file, class index) pairs at `idx` (a part of `split`).
+    pub fn files_at(&self, idx: &[usize]) -> Vec<(std::path::PathBuf, usize)> {
+        idx.iter()
+            .filter_map(|&i| self.folder.files.get(i).cloned())
+            .collect()
+    }
+}
+
 /// The data a trainer gets.
 #[derive(Debug, Clone)]
 pub enum TrainInput {

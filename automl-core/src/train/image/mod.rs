@@ -245,13 +245,8 @@ fn choose_size(files: &[&PathBuf], max_side: usize) -> (usize, usize) {
 
 fn prepare(data: &ImageData, cx: &TrainContext, max_side: usize) -> Result<Prepared> {
     let folder = &data.folder;
-    let pick = |idx: &[usize]| -> Vec<(PathBuf, usize)> {
-        idx.iter()
-            .filter_map(|&i| folder.files.get(i).cloned())
-            .collect()
-    };
-    let train_files = pick(&data.split.train);
-    let valid_files = pick(&data.split.valid);
+    let train_files = data.files_at(&data.split.train);
+    let valid_files = data.files_at(&data.split.valid);
     let sample: Vec<&PathBuf> = train_files.iter().map(|(p, _)| p).collect();
     let (side, channels) = choose_size(&sample, max_side);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

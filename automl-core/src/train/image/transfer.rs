@@ -211,14 +211,8 @@ pub(crate) fn run_transfer_trial(
     let started = Instant::now();
     let b = weights.backbone;
     let k = classes.len();
-    let folder = &data.folder;
-    let pick = |idx: &[usize]| -> Vec<(PathBuf, usize)> {
-        idx.iter()
-            .filter_map(|&i| folder.files.get(i).cloned())
-            .collect()
-    };
-    let train_files = pick(&data.split.train);
-    let valid_files = pick(&data.split.valid);
+    let train_files = data.files_at(&data.split.train);
+    let valid_files = data.files_at(&data.split.valid);
     let mut net = BackboneNet::new(weights, None, k).map_err(cerr("backbone"))?;
     // Input side: the largest whose embedding of train + valid fits the share of the time.
     let sample: Vec<PathBuf> = train_files.iter().take(4).map(|(p, _)| p.clone()).collect();
