@@ -2,10 +2,10 @@
 //! - `tests/data/parser_corpus.txt`: multi-paragraph task descriptions written for automl;
 //! - `tests/data/parser_corpus_tuning.txt`: the tuning part of the corpus of real, public task
 //!   descriptions (Kaggle briefs, dataset cards, UCI/OpenML descriptions; see docs/parser.md);
-//! - `tests/data/parser_corpus_fresh.txt`: the fresh held-out part.
+//! - `tests/data/parser_corpus_fresh2.txt`: the second fresh held-out part (hand-written briefs).
 //!
 //! The floors below are the measured accuracy less a small margin, so a regression of the
-//! rules fails this test. The fresh held-out part (`parser_corpus_fresh.txt`) was scored once,
+//! rules fails this test. The fresh held-out part (`parser_corpus_fresh2.txt`) was scored once,
 //! after tuning (`cargo run --locked --example parser_bench -- all`); its floors only guard
 //! against regressions and are not a target to tune towards.
 //!
@@ -19,15 +19,16 @@ use automl_core::event::{Modality, Objective};
 const MODALITY_FLOOR: f64 = 0.95;
 const OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the tuning part of the real corpus (193 entries; measured 0.938 / 0.927).
+/// Floors on the tuning part of the real corpus (293 entries since part 3; measured 0.935 /
+/// 0.925).
 const REAL_MODALITY_FLOOR: f64 = 0.92;
 const REAL_OBJECTIVE_FLOOR: f64 = 0.91;
 
-/// Floors on the fresh held-out part (100 entries), scored once after tuning: measured 0.880
-/// modality and 0.910 objective; the floors sit just under, so a regression fails. They must
-/// not be raised by tuning on this part.
-const FRESH_MODALITY_FLOOR: f64 = 0.87;
-const FRESH_OBJECTIVE_FLOOR: f64 = 0.90;
+/// Floors on the second fresh held-out part (100 hand-written briefs), scored once after the
+/// part 3 rules: measured 0.870 modality and 0.880 objective; the floors sit just under, so a
+/// regression fails. They must not be raised by tuning on this part.
+const FRESH_MODALITY_FLOOR: f64 = 0.86;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.87;
 
 struct Entry {
     modality: String,
@@ -99,7 +100,7 @@ fn embedded_parser_accuracy_on_the_real_tuning_corpus() {
 
 #[test]
 fn embedded_parser_accuracy_on_the_fresh_held_out_corpus() {
-    let entries = load(include_str!("data/parser_corpus_fresh.txt"));
+    let entries = load(include_str!("data/parser_corpus_fresh2.txt"));
     assert!(entries.len() >= 80, "corpus has {} entries", entries.len());
     let (ma, oa) = score(&entries);
     assert!(
@@ -116,7 +117,7 @@ fn embedded_parser_accuracy_on_the_fresh_held_out_corpus() {
 fn both_parts_of_the_real_corpus_are_labelled_and_attributed() {
     for (name, raw) in [
         ("tuning", include_str!("data/parser_corpus_tuning.txt")),
-        ("fresh", include_str!("data/parser_corpus_fresh.txt")),
+        ("fresh2", include_str!("data/parser_corpus_fresh2.txt")),
     ] {
         let mut n = 0;
         for line in raw.lines().filter(|l| l.starts_with("=== ")) {
@@ -131,7 +132,10 @@ fn both_parts_of_the_real_corpus_are_labelled_and_attributed() {
                 ["classification", "regression", "unsupported"].contains(&f[1]),
                 "{name}: {line}"
             );
-            assert!(f[2].starts_with("http"), "{name}: {line}");
+            assert!(
+                f[2].starts_with("http") || f[2].starts_with("written:fresh2/"),
+                "{name}: {line}"
+            );
         }
         assert!(n >= 60, "{name} has {n} entries");
     }

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::agents::brief::Section;
+use crate::agents::brief::{Role, Section};
 use crate::event::Modality;
 
 /// What a piece of evidence speaks for.
@@ -93,7 +93,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         ),
         // --- text: kinds of writing, language words
         c(
-            r"\b(texts?|textual|sentences?|paragraphs?|documents?|essays?|articles?|headlines?|tweets?|reviews?|comments?|posts?|e-?mails?|sms|messages?|narratives?|abstracts?|passages?|phrases?|utterances?|queries|words?|tokens?|vocabulary|corpus|corpora|titles?|questions?|answers?|dialog(ue)?s?|conversations?|prompts?|responses?|stories|books?|news)\b",
+            r"\b(texts?|textual|sentences?|paragraphs?|documents?|essays?|articles?|headlines?|tweets?|reviews?|comments?|posts?|e-?mails?|sms|messages?|narratives?|transcripts?|abstracts?|passages?|phrases?|utterances?|queries|words?|tokens?|vocabulary|corpus|corpora|titles?|questions?|answers?|dialog(ue)?s?|conversations?|prompts?|responses?|stories|books?|news)\b",
             Modality(crate::event::Modality::Text),
             0.9,
         ),
@@ -268,11 +268,66 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Classification,
             0.6,
         ),
+        // The task framed in so many words: "as a class", "a classification problem".
+        c(
+            r"\bas (a |one )?(class|category|label)(es)?\b|\bas (classes|categories|labels)\b|\b(a|the) classification (problem|task)\b",
+            Classification,
+            3.0,
+        ),
+        c(
+            r"\bas (a |an )?(number|real number|continuous (value|number|score)|quantity)\b|\b(a|the) regression (problem|task)\b",
+            Regression,
+            3.0,
+        ),
+        // An indicator (a flag variable) is a yes/no target.
+        c(
+            r"\b(survival|binary|boolean|dummy|event|outcome|target) (indicator|flag)s?\b|\bindicator (for|of|variable|column)\b|\b(a|an|the) [a-z]+ indicator (per|for|of)\b",
+            Classification,
+            2.0,
+        ),
         // A target described as what something is or how it ended is a class.
         c(
             r"\b(target|label|outcome)( variable| column)?\s*(:|is|=)\s*(the\s+)?([a-z-]+\s+){0,3}?(identity|result|status|class|category|type|kind|presence|diagnosis)\b",
             Classification,
             2.5,
+        ),
+        // Metadata (facts about films, photos, songs) is kept in tables.
+        c(
+            r"\bmeta-?data\b",
+            Modality(crate::event::Modality::Tabular),
+            0.8,
+        ),
+        // File types that only hold tables. CSV is not among them: competitions ship texts,
+        // time series and image labels as CSV too.
+        c(
+            r"\.(xlsx?|parquet|feather|arff|sav|dta|sas7bdat)\b|\b(xlsx|parquet|arff) (files?|format|exports?)\b",
+            Modality(crate::event::Modality::Tabular),
+            2.0,
+        ),
+        // File types that hold documents.
+        c(
+            r"\.(txt|pdf|docx?|md|html?)\b",
+            Modality(crate::event::Modality::Text),
+            1.5,
+        ),
+        // Something turned into rows and columns is read as a table, whatever it was first
+        // (see [`CONVERSION`]).
+        c(
+            CONVERSION_PATTERN,
+            Modality(crate::event::Modality::Tabular),
+            3.0,
+        ),
+        // The output named as a list of alternatives ("as low, medium or high") is a class.
+        c(
+            r"\b(into|as|either)\s+(one of\s+)?(the\s+)?[\w-]+( [\w-]+)?(, [\w-]+( [\w-]+)?)*,? or [\w-]+",
+            Classification,
+            2.0,
+        ),
+        // The predicted thing given with a unit ("the rent in EUR") is a quantity.
+        c(
+            r"\b(predict\w*|estimat\w*|forecast\w*|what|how)\b[^.;:\n]{0,60}?\b(in|as)\s+(euros?|eur|dollars?|usd|gbp|pounds|kwh|mwh|mpa|kg|kilograms?|lit(er|re)s?|tonnes?|tons?|grams?|km|kilomet(er|re)s?|met(er|re)s?|minutes|seconds|hours|days|weeks|years|percent|kcal|calories)\b",
+            Regression,
+            2.0,
         ),
         // --- tasks automl does not train
         c(
@@ -330,10 +385,220 @@ static NEGATED_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
-static NEGATION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(no|not|without|never|nor|neither|isn't|aren't|don't|doesn't|instead of|rather than)\b[^.;:\n]{0,24}$")
+/// A word that opens a negated phrase.
+static NEGATOR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(no|not|without|never|nor|neither|isn't|aren't|wasn't|weren't|don't|doesn't|didn't|instead of|rather than)\b")
         .expect("static regex")
 });
+
+/// Where a negated phrase ends: the end of its clause (punctuation, a dash, a bracket) or a
+/// word that turns to what is meant ("not a regression, I need classes"; "not X but Y").
+static CLAUSE_END: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"[.;:!?,\n()—–]|\s-\s|\b(but|instead|rather|however|though|although|whereas|just|only)\b",
+    )
+    .expect("static regex")
+});
+
+/// The longest a negated phrase runs, in bytes, when no clause end comes first.
+const NEGATION_REACH: usize = 60;
+
+/// The byte ranges of `text` that are negated: from a negating word to the end of its clause.
+/// "or not" (a yes/no question) and "not only" negate nothing.
+pub(super) fn negated_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for m in NEGATOR.find_iter(text) {
+        let before = text[..m.start()].trim_end();
+        let after = &text[m.end()..];
+        if (m.as_str() == "not" && before.ends_with(" or"))
+            || after.trim_start().starts_with("only")
+        {
+            continue;
+        }
+        let mut end = (m.end() + NEGATION_REACH).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let end = CLAUSE_END
+            .find(&text[m.end()..end])
+            .map(|c| m.end() + c.start())
+            .unwrap_or(end);
+        out.push((m.start(), end));
+    }
+    out
+}
+
+/// `text` with its negated phrases blanked out.
+pub(super) fn without_negated(text: &str) -> String {
+    blank(text, &negated_spans(text))
+}
+
+/// `text` with its negated phrases and what was turned into a table (up to the conversion
+/// verb, see [`converted_spans`]) blanked out, for the word cues.
+pub(super) fn plain_words(text: &str) -> String {
+    let mut spans = negated_spans(text);
+    spans.extend(
+        converted_spans(text)
+            .into_iter()
+            .filter_map(|(a, _)| CONVERSION.find_at(text, a).map(|m| (a, m.start()))),
+    );
+    blank(text, &spans)
+}
+
+/// `text` with the characters in `spans` replaced by spaces.
+fn blank(text: &str, spans: &[(usize, usize)]) -> String {
+    text.char_indices()
+        .map(|(i, ch)| {
+            if spans.iter().any(|(a, b)| i >= *a && i < *b) {
+                ' '
+            } else {
+                ch
+            }
+        })
+        .collect()
+}
+
+/// Data turned into rows and columns: "the scans were converted into CSV rows".
+const CONVERSION_PATTERN: &str = r"\b(turned|converted|transformed|extracted|exported|digiti[sz]ed|parsed|flattened|tabulated|aggregated|encoded)\b[^.;:\n]{0,40}?\b(into|to|as)\s+(a |an |one |plain )?(csv|rows?|columns?|tables?|tabular|spreadsheets?|feature vectors?)\b";
+
+static CONVERSION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(CONVERSION_PATTERN).expect("static regex"));
+
+/// The byte ranges of `text` that name what was turned into a table: from the start of the
+/// sentence to the conversion ("Invoice images (.jpg) were converted into CSV rows"). The
+/// model reads the rows, so image, audio and text words there are provenance, not input.
+pub(super) fn converted_spans(text: &str) -> Vec<(usize, usize)> {
+    CONVERSION
+        .find_iter(text)
+        .map(|m| {
+            let start = text[..m.start()]
+                .rfind(['.', '!', '?', ';', '\n'])
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            (start, m.end())
+        })
+        .collect()
+}
+
+/// A head noun that makes the word before it a mere modifier: "photo metadata", "image ids",
+/// "audio duration" name facts about the data, kept in a table, not the data itself.
+static META_HEAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s+(metadata|meta-data|ids?|identifiers?|names?|file ?names?|urls?|links?|paths?|counts?|dimensions|sizes?|resolutions?|durations?|lengths?|timestamps?|tags|captions? length|statistics|stats)\b")
+        .expect("static regex")
+});
+
+/// A count of things ("number of photos", "count of reviews") is a number in a table.
+static COUNT_OF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(number|count|counts|total|amount) of\s+$").expect("static regex")
+});
+
+/// Whether the modality word at `start..end` of `text` only modifies another head noun
+/// ("photo metadata") or is counted ("number of photos").
+pub(super) fn is_modifier(text: &str, start: usize, end: usize) -> bool {
+    META_HEAD.is_match(&text[end..]) || COUNT_OF.is_match(&text[..start])
+}
+
+/// A task verb followed, in the same clause, by "from" and the input it reads: "estimate the
+/// age from a face photo". The phrase after "from" names the data the model reads.
+static INPUT_PHRASE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(predict\w*|estimat\w*|classif\w*|categori[sz]\w*|forecast\w*|detect\w*|determin\w*|infer\w*|tell|decide|recogni[sz]\w*|identif\w*|score|grade|rate|label)\b([^.;:\n]{0,80}?)\bfrom\s+([^.;:\n]{1,120})")
+        .expect("static regex")
+});
+
+/// Words just before "from" that make it provenance, not the model's input ("features
+/// extracted from images").
+static PROVENANCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(extracted|computed|derived|calculated|measured|taken|collected|obtained|scraped|downloaded|sampled|generated)\s*$")
+        .expect("static regex")
+});
+
+/// A sentence that states the task: it holds a task verb ("predict", "classify", "forecast").
+static TASK_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(predict\w*|estimat\w*|classif\w*|categori[sz]e\w*|forecast\w*|determin(e|es|ing)|infer|decide|recogni[sz]e|identify|detect|tell apart|flag|goal is|task is|asked to|aim is)\b")
+        .expect("static regex")
+});
+
+/// Words that turn from the task to its purpose ("... so that risky applications get a second
+/// review").
+static PURPOSE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(so that|so the|so we|so our|so it|in order to|which will|to help|to allow|to let|to support)\b")
+        .expect("static regex")
+});
+
+/// The byte ranges of the sentences of `text` that state the task (see [`TASK_SENTENCE`]).
+pub(super) fn task_sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, ch) in text.char_indices() {
+        let end = i + ch.len_utf8();
+        let boundary = matches!(ch, '.' | '!' | '?' | ';' | '\n');
+        if boundary || end == text.len() {
+            if let Some(v) = TASK_SENTENCE.find(&text[start..end]) {
+                // What follows "so that", "in order to" is what the answer is for, not the
+                // task: it ends the task clause.
+                let stop = PURPOSE
+                    .find(&text[start + v.end()..end])
+                    .map(|p| start + v.end() + p.start())
+                    .unwrap_or(end);
+                out.push((start, stop));
+            }
+            start = end;
+        }
+    }
+    out
+}
+
+/// How much more evidence counts when it stands in a sentence that states the task.
+pub(super) const TASK_SENTENCE_WEIGHT: f64 = 1.4;
+
+/// An input phrase that is itself derived from other data ("from features extracted from
+/// photos"): the model reads the derived values, so the phrase says nothing of their source.
+static DERIVED_FROM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(extracted|computed|derived|calculated|measured|obtained) from\b")
+        .expect("static regex")
+});
+
+/// How much evidence for a task kind automl cannot train counts when it stands outside the
+/// sentence that states the task (in a section that has one): it is context ("our chatbot
+/// answers questions. Classify each conversation ...").
+pub(super) const CONTEXT_UNSUPPORTED_WEIGHT: f64 = 0.65;
+
+/// How much more a modality cue counts in the input phrase of the task clause.
+const INPUT_PHRASE_WEIGHT: f64 = 1.0;
+
+/// What the input phrase of a task clause names.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Input {
+    /// An enumeration of attributes ("from its title, seniority, company size and location"):
+    /// columns of a table, whatever the attributes are called.
+    Attributes,
+    /// A phrase naming the data ("from a face photo"), negated words left out.
+    Phrase(String),
+}
+
+/// The input phrases of `text` (see [`INPUT_PHRASE`]).
+pub(super) fn input_phrases(text: &str) -> Vec<Input> {
+    INPUT_PHRASE
+        .captures_iter(text)
+        .filter(|c| !PROVENANCE.is_match(&c[2]) && !DERIVED_FROM.is_match(&c[3]))
+        .map(|c| {
+            let phrase = &c[3];
+            let items = phrase
+                .split(',')
+                .flat_map(|p| p.split(" and "))
+                .filter(|p| !p.trim().is_empty())
+                .count();
+            if items >= 3 {
+                Input::Attributes
+            } else {
+                Input::Phrase(without_negated(phrase.split(',').next().unwrap_or(phrase)))
+            }
+        })
+        .collect()
+}
+
+/// How much an enumeration of attributes as the task's input counts for a table.
+const ATTRIBUTES_INPUT_WEIGHT: f64 = 2.0;
 
 /// The weighed evidence of one request.
 #[derive(Debug, Clone)]
@@ -379,19 +644,74 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
     let mut unsup: Vec<(&'static str, f64)> = Vec::new();
     for s in sections {
         let (wm, wo) = s.role.weights();
+        let negated = negated_spans(&s.text);
+        let task = task_sentences(&s.text);
+        let converted = converted_spans(&s.text);
+        // The input phrase of the task clause says what the model reads: its modality cues
+        // count once more.
+        for input in input_phrases(&s.text) {
+            let phrase = match input {
+                Input::Attributes => {
+                    if let Some(e) = ev
+                        .modality
+                        .iter_mut()
+                        .find(|(m, _)| *m == Modality::Tabular)
+                    {
+                        e.1 += ATTRIBUTES_INPUT_WEIGHT * wm;
+                    }
+                    continue;
+                }
+                Input::Phrase(p) => p,
+            };
+            for cue in CUES.iter() {
+                if let Claim::Modality(m) = cue.claim {
+                    if cue.re.is_match(&phrase) {
+                        if let Some(e) = ev.modality.iter_mut().find(|(mm, _)| *mm == m) {
+                            e.1 += cue.weight * INPUT_PHRASE_WEIGHT * wm;
+                        }
+                    }
+                }
+            }
+        }
         for cue in CUES.iter() {
-            let n = cue
+            let found: Vec<_> = cue
                 .re
                 .find_iter(&s.text)
                 .filter(|m| {
-                    !NEGATION.is_match(&s.text[..m.start()])
+                    !negated
+                        .iter()
+                        .any(|(a, b)| m.start() >= *a && m.start() < *b)
                         && !NEGATED_AFTER.is_match(&s.text[m.end()..])
+                        && !(matches!(
+                            cue.claim,
+                            Claim::Modality(Modality::Image | Modality::Audio | Modality::Text)
+                        ) && (is_modifier(&s.text, m.start(), m.end())
+                            || converted
+                                .iter()
+                                .any(|(a, b)| m.start() >= *a && m.start() < *b)))
                 })
-                .count();
+                .collect();
+            let n = found.len();
             if n == 0 {
                 continue;
             }
-            let v = cue.weight * repeat_factor(n);
+            let in_task = found
+                .iter()
+                .any(|m| task.iter().any(|(a, b)| m.start() >= *a && m.start() < *b));
+            // Evidence in the sentence that states the task counts more; a kind of task automl
+            // cannot train, named only outside that sentence, counts less (it is context:
+            // "users type questions into our chatbot. Categorise each query ...").
+            let clause = if in_task {
+                TASK_SENTENCE_WEIGHT
+            } else if matches!(cue.claim, Claim::Unsupported(_))
+                && !task.is_empty()
+                && !matches!(s.role, Role::Evaluation | Role::Submission)
+            {
+                CONTEXT_UNSUPPORTED_WEIGHT
+            } else {
+                1.0
+            };
+            let v = cue.weight * repeat_factor(n) * clause;
             match cue.claim {
                 Claim::Modality(m) => {
                     if let Some(e) = ev.modality.iter_mut().find(|(mm, _)| *mm == m) {
@@ -423,7 +743,7 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agents::brief::{Role, sections};
+    use crate::agents::brief::sections;
 
     #[test]
     fn sections_by_heading() {
@@ -445,6 +765,94 @@ mod tests {
         let e = weigh(&sections("Each row describes a photo of a leaf."));
         let image = e.modality.iter().find(|(m, _)| *m == Modality::Image);
         assert!(image.is_some_and(|x| x.1 > 0.0));
+    }
+
+    fn modality_of(e: &Evidence, m: Modality) -> f64 {
+        e.modality
+            .iter()
+            .find(|(mm, _)| *mm == m)
+            .map(|x| x.1)
+            .unwrap_or(0.0)
+    }
+
+    #[test]
+    fn negation_reaches_the_end_of_its_clause_only() {
+        let t = "it is not a regression, i need classes";
+        let spans = negated_spans(t);
+        assert_eq!(spans.len(), 1);
+        let (a, b) = spans[0];
+        assert!(t[a..b].contains("regression"));
+        assert!(!t[a..b].contains("classes"));
+        // "but" turns to what is meant.
+        let t = "we do not want prices but whether a flat sells";
+        let (a, b) = negated_spans(t)[0];
+        assert!(t[a..b].contains("prices") && !t[a..b].contains("sells"));
+        // A negated cue does not count; the same cue outside the negation does.
+        let neg = weigh(&sections("no photographs are involved at this stage"));
+        assert_eq!(modality_of(&neg, Modality::Image), 0.0);
+        let pos = weigh(&sections("the photographs are involved at this stage"));
+        assert!(modality_of(&pos, Modality::Image) > 0.0);
+    }
+
+    #[test]
+    fn or_not_and_not_only_negate_nothing() {
+        assert!(negated_spans("decide whether or not the parcel arrives late").is_empty());
+        assert!(negated_spans("not only the scans but the notes").is_empty());
+        assert_eq!(without_negated("tell me if or not"), "tell me if or not");
+        assert_eq!(without_negated("not a price"), "           ");
+    }
+
+    #[test]
+    fn file_types_that_only_hold_tables_or_documents() {
+        let e = weigh(&sections("the survey answers are in wave3_final.xlsx"));
+        assert!(modality_of(&e, Modality::Tabular) > 0.0);
+        let e = weigh(&sections(
+            "the minutes of every meeting are in minutes_2019.pdf",
+        ));
+        assert!(modality_of(&e, Modality::Text) > 0.0);
+        // CSV holds anything: it is no evidence on its own.
+        let e = weigh(&sections("everything sits in export.csv"));
+        assert_eq!(modality_of(&e, Modality::Tabular), 0.0);
+    }
+
+    #[test]
+    fn data_turned_into_rows_is_a_table() {
+        let e = weigh(&sections(
+            "the paper forms were digitised into csv rows by the clerks",
+        ));
+        assert!(modality_of(&e, Modality::Tabular) >= 3.0);
+    }
+
+    #[test]
+    fn the_input_phrase_names_what_the_model_reads() {
+        assert_eq!(
+            input_phrases("estimate the ripeness of a mango from a photo taken at the stall"),
+            vec![Input::Phrase("a photo taken at the stall".to_string())]
+        );
+        assert_eq!(
+            input_phrases("estimate the rent from the floor, district, size and view"),
+            vec![Input::Attributes]
+        );
+        // Provenance is not input: the model reads the values computed from the pictures.
+        assert!(input_phrases("predict the grade from values computed from pictures").is_empty());
+        assert!(input_phrases("predict the grade from the pictures we took").len() == 1);
+        assert!(input_phrases("the pictures came from a shop").is_empty());
+    }
+
+    #[test]
+    fn the_task_sentence_ends_where_its_purpose_begins() {
+        let t = "we sell bikes. predict the return rate so that the review team can plan. thanks";
+        let spans = task_sentences(t);
+        assert_eq!(spans.len(), 1);
+        let (a, b) = spans[0];
+        assert_eq!(t[a..b].trim(), "predict the return rate");
+    }
+
+    #[test]
+    fn evidence_in_the_task_sentence_counts_more() {
+        let task = weigh(&sections("classify the letters written by the mayor"));
+        let context = weigh(&sections("the letters written by the mayor are here"));
+        assert!(modality_of(&task, Modality::Text) > modality_of(&context, Modality::Text));
     }
 
     #[test]

@@ -702,6 +702,12 @@ impl Scores {
         // count more than background story.
         let secs = brief::sections(text);
         let ev = evidence::weigh(&secs);
+        // The sections' text with negated phrases ("not a regression") and the source of a
+        // conversion to a table blanked out, for the word cues and the short-request rules.
+        let plain: Vec<String> = secs
+            .iter()
+            .map(|s| evidence::plain_words(&s.text))
+            .collect();
 
         // Modality: the weighed evidence plus the word cues of each section.
         let mut modal: Vec<(Modality, f64)> = ev
@@ -710,7 +716,8 @@ impl Scores {
             .map(|(m, e)| {
                 let words: f64 = secs
                     .iter()
-                    .map(|s| weighted_score(&s.text, cue_weights(*m), 0.6) * s.role.weights().0)
+                    .zip(&plain)
+                    .map(|(s, t)| weighted_score(t, cue_weights(*m), 0.6) * s.role.weights().0)
                     .sum();
                 if ev.absent.contains(m) {
                     (*m, 0.0)
@@ -741,7 +748,8 @@ impl Scores {
         // the word cues of each section.
         let word_obj = |cues: &[(&str, f64)]| -> f64 {
             secs.iter()
-                .map(|s| weighted_score(&s.text, cues, 0.3) * s.role.weights().1)
+                .zip(&plain)
+                .map(|(s, t)| weighted_score(t, cues, 0.3) * s.role.weights().1)
                 .sum::<f64>()
         };
         let classification = ev.classification
@@ -754,8 +762,22 @@ impl Scores {
         for (re, tt, _) in UNSUPPORTED.iter() {
             let hits: f64 = secs
                 .iter()
-                .filter(|s| re.is_match(&s.text))
-                .map(|s| SHORT_RULE_WEIGHT * s.role.weights().1)
+                .zip(&plain)
+                .filter(|(_, t)| re.is_match(t))
+                .map(|(s, t)| {
+                    // As with the evidence: named only outside the sentence that states the
+                    // task, an unsupported kind is context and counts less.
+                    let task = evidence::task_sentences(t);
+                    let outside = !task.is_empty()
+                        && !task.iter().any(|(a, b)| re.is_match(&t[*a..*b]))
+                        && !matches!(s.role, brief::Role::Evaluation | brief::Role::Submission);
+                    let w = SHORT_RULE_WEIGHT * s.role.weights().1;
+                    if outside {
+                        w * evidence::CONTEXT_UNSUPPORTED_WEIGHT
+                    } else {
+                        w
+                    }
+                })
                 .sum();
             if hits > 0.0 {
                 match unsup.iter_mut().find(|(t, _)| t == tt) {
@@ -1092,6 +1114,79 @@ mod tests {
         let i = parse("predict churn, target column is Exited, try 5 models");
         assert_eq!(i.target.as_deref(), Some("Exited"));
         assert_eq!(i.constraints.max_trials, Some(5));
+    }
+
+    // The sentences in the tests below are in no corpus; each was answered wrongly before the
+    // rule it tests (issue 15, part 3).
+
+    #[test]
+    fn negated_objectives_do_not_count() {
+        let i = parse(
+            "Not a regression, I need classes: each supplier should be rated bronze, silver or gold from the audit table.",
+        );
+        assert_eq!(i.objective, Objective::Classification);
+        let i = parse(
+            "This is not a classification problem: I want the number of days each container waits at the port.",
+        );
+        assert_eq!(i.objective, Objective::Regression);
+    }
+
+    #[test]
+    fn the_input_of_the_task_decides_the_modality() {
+        let i = parse("Predict the mood of the speaker from the transcript of each meeting.");
+        assert_eq!(i.modality, Modality::Text);
+        assert!(i.supported);
+        // An enumeration of attributes is a table, whatever the attributes are called.
+        let i = parse(
+            "Estimate the value of each old photograph from its caption, studio, year and size.",
+        );
+        assert_eq!(i.modality, Modality::Tabular);
+        assert_eq!(i.objective, Objective::Regression);
+    }
+
+    #[test]
+    fn what_was_turned_into_a_table_is_provenance() {
+        let i = parse(
+            "Invoice images (.jpg) were converted into csv rows by the vendor. Predict whether an invoice is paid late.",
+        );
+        assert_eq!(i.modality, Modality::Tabular);
+        assert_eq!(i.objective, Objective::Classification);
+    }
+
+    #[test]
+    fn a_modality_word_that_modifies_another_head_is_not_the_data() {
+        let i = parse(
+            "Not photos: we only have the photo metadata table (camera, lens, exposure), predict the likes count.",
+        );
+        assert_eq!(i.modality, Modality::Tabular);
+    }
+
+    #[test]
+    fn context_outside_the_task_sentence_counts_less() {
+        // A chatbot named as context does not make the stated classification unsupported.
+        let i = parse(
+            "Our chatbot answers customer questions about loans. Classify each conversation as resolved or unresolved.",
+        );
+        assert!(i.supported, "{:?}", i.reason);
+        assert_eq!(i.task_type, "text_classification");
+        // Named in the task sentence itself, it is still refused.
+        let i = parse("Build a chatbot that answers customer questions about loans.");
+        assert!(!i.supported);
+    }
+
+    #[test]
+    fn alternatives_units_indicators_and_framing() {
+        let i =
+            parse("Sort each beehive as thriving, stable or collapsing from the inspection table.");
+        assert_eq!(i.objective, Objective::Classification);
+        let i = parse(
+            "What water use in litres should each orchard expect next season, given its acreage and soil?",
+        );
+        assert_eq!(i.objective, Objective::Regression);
+        let i = parse("Target: indicator for relapse within a year.");
+        assert_eq!(i.objective, Objective::Classification);
+        let i = parse("Predict the price band of each flat as a class.");
+        assert_eq!(i.objective, Objective::Classification);
     }
 
     #[test]
