@@ -268,6 +268,20 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Classification,
             0.6,
         ),
+        // A column given with its values as alternatives in brackets ("attrition (yes/no)",
+        // "status (fully paid / charged off)") names the classes of a target. A bracketed list
+        // with commas is not enough: it as often lists the columns of a table.
+        c(
+            r"\b[a-z][\w-]*\s\([a-z]+(\s[a-z]+)?\s?/\s?[a-z]+(\s[a-z]+)?(\s?/\s?[a-z]+(\s[a-z]+)?)*\)",
+            Classification,
+            1.5,
+        ),
+        // "Detection" of a kind of message or behaviour is a yes/no (or which-kind) label.
+        c(
+            r"\b(spam|fraud|intent|language|sarcasm|toxicity|hate speech|fake news|phishing|churn|bot|default|plagiarism|emotion|sentiment)\s+(detection|detector|classifier|identification)\b",
+            Classification,
+            2.0,
+        ),
         // The task framed in so many words: "as a class", "a classification problem".
         c(
             r"\bas (a |one )?(class|category|label)(es)?\b|\bas (classes|categories|labels)\b|\b(a|the) classification (problem|task)\b",
@@ -290,6 +304,20 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             r"\b(target|label|outcome)( variable| column)?\s*(:|is|=)\s*(the\s+)?([a-z-]+\s+){0,3}?(identity|result|status|class|category|type|kind|presence|diagnosis)\b",
             Classification,
             2.5,
+        ),
+        // Free text kept in a table: a column or field named for writing (the body of an
+        // email, a review's text, a complaint narrative) is what the model reads.
+        c(
+            r#"\b(columns?|fields?|with)\b[^.;\n]{0,60}?[\s,(`'"](subject|body|comment_text|review_text|text|message|narrative|excerpt|utterance|tweet|transcript|headline|premise|hypothesis)[`'"]?(\s*,|\s+and\b|\s*\)|\s+column|\s+field)"#,
+            Modality(crate::event::Modality::Text),
+            2.5,
+        ),
+        // A regular clock: readings every minute, a sampling rate, bars of a fixed length, the
+        // next day's value.
+        c(
+            r"\bevery (minute|second|hour|\d+ ?(ms|s|sec|secs|seconds|min|mins|minutes|hours?))\b|\b\d+ ?hz\b|\b\d+[- ](minute|second|hour|min) (bars|intervals|readings|candles|data|resolution)\b|\btomorrow'?s?\b|\bnext[- ](day|hour|minute)'?s?\b",
+            Modality(crate::event::Modality::TimeSeries),
+            1.8,
         ),
         // Metadata (facts about films, photos, songs) is kept in tables.
         c(
@@ -374,6 +402,25 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             r"\b(speech recognition|speech-to-text|transcri(be|ption)s? of (the )?(audio|speech))\b",
             Unsupported("speech_recognition"),
             3.0,
+        ),
+        // Content the model must write or transform, named by its verb and its output rather
+        // than by "generation": a rewrite, a reply, a headline, a sharper picture.
+        c(
+            r"\b(rewrit(e|es|ing)\s+(it|them|each|every|all|our|my|these|those|their)|upscal\w*|super[- ]resolution|sharpen\w*|coloui?ri[sz]\w*|inpaint\w*|style transfer|text[- ]to[- ]sql|into sql)\b|\b(write|writes|writing|produce|produces|draft|drafts|compose|composes)\s+(a\s|an\s|the\s|one\s|each\s)?([\w-]+\s){0,3}?(summary|summaries|headlines?|captions?|repl(y|ies)|descriptions?|stor(y|ies)|poems?|letters?)\b|\bcontinue\s(it|them|the\s(story|text|sentence|paragraph))\b|\b(correct|correcting|fix|fixing)\s(the\s)?(grammar|spelling|typos)\b|\b(repl(y|ies)|respond\w*|answer\w*)\s(to\s)?([\w-]+\s){0,2}automatically\b|\b(turn|convert|transform)s?\s([\w-]+\s){1,3}into\s([\w-]+\s){0,2}(versions?|style)\b",
+            Unsupported("generation"),
+            2.5,
+        ),
+        // Boxes and positions of the things in a picture are detection, whatever the verb.
+        c(
+            r"\b(put|draw|place)s? (a )?box(es)? around\b|\bboxes around\b|\bwhere (each|every) [\w-]+('s)?( [\w-]+)? is\b|\blocate (each|every|all|the) ",
+            Unsupported("object_detection"),
+            3.0,
+        ),
+        // Anomaly detection: no labels, only what looks unlike the rest.
+        c(
+            r"\b(anomal(y|ies|ous)|outliers?|novelty detection|look(s)? like the rest|unlike the rest)\b",
+            Unsupported("anomaly_detection"),
+            2.5,
         ),
     ]
 });

@@ -492,6 +492,18 @@ static IMAGE_OUTPUT: LazyLock<Regex> = LazyLock::new(|| {
 /// The head start of tabular data in the modality vote.
 const TABULAR_PRIOR: f64 = 1.2;
 
+/// A statement that the data has no labels ("we have never labelled any", "unlabelled").
+static NO_LABELS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(no|without|never)\s(any\s|the\s)?([\w-]+\s)?(labels?|labell?ed|targets?|ground[- ]truth)\b|\bunlabell?ed\b")
+        .expect("static regex")
+});
+
+/// Task kinds that learn without a target.
+const UNSUPERVISED_KINDS: &[&str] = &["clustering", "anomaly_detection"];
+
+/// What a statement that the data has no labels adds to the unsupervised kinds named.
+const NO_LABELS_WEIGHT: f64 = 2.0;
+
 /// How much the word cues of each section count beside the weighed evidence.
 const WORD_CUE_SHARE: f64 = 0.5;
 
@@ -528,6 +540,9 @@ fn unsupported_reason(task_type: &str) -> &'static str {
             "labelling each word or span of a text (named entities, tags, extracted phrases) is not something automl can train; it labels whole texts"
         }
         "ranking" => "ranking or ordering items is not something automl can train yet",
+        "anomaly_detection" => {
+            "anomaly detection without labels (what looks unlike the rest) is unsupervised; automl needs a target column to learn"
+        }
         "speech_recognition" => {
             "speech recognition (audio to text) is not something automl can train"
         }
@@ -783,6 +798,15 @@ impl Scores {
                 match unsup.iter_mut().find(|(t, _)| t == tt) {
                     Some(e) => e.1 += hits,
                     None => unsup.push((tt, hits)),
+                }
+            }
+        }
+        // Data said to carry no labels leaves nothing to learn a target from: the unsupervised
+        // kinds named beside it (clustering, anomaly detection) are what is meant.
+        if NO_LABELS.is_match(&lower) {
+            for (t, w) in unsup.iter_mut() {
+                if UNSUPERVISED_KINDS.contains(t) {
+                    *w += NO_LABELS_WEIGHT;
                 }
             }
         }
