@@ -91,6 +91,12 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Modality(crate::event::Modality::Image),
             1.2,
         ),
+        // A video is a sequence of pictures.
+        c(
+            r"\b(videos?|footage|dashcams?|cctv|webcams?|video frames?)\b",
+            Modality(crate::event::Modality::Image),
+            1.5,
+        ),
         // --- text: kinds of writing, language words
         c(
             r"\b(texts?|textual|sentences?|paragraphs?|documents?|essays?|articles?|headlines?|tweets?|reviews?|comments?|posts?|e-?mails?|sms|messages?|narratives?|transcripts?|abstracts?|passages?|phrases?|utterances?|queries|words?|tokens?|vocabulary|corpus|corpora|titles?|questions?|answers?|dialog(ue)?s?|conversations?|prompts?|responses?|stories|books?|news)\b",
@@ -276,6 +282,12 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Classification,
             1.5,
         ),
+        // Whether a quantity passes a threshold ("whether income exceeds 50K") is a yes/no.
+        c(
+            r"\b(whether|if)\b[^.;\n]{0,40}?\b(exceeds?|is above|is below|is over|is under|goes above|goes below|more than|less than|greater than|at least)\s[$€£]?\d",
+            Classification,
+            2.5,
+        ),
         // "Detection" of a kind of message or behaviour is a yes/no (or which-kind) label.
         c(
             r"\b(spam|fraud|intent|language|sarcasm|toxicity|hate speech|fake news|phishing|churn|bot|default|plagiarism|emotion|sentiment)\s+(detection|detector|classifier|identification)\b",
@@ -413,6 +425,12 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         // Boxes and positions of the things in a picture are detection, whatever the verb.
         c(
             r"\b(put|draw|place)s? (a )?box(es)? around\b|\bboxes around\b|\bwhere (each|every) [\w-]+('s)?( [\w-]+)? is\b|\blocate (each|every|all|the) ",
+            Unsupported("object_detection"),
+            3.0,
+        ),
+        // Where things are in each frame or picture is detection too.
+        c(
+            r"\b(where|locations?|positions?|coordinates)\b[^.;\n]{0,30}\bin (each|every|the) (frame|image|photo|picture)s?\b",
             Unsupported("object_detection"),
             3.0,
         ),
