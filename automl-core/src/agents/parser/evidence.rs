@@ -87,7 +87,13 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             1.0,
         ),
         c(
-            r"\b(rgb|grayscale|greyscale|\d+\s?x\s?\d+(\s?pixels?)?|thumbnails?|convolutional|cnns?|computer vision|handwritten|drawings?|sketch(es)?|scanned)\b",
+            r"\b(rgb|grayscale|greyscale|thumbnails?|convolutional|cnns?|computer vision|handwritten|drawings?|sketch(es)?|scanned)\b",
+            Modality(crate::event::Modality::Image),
+            1.2,
+        ),
+        // A size in pixels ("28x28", "512x512 px"), not a size with a unit ("30x30 m cells").
+        c(
+            r"\b\d+\s?x\s?\d+(\s?(pixels?|px)\b|\s+(rgb|gr[ae]yscale|colou?r|images?|photos?|pictures?|patches|crops|tiles|thumbnails?|frames?)\b|\s?[),;]|\.(\s|$)|\s*$)",
             Modality(crate::event::Modality::Image),
             1.2,
         ),
@@ -330,6 +336,12 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             r"\bevery (minute|second|hour|\d+ ?(ms|s|sec|secs|seconds|min|mins|minutes|hours?))\b|\b\d+ ?hz\b|\b\d+[- ](minute|second|hour|min) (bars|intervals|readings|candles|data|resolution)\b|\btomorrow'?s?\b|\bnext[- ](day|hour|minute)'?s?\b",
             Modality(crate::event::Modality::TimeSeries),
             1.8,
+        ),
+        // A table said to hold one row per entity.
+        c(
+            r"\bone (row|record|line) (per|for each|for every)\b",
+            Modality(crate::event::Modality::Tabular),
+            2.0,
         ),
         // Metadata (facts about films, photos, songs) is kept in tables.
         c(
