@@ -328,7 +328,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         c(
             r#"\b(columns?|fields?|with)\b[^.;\n]{0,60}?[\s,(`'"](subject|body|comment_text|review_text|text|message|narrative|excerpt|utterance|tweet|transcript|headline|premise|hypothesis)[`'"]?(\s*,|\s+and\b|\s*\)|\s+column|\s+field)"#,
             Modality(crate::event::Modality::Text),
-            2.5,
+            3.0,
         ),
         // A regular clock: readings every minute, a sampling rate, bars of a fixed length, the
         // next day's value.
@@ -430,7 +430,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         // Content the model must write or transform, named by its verb and its output rather
         // than by "generation": a rewrite, a reply, a headline, a sharper picture.
         c(
-            r"\b(rewrit(e|es|ing)\s+(it|them|each|every|all|our|my|these|those|their)|upscal\w*|super[- ]resolution|sharpen\w*|coloui?ri[sz]\w*|inpaint\w*|style transfer|text[- ]to[- ]sql|into sql)\b|\b(write|writes|writing|produce|produces|draft|drafts|compose|composes)\s+(a\s|an\s|the\s|one\s|each\s)?([\w-]+\s){0,3}?(summary|summaries|headlines?|captions?|repl(y|ies)|descriptions?|stor(y|ies)|poems?|letters?)\b|\bcontinue\s(it|them|the\s(story|text|sentence|paragraph))\b|\b(correct|correcting|fix|fixing)\s(the\s)?(grammar|spelling|typos)\b|\b(repl(y|ies)|respond\w*|answer\w*)\s(to\s)?([\w-]+\s){0,2}automatically\b|\b(turn|convert|transform)s?\s([\w-]+\s){1,3}into\s([\w-]+\s){0,2}(versions?|style)\b",
+            r"\b(rewrit(e|es|ing)\s+(it|them|each|every|all|our|my|these|those|their)|upscal\w*|super[- ]resolution|sharpen\w*|coloui?ri[sz]\w*|inpaint\w*|style transfer|text[- ]to[- ]sql|into sql)\b|\b(write|writes|writing|produce|produces|draft|drafts|compose|composes)\s+(a\s|an\s|the\s|one\s|each\s)?([\w-]+\s){0,3}?(summary|summaries|headlines?|captions?|repl(y|ies)|descriptions?|stor(y|ies)|poems?|letters?)\b|\bcontinue\s(it|them|the\s(story|text|sentence|paragraph))\b|\b(correct|correcting|fix|fixing)\s(the\s)?(grammar|spelling|typos)\b|\b(repl(y|ies)|respond\w*|answer\w*)\s(to\s)?([\w-]+\s){0,3}automatically\b|\b(turn|convert|transform)s?\s([\w-]+\s){1,4}into\s([\w-]+\s){0,2}(versions?|style)\b",
             Unsupported("generation"),
             2.5,
         ),

@@ -1213,6 +1213,95 @@ mod tests {
         assert_eq!(i.objective, Objective::Classification);
     }
 
+    /// Part 4 rules, each on sentences from no corpus.
+    #[test]
+    fn tasks_that_write_or_transform_are_unsupported_by_their_verbs() {
+        for p in [
+            "Rewrite each of our museum labels so a ten-year-old understands it.",
+            "Draft a short reply for every tenant complaint in the inbox.",
+            "Write a two-line description for each hiking trail in our guide.",
+            "Upscale the old scanned postcards to four times their size.",
+            "Respond to incoming supplier queries automatically.",
+            "Fix the spelling in the volunteers' field notes.",
+            "Turn the summer landscape shots into winter versions.",
+        ] {
+            let i = parse(p);
+            assert!(!i.supported, "{p}: {i:?}");
+            assert_eq!(i.task_type, "generation", "{p}");
+        }
+        // Writing is not generation when what is written is the data.
+        let i = parse("Classify the letters patients wrote to the clinic by department.");
+        assert!(i.supported, "{i:?}");
+    }
+
+    #[test]
+    fn positions_of_things_in_pictures_are_detection() {
+        for p in [
+            "Draw a box around every seal on the drone photos of the beach.",
+            "Give the positions of the welds in each image from the line camera.",
+        ] {
+            let i = parse(p);
+            assert!(!i.supported, "{p}: {i:?}");
+            assert_eq!(i.task_type, "object_detection", "{p}");
+        }
+        let i = parse("Find the tram stops in the CCTV footage and mark where they are in every frame.");
+        assert_eq!(i.modality, Modality::Image, "{i:?}");
+    }
+
+    #[test]
+    fn no_labels_means_an_unsupervised_task() {
+        let i = parse("Spot the sensor readings that are anomalous in our boiler logs table.");
+        assert!(!i.supported);
+        assert_eq!(i.task_type, "anomaly_detection");
+        let i = parse(
+            "We have no labels for the 900 libraries: put them into groups of similar borrowing patterns.",
+        );
+        assert!(!i.supported, "{i:?}");
+        assert_eq!(i.task_type, "clustering");
+        assert!(unsupported_reason("anomaly_detection").contains("target"));
+    }
+
+    #[test]
+    fn detection_of_a_kind_and_thresholds_are_classes() {
+        let i = parse("Bot detection for the comment section of our recipe site.");
+        assert!(i.supported, "{i:?}");
+        assert_eq!(i.objective, Objective::Classification);
+        let i = parse("From the farm records, predict whether milk output exceeds 30 litres a day.");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        let i = parse("Predict the lease status (renewed / ended) of each shop unit.");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        // A bracketed list with commas names columns, not classes.
+        let i = parse("Predict the weekly rent from the listings (city, rooms, floor, size).");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+    }
+
+    #[test]
+    fn text_kept_in_named_columns_is_text() {
+        let i = parse(
+            "letters.csv has the columns id, sent_on, subject, body and ward; route each letter to its ward.",
+        );
+        assert_eq!(i.modality, Modality::Text, "{i:?}");
+        let i = parse("Predict the yield from the columns field, rainfall, soil and seed.");
+        assert_eq!(i.modality, Modality::Tabular, "{i:?}");
+    }
+
+    #[test]
+    fn a_regular_clock_is_a_time_series_and_one_row_per_entity_a_table() {
+        let i = parse("The flow meter logs every minute; predict the flow 10 minutes ahead.");
+        assert_eq!(i.modality, Modality::TimeSeries, "{i:?}");
+        let i = parse("From the last month of hourly prices, predict tomorrow's average price.");
+        assert_eq!(i.modality, Modality::TimeSeries, "{i:?}");
+        let i = parse(
+            "The extract has one row per farm, with the daily milk average and herd size; predict whether the farm joins the co-op.",
+        );
+        assert_eq!(i.modality, Modality::Tabular, "{i:?}");
+        // A size with a unit is not a picture.
+        let i = parse("Predict the crop of each 20x20 m plot from its soil and slope.");
+        assert_eq!(i.modality, Modality::Tabular, "{i:?}");
+        let i = parse("Label the 64x64 greyscale tiles of the wafer as defective or fine.");
+        assert_eq!(i.modality, Modality::Image, "{i:?}");
+    }
+
     #[test]
     fn gibberish_has_no_objective() {
         let i = parse("hello there");
