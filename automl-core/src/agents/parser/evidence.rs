@@ -472,7 +472,7 @@ static NEGATOR: LazyLock<Regex> = LazyLock::new(|| {
 /// word that turns to what is meant ("not a regression, I need classes"; "not X but Y").
 static CLAUSE_END: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"[.;:!?,\n()—–]|\s-\s|\b(but|instead|rather|however|though|although|whereas|just|only)\b",
+        r"[.;:!?,\n()—–]|\s-\s|\b(but|instead|rather|however|though|although|whereas|just|only)\b|\s(in|on|from) (our|my|your|their|this|these|each|every)\b",
     )
     .expect("static regex")
 });

@@ -1262,6 +1262,19 @@ mod tests {
     }
 
     #[test]
+    fn what_holds_the_missing_thing_is_not_negated() {
+        // "no X in our table": the X is missing, the table is there.
+        let i = parse(
+            "There is no price history in our listings spreadsheet; estimate each home's value from its features.",
+        );
+        assert_eq!(i.modality, Modality::Tabular, "{i:?}");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+        let spans = evidence::negated_spans("no photos in our records");
+        assert_eq!(spans.len(), 1);
+        assert_eq!(&"no photos in our records"[spans[0].0..spans[0].1], "no photos");
+    }
+
+    #[test]
     fn detection_of_a_kind_and_thresholds_are_classes() {
         let i = parse("Bot detection for the comment section of our recipe site.");
         assert!(i.supported, "{i:?}");
