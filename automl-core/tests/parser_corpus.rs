@@ -133,7 +133,9 @@ fn both_parts_of_the_real_corpus_are_labelled_and_attributed() {
                 "{name}: {line}"
             );
             assert!(
-                f[2].starts_with("http") || f[2].starts_with("written:fresh2/") || f[2].starts_with("written:fresh3/"),
+                f[2].starts_with("http")
+                    || f[2].starts_with("written:fresh2/")
+                    || f[2].starts_with("written:fresh3/"),
                 "{name}: {line}"
             );
         }

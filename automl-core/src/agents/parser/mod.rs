@@ -1244,7 +1244,9 @@ mod tests {
             assert!(!i.supported, "{p}: {i:?}");
             assert_eq!(i.task_type, "object_detection", "{p}");
         }
-        let i = parse("Find the tram stops in the CCTV footage and mark where they are in every frame.");
+        let i = parse(
+            "Find the tram stops in the CCTV footage and mark where they are in every frame.",
+        );
         assert_eq!(i.modality, Modality::Image, "{i:?}");
     }
 
@@ -1271,7 +1273,10 @@ mod tests {
         assert_eq!(i.objective, Objective::Regression, "{i:?}");
         let spans = evidence::negated_spans("no photos in our records");
         assert_eq!(spans.len(), 1);
-        assert_eq!(&"no photos in our records"[spans[0].0..spans[0].1], "no photos");
+        assert_eq!(
+            &"no photos in our records"[spans[0].0..spans[0].1],
+            "no photos"
+        );
     }
 
     #[test]
@@ -1279,7 +1284,8 @@ mod tests {
         let i = parse("Bot detection for the comment section of our recipe site.");
         assert!(i.supported, "{i:?}");
         assert_eq!(i.objective, Objective::Classification);
-        let i = parse("From the farm records, predict whether milk output exceeds 30 litres a day.");
+        let i =
+            parse("From the farm records, predict whether milk output exceeds 30 litres a day.");
         assert_eq!(i.objective, Objective::Classification, "{i:?}");
         let i = parse("Predict the lease status (renewed / ended) of each shop unit.");
         assert_eq!(i.objective, Objective::Classification, "{i:?}");
