@@ -11,10 +11,10 @@ use crate::agents::parser::EmbeddedParser;
 use crate::agents::selector::CostFirstSelector;
 use crate::agents::{Agent, Prompt, SelectionInput};
 use crate::event::{Intent, ModelCandidate};
-use crate::train::{decision, ensemble};
 use crate::train::gbdt::{self, GbdtTrainer};
 use crate::train::linear::{self, LinearTrainer};
 use crate::train::{ModelFormats, TrainedModel, Trainer};
+use crate::train::{decision, ensemble};
 
 /// The default DATA_SOURCE chain from the environment: the Hub unless offline
 /// (`HubConfig::from_env`, feature `hub`), the local HF cache, the bundled catalog.

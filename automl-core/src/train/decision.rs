@@ -137,15 +137,13 @@ impl TrainedModel for DecisionModel {
     fn predict_batch(&self, batch: &RecordBatch) -> Result<(Predictions, TransformReport)> {
         let (p, report) = self.base.predict_batch(batch)?;
         match p {
-            Predictions::Classes { classes, proba } if proba.ncols() == self.weights.len() => {
-                Ok((
-                    Predictions::Classes {
-                        classes,
-                        proba: apply(&proba, &self.weights),
-                    },
-                    report,
-                ))
-            }
+            Predictions::Classes { classes, proba } if proba.ncols() == self.weights.len() => Ok((
+                Predictions::Classes {
+                    classes,
+                    proba: apply(&proba, &self.weights),
+                },
+                report,
+            )),
             _ => Err(AutomlError::Internal(format!(
                 "the base model {} did not predict {} class probabilities",
                 self.base.model_name(),
@@ -380,7 +378,9 @@ pub fn tune(
             let mut row = crossed.row_mut(i);
             let s: f64 = row.iter().zip(w.iter()).map(|(p, w)| p * w).sum();
             if s > 0.0 && s.is_finite() {
-                row.iter_mut().zip(w.iter()).for_each(|(p, w)| *p = *p * w / s);
+                row.iter_mut()
+                    .zip(w.iter())
+                    .for_each(|(p, w)| *p = *p * w / s);
             }
         }
     }
@@ -469,7 +469,16 @@ mod tests {
         let (y, p) = rare_low_scores(500);
         assert!(tune(&y, &p, "roc_auc", 0, far).is_none());
         assert!(tune(&y, &p, "accuracy", 0, far).is_none());
-        assert!(tune(&y[..10], &p.slice(ndarray::s![..10, ..]).to_owned(), "macro_f1", 0, far).is_none());
+        assert!(
+            tune(
+                &y[..10],
+                &p.slice(ndarray::s![..10, ..]).to_owned(),
+                "macro_f1",
+                0,
+                far
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -489,7 +498,11 @@ mod tests {
                 0
             };
             // Class 2 is under-predicted: its probability is shrunk.
-            let mut row = [0.2 + 0.2 * rng.r#gen::<f64>(), 0.2 + 0.2 * rng.r#gen::<f64>(), 0.05 * rng.r#gen::<f64>()];
+            let mut row = [
+                0.2 + 0.2 * rng.r#gen::<f64>(),
+                0.2 + 0.2 * rng.r#gen::<f64>(),
+                0.05 * rng.r#gen::<f64>(),
+            ];
             row[c] += if c == 2 { 0.25 } else { 0.35 };
             let s: f64 = row.iter().sum();
             for j in 0..3 {

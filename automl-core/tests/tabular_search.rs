@@ -1,4 +1,4 @@
-//! Imbalance on a real table: census income (datasets/tabular/adult.csv) with the `>50K` class
+//! Tabular search quality on real tables. Imbalance: census income (datasets/tabular/adult.csv) with the `>50K` class
 //! thinned to one in five (about 6% of rows). A run optimising macro-F1 tunes the decision
 //! threshold on out-of-sample predictions; on rows the run never saw, the tuned model beats the
 //! same model deciding by the most probable class on macro-F1 and balanced accuracy, and the
@@ -92,9 +92,16 @@ async fn a_tuned_threshold_lifts_macro_f1_on_held_out_rows_and_survives_a_reload
         .iter()
         .find(|r| r.params.contains_key("decision_of"))
         .expect("a decision-threshold row on the leaderboard");
-    let threshold = row.params["threshold"].as_f64().expect("a binary threshold");
+    let threshold = row.params["threshold"]
+        .as_f64()
+        .expect("a binary threshold");
     assert!(threshold > 0.0 && threshold < 0.5, "threshold {threshold}");
-    assert!(row.score > row.params["untuned_macro_f1"].as_f64().expect("untuned score"));
+    assert!(
+        row.score
+            > row.params["untuned_macro_f1"]
+                .as_f64()
+                .expect("untuned score")
+    );
 
     // The exported model is the tuned one, around its base model.
     let run = tmp.path().join("run");
@@ -117,8 +124,16 @@ async fn a_tuned_threshold_lifts_macro_f1_on_held_out_rows_and_survives_a_reload
         .collect();
 
     // On rows the run never saw: the threshold beats deciding by the most probable class.
-    let p_tuned = proba(&predict_file(tuned.as_ref(), &test).expect("predict").predictions);
-    let p_base = proba(&predict_file(base.as_ref(), &test).expect("predict").predictions);
+    let p_tuned = proba(
+        &predict_file(tuned.as_ref(), &test)
+            .expect("predict")
+            .predictions,
+    );
+    let p_base = proba(
+        &predict_file(base.as_ref(), &test)
+            .expect("predict")
+            .predictions,
+    );
     let m_tuned = metrics::classification(&y, &p_tuned);
     let m_base = metrics::classification(&y, &p_base);
     assert!(
@@ -169,7 +184,11 @@ async fn a_tuned_threshold_lifts_macro_f1_on_held_out_rows_and_survives_a_reload
     std::fs::create_dir_all(&dir2).expect("mkdir");
     again.save(&dir2).expect("save");
     let reloaded = load_model(&dir2).expect("reload");
-    let p2 = proba(&predict_file(reloaded.as_ref(), &test).expect("predict").predictions);
+    let p2 = proba(
+        &predict_file(reloaded.as_ref(), &test)
+            .expect("predict")
+            .predictions,
+    );
     assert_eq!(metrics::argmax_rows(&p2), labels_tuned);
 }
 
@@ -210,4 +229,64 @@ fn a_bad_decision_file_is_a_model_load_error_naming_the_problem() {
     )
     .expect("write");
     err("itself a decision model");
+}
+
+/// Seconds since midnight of an RFC 3339 `...THH:MM:SS.mmmZ` stamp.
+fn seconds_of_day(ts: &str) -> f64 {
+    let t = ts
+        .split('T')
+        .nth(1)
+        .expect("time part")
+        .trim_end_matches('Z');
+    let mut parts = t.split(':');
+    let h: f64 = parts.next().and_then(|v| v.parse().ok()).expect("hours");
+    let m: f64 = parts.next().and_then(|v| v.parse().ok()).expect("minutes");
+    let s: f64 = parts.next().and_then(|v| v.parse().ok()).expect("seconds");
+    h * 3600.0 + m * 60.0 + s
+}
+
+/// Seconds from the run's first event to its first TRAIN_RUN_FINISHED with a completed trial.
+async fn first_model_s(data: &Path, target: &str, tmp: &Path) -> f64 {
+    let conductor = Conductor::builder()
+        .runs_dir(tmp.join("runs"))
+        .build()
+        .expect("build");
+    let handle = conductor
+        .start(
+            RunRequest::new(format!("predict {target}"))
+                .data(data)
+                .target(target)
+                .time_budget(3.0)
+                .seed(0)
+                .out_dir(tmp.join(format!("run-{target}"))),
+        )
+        .expect("valid request");
+    let project = handle.project_id().to_string();
+    let outcome = handle.wait().await.expect("run");
+    assert_eq!(outcome.status, RunStatus::Finished);
+    let history = conductor.bus().history(&project);
+    let start = seconds_of_day(&history.first().expect("events").ts);
+    let first = history
+        .iter()
+        .find(|e| matches!(&e.event, automl_core::Event::TrainRunFinished(p) if p.status == "completed"))
+        .expect("a finished trial");
+    let mut s = seconds_of_day(&first.ts) - start;
+    if s < 0.0 {
+        s += 86_400.0;
+    }
+    s
+}
+
+/// Issue #14's goal is a first trained model within 1 s of the start on sets under 10k rows;
+/// the assertion is looser (2.5 s) because tests share a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_model_is_trained_within_seconds_on_small_tables() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (train, _, _) = imbalanced_split(tmp.path());
+    let bc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/tabular/breast_cancer.csv");
+    for (data, target) in [(bc.as_path(), "diagnosis"), (train.as_path(), "income")] {
+        let s = first_model_s(data, target, tmp.path()).await;
+        eprintln!("{}: first model after {s:.3} s", data.display());
+        assert!(s < 2.5, "{}: first model after {s:.3} s", data.display());
+    }
 }
