@@ -361,7 +361,7 @@ pub fn tune(
     }
     // Large sets: a seeded subsample bounds the grid's work (the decision is a few numbers).
     if y.len() > MAX_TUNE_ROWS {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5a3b_1e);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x005a_3b1e);
         let mut idx: Vec<usize> = (0..y.len()).collect();
         idx.shuffle(&mut rng);
         idx.truncate(MAX_TUNE_ROWS);
