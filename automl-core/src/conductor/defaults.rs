@@ -11,10 +11,10 @@ use crate::agents::parser::EmbeddedParser;
 use crate::agents::selector::CostFirstSelector;
 use crate::agents::{Agent, Prompt, SelectionInput};
 use crate::event::{Intent, ModelCandidate};
-use crate::train::ensemble;
 use crate::train::gbdt::{self, GbdtTrainer};
 use crate::train::linear::{self, LinearTrainer};
 use crate::train::{ModelFormats, TrainedModel, Trainer};
+use crate::train::{decision, ensemble};
 
 /// The default DATA_SOURCE chain from the environment: the Hub unless offline
 /// (`HubConfig::from_env`, feature `hub`), the local HF cache, the bundled catalog.
@@ -143,10 +143,19 @@ pub fn model_formats() -> ModelFormats {
         .register(gbdt::FORMAT, gbdt::load)
         .register(gbdt::forest::FORMAT, gbdt::forest::load)
         .register(ensemble::FORMAT, load_ensemble)
+        .register(decision::FORMAT, load_decision)
         .register(gbdt::forecast::FORMAT, gbdt::forecast::ForecastModel::load);
     #[cfg(feature = "image")]
     let f = f.register(crate::train::image::FORMAT, crate::train::image::load);
     f
+}
+
+/// Loads a saved decision model, its base through the same registry.
+fn load_decision(
+    file: &std::path::Path,
+    json: serde_json::Value,
+) -> crate::error::Result<Box<dyn TrainedModel>> {
+    decision::load_with(&model_formats(), file, json)
 }
 
 /// Loads a saved ensemble, its members through the same registry.

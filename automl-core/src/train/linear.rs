@@ -51,6 +51,8 @@ const LARGE_CHUNK: u64 = 15;
 const LARGE_CELLS: usize = 2_000_000;
 /// Most L-BFGS iterations per trial.
 const MAX_ITERATIONS: u64 = 150;
+/// Iterations of the quick first logistic fit (see `train_logistic`).
+const QUICK_ITERATIONS: u64 = 20;
 /// Regularisation strengths tried, in order (weak first: it suits wide hashed-text matrices,
 /// where the first trial gets most of the time).
 const ALPHAS: [f64; 3] = [0.1, 1.0, 10.0];
@@ -212,14 +214,19 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
     } else {
         vec![]
     };
-    for alpha in ALPHAS {
+    // When no trial of the run has finished yet, a short fit comes first, so a first model is
+    // ready within a second on small data.
+    let quick = (cx.trials() == 0).then_some((ALPHAS[1], QUICK_ITERATIONS));
+    for (alpha, max_iter) in quick
+        .into_iter()
+        .chain(ALPHAS.iter().map(|a| (*a, MAX_ITERATIONS)))
+    {
         if !cx.may_start_trial() {
             break;
         }
         let run_id = cx.next_run_id();
-        let mut params = params_map(
-            json!({"alpha": alpha, "solver": "lbfgs", "max_iterations": MAX_ITERATIONS}),
-        );
+        let mut params =
+            params_map(json!({"alpha": alpha, "solver": "lbfgs", "max_iterations": max_iter}));
         if cv {
             params.insert("cv_folds".into(), (folds.len() as u64).into());
         }
@@ -245,7 +252,7 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
                     (0..y_fit.len()).filter(|i| !held_set.contains(i)).collect();
                 let xf = x_fit.select(Axis(0), &fit_idx);
                 let yf: Vec<usize> = fit_idx.iter().map(|i| y_fit[*i]).collect();
-                let (w, s) = fit_once(&xf, &yf, alpha, MAX_ITERATIONS)?;
+                let (w, s) = fit_once(&xf, &yf, alpha, max_iter)?;
                 let m = LinearModel::from_logistic(&data.pipeline, &w, &s, k, alpha);
                 let xh = x_fit.select(Axis(0), held);
                 let p = m.proba(&xh);
@@ -287,7 +294,8 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
         } else {
             CHUNK
         };
-        let steps = MAX_ITERATIONS / chunk;
+        let chunk = chunk.min(max_iter);
+        let steps = max_iter / chunk;
         let mut losses = vec![];
         let mut best_model: Option<LinearModel> = None;
         let mut status = "completed";

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::Emitter;
 
+pub mod decision;
 pub mod ensemble;
 pub mod gbdt;
 #[cfg(feature = "image")]
@@ -522,26 +523,13 @@ impl TrainContext {
             .collect()
     }
 
-    /// Puts a model built from other trials (an ensemble) on the leaderboard, ranked like any
-    /// trial by its metrics but not counted as one; returns its id. Emits LEADERBOARD_UPDATED.
-    pub fn add_composite(
-        &self,
-        model_name: &str,
-        params: serde_json::Map<String, serde_json::Value>,
-        metrics: &Metrics,
-        model: Arc<dyn TrainedModel>,
-    ) -> String {
+    /// Puts a model built from other trials (an ensemble, a tuned decision rule) on the
+    /// leaderboard, ranked like any trial by its metrics but not counted as one; returns its
+    /// id. `trial.run_id` is replaced by a fresh one. Emits LEADERBOARD_UPDATED.
+    pub fn add_composite(&self, mut trial: TrialRecord) -> String {
         let run_id = self.next_run_id();
-        self.push(TrialRecord {
-            run_id: run_id.clone(),
-            model_name: model_name.to_string(),
-            params,
-            metrics: metrics.clone(),
-            model,
-            refit: None,
-            duration_s: 0.0,
-            predictions: None,
-        });
+        trial.run_id = run_id.clone();
+        self.push(trial);
         run_id
     }
 

@@ -7,6 +7,8 @@ const TRAINER_SHARE: f64 = 0.3;
 const TEXT_LINEAR_SHARE: f64 = 0.7;
 /// The share of the budget kept back from the trainers for ensemble selection and the refit.
 const ENSEMBLE_RESERVE: f64 = 0.04;
+/// The most decision-rule tuning may run past the budget when the reserve is spent.
+const DECISION_ALLOWANCE: Duration = Duration::from_millis(100);
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,8 +20,12 @@ use crate::event::{
     Event, Metrics, SearchStop, SearchSummary, Stage, TrainRunFinishedPayload,
     TrainRunStartedPayload,
 };
+use crate::train::decision::{self, DecisionModel};
 use crate::train::ensemble::{self, EnsembleModel};
-use crate::train::{BestModel, PredictionRows, TrainContext, TrainInput, TrainedModel, Trainer};
+use crate::train::{
+    BestModel, PredictionRows, Predictions, RefitFn, TrainContext, TrainInput, TrainedModel,
+    Trainer, TrialPredictions, TrialRecord,
+};
 
 impl RunState {
     pub(crate) async fn train(&mut self) -> Result<()> {
@@ -132,15 +138,37 @@ impl RunState {
         };
         let tcx = tcx_all;
         let trials = tcx.trials();
+        // The tuned decision row's id and a line for the stage summary.
+        let mut decision_note: Option<(String, String)> = None;
         if let (TrainInput::Tabular(data), false) = (&input, self.cx.cancel.is_cancelled()) {
             let data = data.clone();
             let tcx2 = tcx.clone();
             let metric2 = metric.clone();
-            blocking("ensemble", move || {
+            let outcome = blocking("ensemble", move || {
                 build_ensemble(&data, &tcx2, &metric2);
-                Ok(())
+                // Decision tuning is cheap (a grid over class weights on stored predictions):
+                // it may use a moment past the trainers' reserve rather than be skipped.
+                let deadline = tcx2.deadline.max(Instant::now() + DECISION_ALLOWANCE);
+                Ok(tune_decision(&data, &tcx2, &metric2, deadline))
             })
             .await?;
+            match outcome {
+                DecisionOutcome::Added(id, threshold) => {
+                    let note = match threshold {
+                        Some(t) => format!("decision threshold {t:.3} tuned for {metric}"),
+                        None => format!("class decision weights tuned for {metric}"),
+                    };
+                    decision_note = Some((id, note));
+                }
+                DecisionOutcome::OutOfTime => self.emit(Event::warning(
+                    "decision_tuning_skipped",
+                    format!(
+                        "no time was left to tune the decision threshold for {metric}; the \
+                         most probable class is predicted"
+                    ),
+                )),
+                DecisionOutcome::NotApplicable | DecisionOutcome::NotKept => {}
+            }
         }
         tcx.finish_search(SearchSummary {
             stop,
@@ -160,7 +188,7 @@ impl RunState {
         self.complete(
             Stage::Train,
             format!(
-                "best {} ({}), {metric} {:.4} on validation{}",
+                "best {} ({}), {metric} {:.4} on validation{}{}",
                 best.model.model_name(),
                 best.run_id,
                 best.score,
@@ -168,7 +196,11 @@ impl RunState {
                     "; refitted on train + valid"
                 } else {
                     ""
-                }
+                },
+                decision_note
+                    .filter(|(id, _)| *id == best.run_id)
+                    .map(|(_, n)| format!("; {n}"))
+                    .unwrap_or_default()
             ),
         );
         Ok(())
@@ -243,12 +275,8 @@ fn build_ensemble(data: &TabularData, tcx: &TrainContext, metric: &str) {
         .into_iter()
         .filter(|t| t.predictions.rows == rows)
         .collect();
-    let y: Targets = match rows {
-        PredictionRows::Valid => data.y_valid.clone(),
-        PredictionRows::OutOfFold => match data.train_and_valid() {
-            Ok((_, _, y)) => y,
-            Err(_) => return,
-        },
+    let Some(y) = targets_of(data, rows) else {
+        return;
     };
     let Some(sel) = ensemble::select(&pool, &y, metric, tcx.deadline) else {
         return;
@@ -269,6 +297,34 @@ fn build_ensemble(data: &TabularData, tcx: &TrainContext, metric: &str) {
     let Ok(model) = EnsembleModel::new(members) else {
         return;
     };
+    // The ensemble's own out-of-sample predictions (the weighted average of its members'), so
+    // a decision rule can be tuned on it like on any trial.
+    let total: usize = sel.picks.iter().map(|(_, c)| c).sum();
+    let mut combined: Option<Predictions> = None;
+    for (i, c) in &sel.picks {
+        let w = *c as f64 / total.max(1) as f64;
+        let p = match &pool[*i].predictions.predictions {
+            Predictions::Classes { classes, proba } => Predictions::Classes {
+                classes: classes.clone(),
+                proba: proba * w,
+            },
+            Predictions::Values(v) => Predictions::Values(v.iter().map(|x| x * w).collect()),
+        };
+        combined = Some(match (combined, p) {
+            (None, p) => p,
+            (
+                Some(Predictions::Classes { classes, proba: a }),
+                Predictions::Classes { proba: b, .. },
+            ) => Predictions::Classes {
+                classes,
+                proba: a + b,
+            },
+            (Some(Predictions::Values(a)), Predictions::Values(b)) => {
+                Predictions::Values(a.iter().zip(&b).map(|(x, y)| x + y).collect())
+            }
+            (Some(a), _) => a,
+        });
+    }
     let mut params = serde_json::Map::new();
     params.insert(
         "members".into(),
@@ -282,13 +338,112 @@ fn build_ensemble(data: &TabularData, tcx: &TrainContext, metric: &str) {
                 .collect(),
         ),
     );
+    params.insert("rows".into(), rows_name(rows).into());
+    tcx.add_composite(TrialRecord {
+        run_id: String::new(),
+        model_name: "ensemble".into(),
+        params,
+        metrics: sel.metrics,
+        model: Arc::new(model),
+        refit: None,
+        duration_s: 0.0,
+        predictions: combined.map(|predictions| TrialPredictions { rows, predictions }),
+    });
+}
+
+fn rows_name(rows: PredictionRows) -> &'static str {
+    match rows {
+        PredictionRows::Valid => "valid",
+        PredictionRows::OutOfFold => "out_of_fold",
+    }
+}
+
+/// The targets of the rows out-of-sample predictions are for.
+fn targets_of(data: &TabularData, rows: PredictionRows) -> Option<Targets> {
+    match rows {
+        PredictionRows::Valid => Some(data.y_valid.clone()),
+        PredictionRows::OutOfFold => data.train_and_valid().ok().map(|(_, _, y)| y),
+    }
+}
+
+/// What decision tuning did, for the stage's summary.
+pub(crate) enum DecisionOutcome {
+    /// The metric does not depend on the decision, or the best model has no out-of-sample
+    /// class probabilities.
+    NotApplicable,
+    /// Tried; the cross-fitted score did not beat the untuned one.
+    NotKept,
+    /// Tried but out of time.
+    OutOfTime,
+    /// A decision-rule row was added (its id and, for two classes, the threshold).
+    Added(String, Option<f64>),
+}
+
+/// Tunes per-class decision weights on the best trial's out-of-sample predictions when the
+/// metric depends on the decision (macro-F1, balanced accuracy); when they pay on held-out
+/// halves, the tuned model goes on the leaderboard as its own row (LEADERBOARD_UPDATED:
+/// `params.decision_of`, `params.class_weights`, `params.threshold` for two classes), scored
+/// by the cross-fitted metrics, and refits like its base.
+pub(crate) fn tune_decision(
+    data: &TabularData,
+    tcx: &TrainContext,
+    metric: &str,
+    deadline: Instant,
+) -> DecisionOutcome {
+    if !decision::DECISION_METRICS.contains(&metric) {
+        return DecisionOutcome::NotApplicable;
+    }
+    let Some(best) = tcx.best() else {
+        return DecisionOutcome::NotApplicable;
+    };
+    let Some(trial) = tcx.pool().into_iter().find(|t| t.run_id == best.run_id) else {
+        return DecisionOutcome::NotApplicable;
+    };
+    let (Predictions::Classes { proba, .. }, Some(Targets::Classes(y))) = (
+        &trial.predictions.predictions,
+        targets_of(data, trial.predictions.rows),
+    ) else {
+        return DecisionOutcome::NotApplicable;
+    };
+    let Some(t) = decision::tune(&y, proba, metric, tcx.seed, deadline) else {
+        return if Instant::now() >= deadline {
+            DecisionOutcome::OutOfTime
+        } else {
+            DecisionOutcome::NotKept
+        };
+    };
+    let Ok(model) = DecisionModel::new(best.model.clone(), t.weights.clone()) else {
+        return DecisionOutcome::NotApplicable;
+    };
+    let threshold = decision::binary_threshold(&t.weights);
+    let mut params = serde_json::Map::new();
+    params.insert("decision_of".into(), best.run_id.clone().into());
+    params.insert("class_weights".into(), serde_json::json!(t.weights));
+    if let Some(th) = threshold {
+        params.insert("threshold".into(), serde_json::json!(th));
+    }
     params.insert(
-        "rows".into(),
-        match rows {
-            PredictionRows::Valid => "valid",
-            PredictionRows::OutOfFold => "out_of_fold",
-        }
-        .into(),
+        format!("untuned_{metric}"),
+        serde_json::json!(t.base_metrics.get(metric)),
     );
-    tcx.add_composite("ensemble", params, &sel.metrics, Arc::new(model));
+    params.insert("rows".into(), rows_name(trial.predictions.rows).into());
+    let refit: Option<RefitFn> = best.refit.clone().map(|base_refit| {
+        let w = t.weights.clone();
+        let f: RefitFn = Arc::new(move |d: &TabularData| {
+            let m: Arc<dyn TrainedModel> = Arc::new(DecisionModel::new(base_refit(d)?, w.clone())?);
+            Ok(m)
+        });
+        f
+    });
+    let id = tcx.add_composite(TrialRecord {
+        run_id: String::new(),
+        model_name: best.model.model_name().to_string(),
+        params,
+        metrics: t.metrics,
+        model: Arc::new(model),
+        refit,
+        duration_s: best.duration_s,
+        predictions: None,
+    });
+    DecisionOutcome::Added(id, threshold)
 }

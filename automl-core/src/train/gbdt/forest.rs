@@ -181,26 +181,38 @@ fn outputs(task: TaskKind, k: usize) -> usize {
     }
 }
 
-fn configs(n_rows: usize, outputs: usize, seed: u64) -> Vec<ForestParams> {
+/// The configurations tried in order; with `quick_first` (no trial of the run has finished
+/// yet) a small forest comes first, so a first model is ready within a second on small data.
+fn configs(n_rows: usize, outputs: usize, seed: u64, quick_first: bool) -> Vec<ForestParams> {
     let leaves = (n_rows / 2).clamp(8, 256);
     // One forest per class: fewer trees each when there are many classes.
     let trees = if outputs > 2 { 40 } else { 100 };
-    vec![
-        ForestParams {
-            trees,
-            num_leaves: leaves,
-            min_child_samples: 2,
-            feature_fraction: 0.5,
-            seed,
-        },
-        ForestParams {
-            trees,
-            num_leaves: leaves,
-            min_child_samples: 5,
-            feature_fraction: 0.8,
-            seed: seed.wrapping_add(1),
-        },
-    ]
+    let quick = quick_first.then(|| ForestParams {
+        trees: trees / 5,
+        num_leaves: leaves.min(64),
+        min_child_samples: 2,
+        feature_fraction: 0.5,
+        seed: seed.wrapping_add(2),
+    });
+    quick
+        .into_iter()
+        .chain([
+            ForestParams {
+                trees,
+                num_leaves: leaves,
+                min_child_samples: 2,
+                feature_fraction: 0.5,
+                seed,
+            },
+            ForestParams {
+                trees,
+                num_leaves: leaves,
+                min_child_samples: 5,
+                feature_fraction: 0.8,
+                seed: seed.wrapping_add(1),
+            },
+        ])
+        .collect()
 }
 
 #[async_trait]
@@ -340,7 +352,7 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
     };
     let (x_valid, _) = encoder.encode(&data.valid_rows);
     let n_valid = data.valid_rows.num_rows();
-    for fp in configs(n, outputs(data.pipeline.task, k), cx.seed) {
+    for fp in configs(n, outputs(data.pipeline.task, k), cx.seed, cx.trials() == 0) {
         if !cx.may_start_trial() || cx.time_left().as_secs_f64() < 0.05 {
             break;
         }
