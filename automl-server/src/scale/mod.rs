@@ -1,0 +1,7 @@
+//! Scale-out (docs/scale-out.md): the pieces that let several `automl` processes share work
+//! through Redis. [`RedisStreams`] is the event bus backend: one stream per project whose
+//! entry IDs are the event seqs.
+
+mod redis_bus;
+
+pub use redis_bus::RedisStreams;

@@ -1,0 +1,183 @@
+//! The Redis Streams bus backend against a real `redis-server` (Debian package, installed by
+//! scripts/setup.d/60-redis.sh). Ignored in the plain `cargo test`; scripts/test.d/60-scale-out.sh
+//! runs them with `--ignored`, where a missing redis-server fails them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use automl_core::event::{Envelope, Event, RunSummaryPayload};
+use automl_core::{BusBackend, BusError, EventBus};
+use automl_server::scale::RedisStreams;
+
+mod redis_fixture;
+use redis_fixture::RedisServer;
+
+fn warn(i: u64) -> Event {
+    Event::warning("t", format!("{i}"))
+}
+
+fn finished() -> Event {
+    Event::RunFinished(RunSummaryPayload {
+        metrics: Default::default(),
+        model: None,
+        dir: None,
+        duration_s: 0.0,
+        message: "done".into(),
+    })
+}
+
+async fn backend(redis: &RedisServer) -> Arc<dyn BusBackend> {
+    Arc::new(
+        RedisStreams::connect(&redis.url(), "t:")
+            .await
+            .expect("connect"),
+    )
+}
+
+fn seqs(envs: &[Envelope]) -> Vec<u64> {
+    envs.iter().map(|e| e.seq).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+async fn two_processes_share_a_gapless_log_through_redis() {
+    let redis = RedisServer::start();
+    let writer = EventBus::with_backend(8, backend(&redis).await);
+    let reader = EventBus::with_backend(8, backend(&redis).await);
+    assert!(
+        reader
+            .backend_name()
+            .is_some_and(|n| n.starts_with("redis "))
+    );
+    let em = writer.emitter("p");
+    for i in 0..25 {
+        em.emit(warn(i));
+    }
+    writer.flush_backend("p").await.expect("stored");
+    reader.follow("p").await.expect("follow");
+    assert_eq!(reader.history("p").len(), 25, "backlog read with XRANGE");
+    let mut sub = reader.subscribe("p", 20);
+    // More than a live buffer's worth, emitted while the tail blocks in XREAD.
+    for i in 25..2000 {
+        em.emit(warn(i));
+    }
+    em.emit(finished());
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut v = vec![];
+        while let Some(e) = sub.next().await {
+            v.push(e.seq);
+        }
+        v
+    })
+    .await
+    .expect("the follower ends with the run");
+    assert_eq!(got, (21..=2001).collect::<Vec<_>>());
+    let stored = backend(&redis).await.range("p", 1990).await.expect("range");
+    assert_eq!(seqs(&stored), (1991..=2001).collect::<Vec<_>>());
+    assert_eq!(
+        stored,
+        writer.history("p")[1990..].to_vec(),
+        "stored as emitted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+async fn a_project_followed_while_the_tail_blocks_is_read_at_once() {
+    let redis = RedisServer::start();
+    let writer = EventBus::with_backend(8, backend(&redis).await);
+    let reader = EventBus::with_backend(8, backend(&redis).await);
+    writer.emitter("a").emit(warn(0));
+    writer.flush_backend("a").await.expect("stored");
+    reader.follow("a").await.expect("follow a");
+    // The tail now blocks on "a" (for up to 5 s). Follow "b" and expect its live events fast.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    reader.follow("b").await.expect("follow b");
+    let mut sub = reader.subscribe("b", 0);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = std::time::Instant::now();
+    writer.emitter("b").emit(warn(1));
+    let e = tokio::time::timeout(Duration::from_secs(2), sub.next())
+        .await
+        .expect("woken, not left to the 5 s block");
+    assert_eq!(e.map(|e| e.seq), Some(1));
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+async fn a_stale_writer_is_fenced_by_redis_and_a_new_one_continues() {
+    let redis = RedisServer::start();
+    let store = backend(&redis).await;
+    let first = EventBus::with_backend(8, backend(&redis).await);
+    for i in 0..3 {
+        first.emitter("p").emit(warn(i));
+    }
+    first.flush_backend("p").await.expect("stored");
+    // A worker takes over: it loads the log and continues at seq 4.
+    let second = EventBus::with_backend(8, backend(&redis).await);
+    assert_eq!(second.load("p").await.expect("load"), 3);
+    assert_eq!(second.emitter("p").emit(warn(3)).seq, 4);
+    second.flush_backend("p").await.expect("stored");
+    // The old worker, not knowing, writes its seq 4: refused, and it stays fenced.
+    first.emitter("p").emit(warn(99));
+    let err = first.flush_backend("p").await.expect_err("fenced");
+    assert_eq!(
+        err,
+        BusError::Fenced {
+            project_id: "p".into(),
+            seq: 4,
+            last: 4
+        }
+    );
+    first.emitter("p").emit(warn(100));
+    assert!(first.flush_backend("p").await.is_err());
+    let all = store.range("p", 0).await.expect("range");
+    assert_eq!(seqs(&all), vec![1, 2, 3, 4]);
+    assert_eq!(
+        all[3].event,
+        warn(3),
+        "the new writer's event, not the stale one"
+    );
+    // An append that skips a seq is refused too (no gap can be written).
+    let mut skip = all[3].clone();
+    skip.seq = 6;
+    assert!(matches!(
+        store.append("p", &[skip]).await,
+        Err(BusError::Fenced {
+            seq: 6,
+            last: 4,
+            ..
+        })
+    ));
+    // A corrupt entry is reported as such, not skipped.
+    let mut conn = redis::Client::open(redis.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let _: () = redis::cmd("XADD")
+        .arg("t:events:p")
+        .arg("0-5")
+        .arg("e")
+        .arg("not json")
+        .query_async(&mut conn)
+        .await
+        .expect("xadd");
+    let err = store.range("p", 4).await.expect_err("corrupt");
+    assert!(matches!(err, BusError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("0-5"), "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+async fn an_unreachable_redis_is_a_typed_error_naming_it() {
+    let port = redis_fixture::free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let err = RedisStreams::connect(&url, "t:")
+        .await
+        .err()
+        .expect("nothing listens there");
+    assert!(matches!(err, BusError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+}
