@@ -472,13 +472,14 @@ async fn write_to_backend(
             }
         }
         for (project_id, events) in groups {
-            let Some(log) = bus
+            // The log may be forgotten already (its run ended): its events are still written.
+            let log = bus
                 .upgrade()
-                .and_then(|b| lock(&b.projects).get(&project_id).cloned())
-            else {
-                continue;
-            };
-            if lock(&log.store_error).is_some() {
+                .and_then(|b| lock(&b.projects).get(&project_id).cloned());
+            if log
+                .as_ref()
+                .is_some_and(|log| lock(&log.store_error).is_some())
+            {
                 continue;
             }
             let last = events.last().map_or(0, |e| e.seq);
@@ -502,15 +503,18 @@ async fn write_to_backend(
                     other => break other,
                 }
             };
-            match outcome {
-                Ok(()) => {
+            match (outcome, log) {
+                (Ok(()), Some(log)) => {
                     log.stored.send_replace(last);
                 }
-                Err(e) => {
+                (Ok(()), None) => {}
+                (Err(e), log) => {
                     tracing::error!(project = %project_id, error = %e, "bus backend refused the project's events; this process writes no more of them");
-                    *lock(&log.store_error) = Some(e);
-                    // Wake `flush_backend` waiters so they see the error.
-                    log.stored.send_modify(|_| {});
+                    if let Some(log) = log {
+                        *lock(&log.store_error) = Some(e);
+                        // Wake `flush_backend` waiters so they see the error.
+                        log.stored.send_modify(|_| {});
+                    }
                 }
             }
         }

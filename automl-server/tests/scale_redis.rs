@@ -181,3 +181,147 @@ async fn an_unreachable_redis_is_a_typed_error_naming_it() {
     assert!(matches!(err, BusError::Unavailable { .. }), "{err}");
     assert!(err.to_string().contains(&url), "{err}");
 }
+
+// --- Two `automl serve --redis` servers in this process, one Redis. ---
+
+mod two_servers {
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use automl_server::server::{self, RunningServer, ServerConfig};
+    use futures::StreamExt;
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::redis_fixture::RedisServer;
+
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    async fn start(dir: &Path, redis: &RedisServer) -> RunningServer {
+        let cfg = ServerConfig {
+            data_dir: dir.to_path_buf(),
+            catalog_dir: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")),
+            offline: true,
+            redis_url: Some(redis.url()),
+            ..ServerConfig::default()
+        };
+        server::spawn(cfg, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("server starts")
+    }
+
+    async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+
+    async fn ws(addr: SocketAddr, project: &str, since: u64) -> Ws {
+        let url = format!("ws://{addr}/ws/projects/{project}?since={since}");
+        tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connects")
+            .0
+    }
+
+    async fn next_env(ws: &mut Ws) -> Option<Value> {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(60), ws.next())
+                .await
+                .expect("an event within 60 s")?;
+            match m.ok()? {
+                Message::Text(t) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
+                    if v["type"] == "event" {
+                        return Some(v);
+                    }
+                }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    async fn until_terminal(ws: &mut Ws, out: &mut Vec<Value>) {
+        while let Some(v) = next_env(ws).await {
+            let end = matches!(
+                v["event"]["name"].as_str(),
+                Some("RUN_FINISHED" | "RUN_CANCELLED" | "ERROR")
+            );
+            out.push(v);
+            if end {
+                return;
+            }
+        }
+        panic!("socket closed before the run ended");
+    }
+
+    fn seqs(v: &[Value]) -> Vec<u64> {
+        v.iter().map(|e| e["seq"].as_u64().expect("seq")).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn a_run_on_server_a_streams_gapless_from_server_b_with_since_after_a_reconnect() {
+        let redis = RedisServer::start();
+        let (da, db) = (
+            tempfile::tempdir().expect("tmp"),
+            tempfile::tempdir().expect("tmp"),
+        );
+        let a = start(da.path(), &redis).await;
+        let b = start(db.path(), &redis).await;
+        // B is asked before the run exists anywhere: it waits for it to appear in Redis.
+        let mut early_b = ws(b.addr, "iris-s", 0).await;
+        let (status, text) = post(
+            a.addr,
+            "/api/demo/run/iris-s?prompt=classify%20iris%20species&max_trials=2&time_budget_s=20",
+        )
+        .await;
+        assert_eq!(status, 202, "{text}");
+        let mut on_a = Vec::new();
+        let mut from_a = ws(a.addr, "iris-s", 0).await;
+        // A client of B drops after 5 events and comes back with since=5.
+        let mut resumed = Vec::new();
+        {
+            let mut c = ws(b.addr, "iris-s", 0).await;
+            for _ in 0..5 {
+                resumed.push(next_env(&mut c).await.expect("event"));
+            }
+        }
+        let mut c = ws(b.addr, "iris-s", 5).await;
+        until_terminal(&mut c, &mut resumed).await;
+        let mut on_b = Vec::new();
+        until_terminal(&mut early_b, &mut on_b).await;
+        until_terminal(&mut from_a, &mut on_a).await;
+        let n = on_a.len() as u64;
+        assert!(n > 10, "a whole run: {n} events");
+        eprintln!("run of {n} events, same on A and B");
+        assert_eq!(seqs(&on_a), (1..=n).collect::<Vec<_>>(), "gapless on A");
+        assert_eq!(on_b, on_a, "B serves the same log as A");
+        assert_eq!(
+            resumed, on_a,
+            "since after a reconnect on B: no gap, no repeat"
+        );
+        // After the run, a new client of B still gets it all (from B's copy of the shared log).
+        let mut late = Vec::new();
+        until_terminal(&mut ws(b.addr, "iris-s", 0).await, &mut late).await;
+        assert_eq!(late, on_a);
+        // A project nobody runs is still "not found" on B (after the grace it waits).
+        drop((a, b));
+    }
+}

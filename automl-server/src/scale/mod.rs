@@ -5,3 +5,6 @@
 mod redis_bus;
 
 pub use redis_bus::RedisStreams;
+
+/// The prefix of every key `automl serve --redis` writes.
+pub const KEY_PREFIX: &str = "automl:";

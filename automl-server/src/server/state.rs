@@ -20,6 +20,10 @@ use super::error::AppError;
 pub struct ServerConfig {
     /// Holds `runs/<project>/` (event logs, artifacts) and `uploads/<project>/`.
     pub data_dir: PathBuf,
+    /// `redis://HOST:PORT`: share every project's event log through Redis Streams with the
+    /// other servers of the same Redis (docs/scale-out.md). `None` (the default): this
+    /// process's memory only.
+    pub redis_url: Option<String>,
     /// The built UI (`ui/dist`); `None` (the default) serves a notice instead.
     pub ui_dir: Option<PathBuf>,
     /// The bundled catalog (default: found at run time).
@@ -73,6 +77,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("automl-data"),
+            redis_url: None,
             ui_dir: None,
             catalog_dir: None,
             offline: false,
@@ -360,7 +365,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl AppState {
     /// Builds the state: a conductor sharing one bus, with run folders under `data_dir/runs`.
     pub fn new(config: ServerConfig) -> Result<Self, AppError> {
-        let bus = EventBus::default();
+        Self::with_bus(config, EventBus::default())
+    }
+
+    /// Builds the state around `bus` (one with a shared backend under `--redis`).
+    pub fn with_bus(config: ServerConfig, bus: EventBus) -> Result<Self, AppError> {
         let mut builder = Conductor::builder()
             .bus(bus.clone())
             .runs_dir(config.runs_dir())
@@ -424,6 +433,7 @@ impl AppState {
     /// The project's events: from memory while it is live, else read back from its log
     /// (`None` for a project with neither).
     pub async fn events(&self, id: &ProjectId) -> Option<Vec<Envelope>> {
+        self.follow_shared(id).await;
         if self.0.bus.contains(id.as_str()) {
             return Some(self.0.bus.history(id.as_str()));
         }
@@ -432,6 +442,30 @@ impl AppState {
             .await
             .ok()
             .flatten()
+    }
+
+    /// With a shared bus (`--redis`): reads a project this server does not hold from the
+    /// shared log and follows it from now on, so that any server serves any project's
+    /// events. A failure is logged and leaves the project to the local sources.
+    pub async fn follow_shared(&self, id: &ProjectId) {
+        if self.0.bus.backend_name().is_none() || lock(&self.0.runs).contains_key(id) {
+            return;
+        }
+        match self.0.bus.follow(id.as_str()).await {
+            Ok(()) => {
+                if self.has_events(id) {
+                    self.notify_created();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(project = %id, error = %e, "cannot follow the project in the shared event log")
+            }
+        }
+    }
+
+    /// True when a shared bus backend is configured.
+    pub fn shared_bus(&self) -> bool {
+        self.0.bus.backend_name().is_some()
     }
 
     /// True when the project has a run or an upload: a socket to it waits for events.
@@ -575,6 +609,11 @@ impl AppState {
                     }
                     Err(e) => tracing::warn!(project = %id, error = %e, "run failed"),
                 }
+            }
+            // With a shared bus, the other servers read the log from it: wait until all of
+            // it is there before this server lets go of its copy.
+            if let Err(e) = state.0.bus.flush_backend(id.as_str()).await {
+                tracing::error!(project = %id, error = %e, "the run's events did not all reach the shared event log");
             }
             // The JSONL sink has written the whole log (wait() joins the sinks): keep only a
             // summary in memory, and replay from the file from now on.
