@@ -184,7 +184,7 @@ async fn an_unreachable_redis_is_a_typed_error_naming_it() {
 
 // --- Two `automl serve --redis` servers in this process, one Redis. ---
 
-mod two_servers {
+pub(crate) mod two_servers {
     use std::net::SocketAddr;
     use std::path::Path;
     use std::time::Duration;
@@ -201,7 +201,7 @@ mod two_servers {
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >;
 
-    async fn start(dir: &Path, redis: &RedisServer) -> RunningServer {
+    pub(crate) async fn start(dir: &Path, redis: &RedisServer) -> RunningServer {
         let cfg = ServerConfig {
             data_dir: dir.to_path_buf(),
             catalog_dir: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")),
@@ -214,7 +214,7 @@ mod two_servers {
             .expect("server starts")
     }
 
-    async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
+    pub(crate) async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -231,7 +231,7 @@ mod two_servers {
         (status, text)
     }
 
-    async fn ws(addr: SocketAddr, project: &str, since: u64) -> Ws {
+    pub(crate) async fn ws(addr: SocketAddr, project: &str, since: u64) -> Ws {
         let url = format!("ws://{addr}/ws/projects/{project}?since={since}");
         tokio_tungstenite::connect_async(url)
             .await
@@ -239,7 +239,7 @@ mod two_servers {
             .0
     }
 
-    async fn next_env(ws: &mut Ws) -> Option<Value> {
+    pub(crate) async fn next_env(ws: &mut Ws) -> Option<Value> {
         loop {
             let m = tokio::time::timeout(Duration::from_secs(60), ws.next())
                 .await
@@ -257,7 +257,7 @@ mod two_servers {
         }
     }
 
-    async fn until_terminal(ws: &mut Ws, out: &mut Vec<Value>) {
+    pub(crate) async fn until_terminal(ws: &mut Ws, out: &mut Vec<Value>) {
         while let Some(v) = next_env(ws).await {
             let end = matches!(
                 v["event"]["name"].as_str(),
@@ -277,7 +277,7 @@ mod two_servers {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
-    async fn a_run_on_server_a_streams_gapless_from_server_b_with_since_after_a_reconnect() {
+    async fn a_run_queued_on_server_a_streams_gapless_from_server_b_with_since_after_a_reconnect() {
         let redis = RedisServer::start();
         let (da, db) = (
             tempfile::tempdir().expect("tmp"),
@@ -285,6 +285,8 @@ mod two_servers {
         );
         let a = start(da.path(), &redis).await;
         let b = start(db.path(), &redis).await;
+        let dw = tempfile::tempdir().expect("tmp");
+        let _worker = super::scenario::worker(&redis, dw.path());
         // B is asked before the run exists anywhere: it waits for it to appear in Redis.
         let mut early_b = ws(b.addr, "iris-s", 0).await;
         let (status, text) = post(
@@ -322,6 +324,139 @@ mod two_servers {
         until_terminal(&mut ws(b.addr, "iris-s", 0).await, &mut late).await;
         assert_eq!(late, on_a);
         // A project nobody runs is still "not found" on B (after the grace it waits).
+        drop((a, b));
+    }
+}
+
+// --- The scenario: Redis, two servers, two worker processes, six runs, kill -9 mid-TRAIN. ---
+
+pub(crate) mod scenario {
+    use std::collections::BTreeMap;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use serde_json::Value;
+
+    use super::redis_fixture::RedisServer;
+    use super::two_servers::{next_env, post, start, until_terminal, ws};
+
+    pub(crate) struct Worker(pub(crate) Child);
+
+    impl Drop for Worker {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    pub(crate) fn worker(redis: &RedisServer, dir: &std::path::Path) -> Worker {
+        let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets");
+        let child = Command::new(env!("CARGO_BIN_EXE_automl"))
+            .arg("worker")
+            .args([
+                "--redis",
+                &redis.url(),
+                "--concurrency",
+                "2",
+                "--heartbeat-s",
+                "1",
+            ])
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--catalog-dir")
+            .arg(catalog)
+            .arg("--offline")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("automl worker starts");
+        Worker(child)
+    }
+
+    fn seqs(v: &[Value]) -> Vec<u64> {
+        v.iter().map(|e| e["seq"].as_u64().expect("seq")).collect()
+    }
+
+    fn in_train(v: &Value) -> bool {
+        v["event"]["name"] == "STAGE_STATUS"
+            && v["event"]["payload"]["stage"] == "TRAIN"
+            && v["event"]["payload"]["status"] == "running"
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn six_queued_runs_survive_a_worker_killed_mid_train_and_stream_gapless_everywhere() {
+        let t0 = Instant::now();
+        let redis = RedisServer::start();
+        let dirs: Vec<tempfile::TempDir> =
+            (0..4).map(|_| tempfile::tempdir().expect("tmp")).collect();
+        let a = start(dirs[0].path(), &redis).await;
+        let b = start(dirs[1].path(), &redis).await;
+        let mut w1 = worker(&redis, dirs[2].path());
+        let ids: Vec<String> = (0..6).map(|i| format!("scale-{i}")).collect();
+        for id in &ids {
+            let (status, text) = post(
+                a.addr,
+                &format!("/api/demo/run/{id}?prompt=classify%20iris%20species&time_budget_s=4"),
+            )
+            .await;
+            assert_eq!(status, 202, "{text}");
+        }
+        // Two runs followed on server B; one client of B reconnects with since.
+        let mut follow0 = ws(b.addr, &ids[0], 0).await;
+        let mut seen0 = Vec::new();
+        // Wait until worker 1 is in TRAIN on that run, then bring worker 2 and kill -9 worker 1.
+        loop {
+            let v = next_env(&mut follow0).await.expect("events of run 0");
+            let train = in_train(&v);
+            seen0.push(v);
+            if train {
+                break;
+            }
+        }
+        let _w2 = worker(&redis, dirs[3].path());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        w1.0.kill().expect("kill -9 worker 1");
+        let _ = w1.0.wait();
+        let k = seen0.len() as u64;
+        drop(follow0);
+        let mut follow0 = ws(b.addr, &ids[0], k).await;
+        until_terminal(&mut follow0, &mut seen0).await;
+        let mut seen1 = Vec::new();
+        until_terminal(&mut ws(b.addr, &ids[1], 0).await, &mut seen1).await;
+        // Every run ends, gapless from 1, the same on A and B.
+        let mut resumed = 0;
+        let mut logs = BTreeMap::new();
+        for id in &ids {
+            let mut on_a = Vec::new();
+            until_terminal(&mut ws(a.addr, id, 0).await, &mut on_a).await;
+            let mut on_b = Vec::new();
+            until_terminal(&mut ws(b.addr, id, 0).await, &mut on_b).await;
+            let n = on_a.len() as u64;
+            assert_eq!(seqs(&on_a), (1..=n).collect::<Vec<_>>(), "{id}: gapless");
+            assert_eq!(on_a, on_b, "{id}: the same log on both servers");
+            assert_eq!(
+                on_a.last().map(|e| e["event"]["name"].clone()),
+                Some("RUN_FINISHED".into()),
+                "{id}"
+            );
+            resumed += on_a
+                .iter()
+                .filter(|e| e["event"]["payload"]["code"] == "run_resumed")
+                .count();
+            logs.insert(id.clone(), on_a);
+        }
+        assert_eq!(
+            seen0, logs[&ids[0]],
+            "since after a reconnect: no gap, no repeat"
+        );
+        assert_eq!(seen1, logs[&ids[1]]);
+        assert!(resumed >= 1, "run 0 was taken over from the killed worker");
+        eprintln!(
+            "scenario: 6 runs, {resumed} taken over, {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
         drop((a, b));
     }
 }

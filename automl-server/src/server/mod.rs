@@ -205,7 +205,16 @@ pub async fn spawn(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
             )
         }
     };
-    let state = AppState::with_bus(config, bus).map_err(|e| StartError::State(e.to_string()))?;
+    let queue = match &config.redis_url {
+        None => None,
+        Some(url) => Some(
+            crate::scale::RunQueue::connect(url)
+                .await
+                .map_err(StartError::Backend)?,
+        ),
+    };
+    let state = AppState::with_bus_and_queue(config, bus, queue)
+        .map_err(|e| StartError::State(e.to_string()))?;
     let restored = state.restore();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -313,7 +322,8 @@ pub struct ServeArgs {
     pub offline: bool,
     /// Share every project's event log with the other servers of this Redis
     /// (`redis://HOST:PORT`, Redis Streams; docs/scale-out.md): any of them serves any
-    /// project's events. Runs still train in this process.
+    /// project's events. Runs are queued there for `automl worker`s instead of training in
+    /// this process.
     #[arg(long, env = "AUTOML_REDIS_URL")]
     pub redis: Option<String>,
 }

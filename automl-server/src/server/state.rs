@@ -319,6 +319,8 @@ pub(crate) struct Inner {
     pub config: ServerConfig,
     pub conductor: Conductor,
     pub bus: EventBus,
+    /// The run queue under `--redis`: runs go to `automl worker`s instead of this process.
+    pub queue: Option<crate::scale::RunQueue>,
     pub counters: Counters,
     pub shutdown: CancellationToken,
     runs: Mutex<HashMap<ProjectId, RunHandle>>,
@@ -370,6 +372,15 @@ impl AppState {
 
     /// Builds the state around `bus` (one with a shared backend under `--redis`).
     pub fn with_bus(config: ServerConfig, bus: EventBus) -> Result<Self, AppError> {
+        Self::with_bus_and_queue(config, bus, None)
+    }
+
+    /// Builds the state around `bus`, queueing runs on `queue` when given.
+    pub fn with_bus_and_queue(
+        config: ServerConfig,
+        bus: EventBus,
+        queue: Option<crate::scale::RunQueue>,
+    ) -> Result<Self, AppError> {
         let mut builder = Conductor::builder()
             .bus(bus.clone())
             .runs_dir(config.runs_dir())
@@ -385,6 +396,7 @@ impl AppState {
             config,
             conductor,
             bus,
+            queue,
             counters: Counters::default(),
             shutdown: CancellationToken::new(),
             runs: Mutex::new(HashMap::new()),
@@ -554,6 +566,34 @@ impl AppState {
         latest_upload(&self.0.config.upload_dir(id))
     }
 
+    /// Starts a run for a project that has none yet: in this process, or, under `--redis`,
+    /// queued for a worker (then the project is followed in the shared log like any other
+    /// server's).
+    pub async fn submit_run(&self, id: &ProjectId, mut req: RunRequest) -> Result<(), AppError> {
+        let Some(queue) = self.0.queue.clone() else {
+            return self.start_run(id, req);
+        };
+        if self.0.shutdown.is_cancelled() {
+            return Err(AppError::ShuttingDown);
+        }
+        req.project_id = Some(id.to_string());
+        req.out_dir = None;
+        // Waiting for an upload needs the process holding the run; a queued run fails instead.
+        req.wait_for_upload = false;
+        req.validate()?;
+        if self.project_exists(id) || self.0.bus.load(id.as_str()).await.unwrap_or(0) > 0 {
+            return Err(AppError::ProjectExists(id.to_string()));
+        }
+        let job =
+            crate::scale::RunJob::from_request(id.as_str(), &req).map_err(AppError::BadRequest)?;
+        queue.push(job).await.map_err(AppError::internal)?;
+        Counters::inc(&self.0.counters.runs_started);
+        tracing::info!(project = %id, "run queued");
+        self.follow_shared(id).await;
+        self.notify_created();
+        Ok(())
+    }
+
     /// Starts a run for a project that has none yet.
     pub fn start_run(&self, id: &ProjectId, mut req: RunRequest) -> Result<(), AppError> {
         if self.0.shutdown.is_cancelled() {
@@ -675,6 +715,24 @@ impl AppState {
             }
             None => Err(AppError::NoActiveRun(id.to_string())),
         }
+    }
+
+    /// Cancels the project's run: in this process, or, for a queued run, by asking the
+    /// worker that holds it (through Redis).
+    pub async fn cancel_any(&self, id: &ProjectId) -> Result<(), AppError> {
+        let local = self.cancel(id);
+        let Some(queue) = self.0.queue.clone() else {
+            return local;
+        };
+        if local.is_ok() {
+            return local;
+        }
+        self.follow_shared(id).await;
+        let history = self.0.bus.history(id.as_str());
+        if history.is_empty() || history.last().is_some_and(|e| e.event.is_terminal()) {
+            return Err(AppError::NoActiveRun(id.to_string()));
+        }
+        queue.cancel(id.as_str()).await.map_err(AppError::internal)
     }
 
     /// Answers a stage that waits.

@@ -73,7 +73,9 @@ fn warn(i: u64) -> Event {
     Event::warning("bench", format!("event {i} of the benchmark"))
 }
 
-type Make = Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Arc<dyn BusBackend>>>>>>;
+type Make = Box<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Arc<dyn BusBackend>>>>>,
+>;
 
 async fn throughput(label: &str, make: &Make, events: u64) {
     let writer = match make().await {
@@ -116,10 +118,7 @@ async fn throughput(label: &str, make: &Make, events: u64) {
             sub.next().await.expect("follower");
         }
         let delivered = t.elapsed();
-        println!(
-            "| {label} | 2 buses | | | {:.0} |",
-            rate(delivered)
-        );
+        println!("| {label} | 2 buses | | | {:.0} |", rate(delivered));
     }
 }
 
@@ -186,10 +185,16 @@ async fn main() {
     let redis_make: Make = Box::new(move || {
         let url = url.clone();
         Box::pin(async move {
-            Some(Arc::new(RedisStreams::connect(&url, "bench:").await.expect("redis")) as Arc<dyn BusBackend>)
+            Some(
+                Arc::new(RedisStreams::connect(&url, "bench:").await.expect("redis"))
+                    as Arc<dyn BusBackend>,
+            )
         })
     });
-    println!("throughput, {} events into one project (events/s)\n", args.events);
+    println!(
+        "throughput, {} events into one project (events/s)\n",
+        args.events
+    );
     println!("| backend | readers | emitted | appended | delivered |");
     println!("|---|---|---:|---:|---:|");
     throughput("none (default)", &none, args.events).await;
