@@ -366,7 +366,7 @@ pub(crate) mod scenario {
             .arg("--catalog-dir")
             .arg(catalog)
             .arg("--offline")
-            .env("RUST_LOG", "warn")
+            .env("AUTOML_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -443,7 +443,7 @@ pub(crate) mod scenario {
             );
             resumed += on_a
                 .iter()
-                .filter(|e| e["event"]["payload"]["code"] == "run_resumed")
+                .filter(|e| e["event"]["name"] == "RESUMED")
                 .count();
             logs.insert(id.clone(), on_a);
         }
@@ -458,5 +458,57 @@ pub(crate) mod scenario {
             t0.elapsed().as_secs_f64()
         );
         drop((a, b));
+    }
+}
+
+mod cancel {
+    use super::redis_fixture::RedisServer;
+    use super::scenario::worker;
+    use super::two_servers::{next_env, post, start, until_terminal, ws};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn cancel_on_server_b_reaches_the_worker_that_runs_a_run_queued_on_a() {
+        let redis = RedisServer::start();
+        let dirs: Vec<tempfile::TempDir> =
+            (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
+        let a = start(dirs[0].path(), &redis).await;
+        let b = start(dirs[1].path(), &redis).await;
+        let _w = worker(&redis, dirs[2].path());
+        // Nothing to cancel yet: a typed 409/404, not a silent success.
+        let (status, _) = post(b.addr, "/api/projects/cq/cancel").await;
+        assert!(status == 404 || status == 409, "status {status}");
+        let (status, text) = post(
+            a.addr,
+            "/api/demo/run/cq?prompt=classify%20iris%20species&time_budget_s=60",
+        )
+        .await;
+        assert_eq!(status, 202, "{text}");
+        let mut c = ws(b.addr, "cq", 0).await;
+        let mut seen = Vec::new();
+        loop {
+            let v = next_env(&mut c).await.expect("events");
+            let train = v["event"]["name"] == "STAGE_STATUS"
+                && v["event"]["payload"]["stage"] == "TRAIN";
+            seen.push(v);
+            if train {
+                break;
+            }
+        }
+        let t = std::time::Instant::now();
+        let (status, text) = post(b.addr, "/api/projects/cq/cancel").await;
+        assert!((200..300).contains(&status), "{status} {text}");
+        until_terminal(&mut c, &mut seen).await;
+        assert_eq!(
+            seen.last().map(|e| e["event"]["name"].clone()),
+            Some("RUN_CANCELLED".into())
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "cancelled long before its 60 s budget"
+        );
+        // Over: a second cancel finds no active run.
+        let (status, _) = post(b.addr, "/api/projects/cq/cancel").await;
+        assert_eq!(status, 409);
     }
 }

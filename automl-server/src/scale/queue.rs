@@ -2,8 +2,8 @@
 //! queue on Redis instead of running it; `automl worker --redis` takes jobs, runs them with a
 //! bus whose backend is the same Redis (so every server streams them), heartbeats, and takes
 //! over the jobs of a worker that stopped heartbeating (apalis re-enqueues them). A job taken
-//! over continues the project's stored log: it loads it, says so with a WARNING
-//! `run_resumed` naming the last seq, and runs the request again from the start.
+//! over continues the project's stored log: it loads it, says so with a RESUMED event naming
+//! the last stored seq, and runs the request again from the start.
 //! Cancel: the server sets `<prefix>cancel:<project>`; the worker holding the run polls it.
 
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use apalis_redis::{Config, RedisStorage};
+use automl_core::event::{ResumePoint, ResumedPayload};
 use automl_core::{BusBackend, Conductor, Event, EventBus, RunRequest};
 use serde::{Deserialize, Serialize};
 
@@ -177,6 +178,8 @@ pub struct WorkerArgs {
 }
 
 struct WorkerCtx {
+    /// This worker's name (in the queue and in RESUMED messages).
+    name: String,
     conductor: Conductor,
     bus: EventBus,
     conn: redis::aio::MultiplexedConnection,
@@ -196,12 +199,14 @@ async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynErr
     }
     if last > 0 {
         tracing::warn!(project = %id, last, "taking over a run whose worker stopped");
-        bus.emitter(&id).emit(Event::warning(
-            "run_resumed",
-            format!(
-                "the worker running this project stopped after seq {last}; another worker runs it again from the start"
+        bus.emitter(&id).emit(Event::Resumed(ResumedPayload {
+            after_seq: last,
+            from: ResumePoint::Start,
+            message: format!(
+                "the worker running this project stopped after seq {last}; worker {} runs it again from the start",
+                ctx.name
             ),
-        ));
+        }));
     }
     let handle = ctx.conductor.start(job.request())?;
     let control = handle.control();
@@ -275,6 +280,7 @@ async fn run_worker(args: WorkerArgs) -> Result<(), String> {
         chrono::Utc::now().timestamp_millis()
     );
     let ctx = Arc::new(WorkerCtx {
+        name: name.clone(),
         conductor,
         bus,
         conn,
