@@ -475,9 +475,10 @@ mod cancel {
         let a = start(dirs[0].path(), &redis).await;
         let b = start(dirs[1].path(), &redis).await;
         let _w = worker(&redis, dirs[2].path());
-        // Nothing to cancel yet: a typed 409/404, not a silent success.
-        let (status, _) = post(b.addr, "/api/projects/cq/cancel").await;
-        assert!(status == 404 || status == 409, "status {status}");
+        // Nothing to cancel yet: a typed 404, not a silent success.
+        let (status, text) = post(b.addr, "/api/projects/cq/cancel").await;
+        assert_eq!(status, 404, "{text}");
+        assert!(text.contains("no_active_run"), "{text}");
         let (status, text) = post(
             a.addr,
             "/api/demo/run/cq?prompt=classify%20iris%20species&time_budget_s=60",
@@ -488,8 +489,8 @@ mod cancel {
         let mut seen = Vec::new();
         loop {
             let v = next_env(&mut c).await.expect("events");
-            let train = v["event"]["name"] == "STAGE_STATUS"
-                && v["event"]["payload"]["stage"] == "TRAIN";
+            let train =
+                v["event"]["name"] == "STAGE_STATUS" && v["event"]["payload"]["stage"] == "TRAIN";
             seen.push(v);
             if train {
                 break;
@@ -508,7 +509,8 @@ mod cancel {
             "cancelled long before its 60 s budget"
         );
         // Over: a second cancel finds no active run.
-        let (status, _) = post(b.addr, "/api/projects/cq/cancel").await;
-        assert_eq!(status, 409);
+        let (status, text) = post(b.addr, "/api/projects/cq/cancel").await;
+        assert_eq!(status, 404, "{text}");
+        assert!(text.contains("no_active_run"), "{text}");
     }
 }

@@ -9,6 +9,7 @@ if ! command -v "${REDIS_SERVER:-redis-server}" >/dev/null 2>&1; then
   echo "redis-server not found: run scripts/setup.d/60-redis.sh" >&2
   exit 1
 fi
-# Same cargo invocation (features, profile) as `cargo test --workspace --locked`, so nothing
-# is rebuilt in another configuration.
-cargo test --locked -p automl-server --test scale_redis -- --ignored
+# The same package selection as `cargo test --workspace --locked` (scripts/test.sh), so the
+# features unify the same way and nothing is rebuilt in another configuration; only the
+# scale_redis test target (in automl-server) runs.
+cargo test --workspace --locked --test scale_redis -- --ignored
