@@ -307,8 +307,8 @@ async fn wait_for_signal() -> Result<(), std::io::Error> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;
         tokio::select! {
-            r = tokio::signal::ctrl_c() => return r,
-            _ = term.recv() => return Ok(()),
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
         }
     }
     #[cfg(not(unix))]
