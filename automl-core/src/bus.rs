@@ -12,12 +12,22 @@
 //!   [durable subscription](EventBus::subscribe_durable) (the server's sockets) yields an event
 //!   only once it is on disk: a client never sees an event that a crash could take back, so after
 //!   a restart no seq means two different things.
+//! * Backends ([`BusBackend`], docs/scale-out.md): by default the log lives in this process's
+//!   memory only, exactly as described above. A bus made [`with_backend`](EventBus::with_backend)
+//!   also appends every emitted envelope, in order and in batches, to a shared store (Redis
+//!   Streams in `automl serve --redis`), which refuses an append that does not continue its log
+//!   (a second writer is fenced, see [`BusError::Fenced`]); another process
+//!   [follows](EventBus::follow) a project from that store: its backlog first, then one tail per
+//!   process fanning out to the local subscribers. A follower's local log only ever holds what
+//!   the store holds, so its subscribers see the same seq 1..N as everyone else.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use async_trait::async_trait;
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 use crate::event::{Envelope, Event};
 
@@ -33,6 +43,20 @@ pub struct EventBus {
 struct BusInner {
     projects: Mutex<HashMap<String, Arc<ProjectLog>>>,
     live_buffer: usize,
+    /// Set for a bus made with a backend.
+    remote: Option<Remote>,
+}
+
+/// A bus's shared store: the writer queue of its emitters and the projects it follows.
+struct Remote {
+    backend: Arc<dyn BusBackend>,
+    /// Emitted envelopes, in seq order per project, for the writer task.
+    writer: mpsc::UnboundedSender<Envelope>,
+    /// Projects whose new envelopes the tail task reads from the backend.
+    follows: Mutex<std::collections::BTreeSet<String>>,
+    /// Wakes an idle tail task when the first project is followed.
+    followed: Notify,
+    tail_started: AtomicBool,
 }
 
 struct ProjectLog {
@@ -42,6 +66,11 @@ struct ProjectLog {
     held: AtomicBool,
     /// The highest seq known to be on disk.
     durable: watch::Sender<u64>,
+    /// The highest seq known to be in the backend (0 without one).
+    stored: watch::Sender<u64>,
+    /// Why the backend refused or failed this project's appends; once set, nothing more of
+    /// this project is written (a fenced writer stays fenced).
+    store_error: Mutex<Option<BusError>>,
 }
 
 struct LogState {
@@ -68,8 +97,38 @@ impl EventBus {
             inner: Arc::new(BusInner {
                 projects: Mutex::new(HashMap::new()),
                 live_buffer: live_buffer.max(1),
+                remote: None,
             }),
         }
+    }
+
+    /// A bus that also keeps its logs in `backend` (shared with other processes): every
+    /// emitted envelope is appended there by a writer task, and [`follow`](Self::follow) reads
+    /// other writers' projects from it. Must be called inside a tokio runtime (it spawns the
+    /// writer task, which ends when the last clone of this bus is dropped).
+    pub fn with_backend(live_buffer: usize, backend: Arc<dyn BusBackend>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(BusInner {
+            projects: Mutex::new(HashMap::new()),
+            live_buffer: live_buffer.max(1),
+            remote: Some(Remote {
+                backend: backend.clone(),
+                writer: tx,
+                follows: Mutex::new(Default::default()),
+                followed: Notify::new(),
+                tail_started: AtomicBool::new(false),
+            }),
+        });
+        tokio::spawn(write_to_backend(Arc::downgrade(&inner), backend, rx));
+        Self { inner }
+    }
+
+    /// The backend's name, or `None` for a bus that lives in this process's memory only.
+    pub fn backend_name(&self) -> Option<String> {
+        self.inner
+            .remote
+            .as_ref()
+            .map(|r| r.backend.name().to_string())
     }
 
     fn log(&self, project_id: &str) -> Arc<ProjectLog> {
@@ -86,6 +145,8 @@ impl EventBus {
                     }),
                     held: AtomicBool::new(false),
                     durable: watch::Sender::new(0),
+                    stored: watch::Sender::new(0),
+                    store_error: Mutex::new(None),
                 })
             })
             .clone()
@@ -123,6 +184,7 @@ impl EventBus {
     pub fn emitter(&self, project_id: &str) -> Emitter {
         Emitter {
             log: self.log(project_id),
+            writer: self.inner.remote.as_ref().map(|r| r.writer.clone()),
         }
     }
 
@@ -250,12 +312,419 @@ impl EventBus {
     pub fn close(&self, project_id: &str) {
         lock(&self.log(project_id).state).live = None;
     }
+
+    /// Waits until every envelope emitted so far to `project_id` is in the backend (at once
+    /// for a bus without one). Fails with the backend's refusal or failure; a writer that gets
+    /// [`BusError::Fenced`] must stop, another process holds the project now.
+    pub async fn flush_backend(&self, project_id: &str) -> Result<(), BusError> {
+        if self.inner.remote.is_none() {
+            return Ok(());
+        }
+        let Some(log) = self.find(project_id) else {
+            return Ok(());
+        };
+        let want = lock(&log.state).history.last().map_or(0, |e| e.seq);
+        let mut rx = log.stored.subscribe();
+        loop {
+            if let Some(e) = lock(&log.store_error).clone() {
+                return Err(e);
+            }
+            if *rx.borrow_and_update() >= want {
+                return Ok(());
+            }
+            // The sender lives in `log`, which this function holds.
+            let _ = rx.changed().await;
+        }
+    }
+
+    /// Why the backend refused or failed `project_id`'s appends, if it did.
+    pub fn backend_error(&self, project_id: &str) -> Option<BusError> {
+        self.find(project_id)
+            .and_then(|log| lock(&log.store_error).clone())
+    }
+
+    /// Appends an envelope that is already in the backend (read back from it) to the local
+    /// log: `Ok(true)` when it was the next one, `Ok(false)` when the log already had it. A
+    /// terminal event closes the local live stream (the run is over). An envelope beyond the
+    /// next seq is refused with [`BusError::Gap`]; the caller reads the missing ones first.
+    pub fn ingest(&self, env: Envelope) -> Result<bool, BusError> {
+        let log = self.log(&env.project_id);
+        let mut st = lock(&log.state);
+        let last = st.history.last().map_or(0, |e| e.seq);
+        if env.seq <= last {
+            return Ok(false);
+        }
+        if env.seq != last + 1 {
+            return Err(BusError::Gap {
+                project_id: env.project_id.clone(),
+                expected: last + 1,
+                found: env.seq,
+            });
+        }
+        let terminal = env.event.is_terminal();
+        let seq = env.seq;
+        st.history.push(env.clone());
+        if st.live.is_none() {
+            st.live = Some(broadcast::channel(st.live_buffer).0);
+        }
+        if let Some(tx) = &st.live {
+            let _ = tx.send(env);
+        }
+        if terminal {
+            st.live = None;
+        }
+        drop(st);
+        log.stored.send_replace(seq);
+        Ok(true)
+    }
+
+    /// Reads `project_id`'s envelopes after the local log's last one from the backend into
+    /// the local log, and returns the last seq now held. A worker that takes over a run calls
+    /// this before emitting, so its seq continues the stored log. Without a backend it reads
+    /// nothing.
+    pub async fn load(&self, project_id: &str) -> Result<u64, BusError> {
+        let Some(remote) = self.inner.remote.as_ref() else {
+            return Ok(self.history_len(project_id));
+        };
+        let since = self.history_len(project_id);
+        for env in remote.backend.range(project_id, since).await? {
+            if env.project_id != project_id {
+                return Err(BusError::Corrupt {
+                    project_id: project_id.to_string(),
+                    message: format!("seq {} names project {:?}", env.seq, env.project_id),
+                });
+            }
+            self.ingest(env)?;
+        }
+        Ok(self.history_len(project_id))
+    }
+
+    fn history_len(&self, project_id: &str) -> u64 {
+        self.find(project_id)
+            .and_then(|log| lock(&log.state).history.last().map(|e| e.seq))
+            .unwrap_or(0)
+    }
+
+    /// Follows `project_id`, written by another process, from the backend: its backlog now,
+    /// then (until its terminal event) every new envelope through this process's one tail
+    /// task, into the local log and so to [`subscribe`](Self::subscribe)rs. Idempotent.
+    /// Without a backend there is nobody else to follow: it does nothing.
+    pub async fn follow(&self, project_id: &str) -> Result<(), BusError> {
+        let Some(remote) = self.inner.remote.as_ref() else {
+            return Ok(());
+        };
+        self.load(project_id).await?;
+        // A project not written yet is followed too: its first events may come any moment.
+        let open = self.find(project_id).is_none_or(|log| {
+            lock(&log.state)
+                .history
+                .last()
+                .is_none_or(|e| !e.event.is_terminal())
+        });
+        if !open {
+            self.close(project_id);
+            return Ok(());
+        }
+        let added = lock(&remote.follows).insert(project_id.to_string());
+        if !remote.tail_started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(tail_backend(
+                Arc::downgrade(&self.inner),
+                remote.backend.clone(),
+            ));
+        }
+        if added {
+            remote.followed.notify_one();
+            remote.backend.wake().await;
+        }
+        Ok(())
+    }
+}
+
+/// How long one tail read waits in the backend before the tail looks at its projects again.
+const TAIL_BLOCK: Duration = Duration::from_secs(5);
+/// The most envelopes the writer task sends to the backend in one append.
+const WRITE_BATCH: usize = 512;
+
+/// The writer task of a bus with a backend: appends emitted envelopes in batches, per
+/// project in seq order; retries an unavailable backend, and stops writing a project whose
+/// append was refused.
+async fn write_to_backend(
+    bus: Weak<BusInner>,
+    backend: Arc<dyn BusBackend>,
+    mut rx: mpsc::UnboundedReceiver<Envelope>,
+) {
+    let mut batch: Vec<Envelope> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        batch.push(first);
+        while batch.len() < WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        // Per project, in the order emitted (the emitter sends under its log's lock).
+        let mut groups: Vec<(String, Vec<Envelope>)> = Vec::new();
+        for e in batch.drain(..) {
+            match groups.iter_mut().find(|(p, _)| *p == e.project_id) {
+                Some((_, v)) => v.push(e),
+                None => groups.push((e.project_id.clone(), vec![e])),
+            }
+        }
+        for (project_id, events) in groups {
+            // The log may be forgotten already (its run ended): its events are still written.
+            let log = bus
+                .upgrade()
+                .and_then(|b| lock(&b.projects).get(&project_id).cloned());
+            if log
+                .as_ref()
+                .is_some_and(|log| lock(&log.store_error).is_some())
+            {
+                continue;
+            }
+            let last = events.last().map_or(0, |e| e.seq);
+            let mut delay = Duration::from_millis(50);
+            let outcome = loop {
+                match backend.append(&project_id, &events).await {
+                    Err(BusError::Unavailable {
+                        backend: b,
+                        message,
+                    }) if delay < Duration::from_secs(5) => {
+                        tracing::warn!(backend = %b, project = %project_id, error = %message, "bus backend unavailable; retrying the append");
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                    // A retried append that had gone through before its reply was lost.
+                    Err(BusError::Fenced { last: stored, .. })
+                        if delay > Duration::from_millis(50) && stored == last =>
+                    {
+                        break Ok(());
+                    }
+                    other => break other,
+                }
+            };
+            match (outcome, log) {
+                (Ok(()), Some(log)) => {
+                    log.stored.send_replace(last);
+                }
+                (Ok(()), None) => {}
+                (Err(e), log) => {
+                    tracing::error!(project = %project_id, error = %e, "bus backend refused the project's events; this process writes no more of them");
+                    if let Some(log) = log {
+                        *lock(&log.store_error) = Some(e);
+                        // Wake `flush_backend` waiters so they see the error.
+                        log.stored.send_modify(|_| {});
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The tail task of a bus with a backend: one read at a time over every followed project,
+/// fanned out to the local logs.
+async fn tail_backend(bus: Weak<BusInner>, backend: Arc<dyn BusBackend>) {
+    loop {
+        let Some(inner) = bus.upgrade() else { return };
+        let bus_ = EventBus { inner };
+        let Some(remote) = bus_.inner.remote.as_ref() else {
+            return;
+        };
+        let projects: Vec<String> = lock(&remote.follows).iter().cloned().collect();
+        if projects.is_empty() {
+            // Wake now and then to notice a dropped bus (this task holds it meanwhile).
+            let _ = tokio::time::timeout(TAIL_BLOCK, remote.followed.notified()).await;
+            continue;
+        }
+        let cursors: Vec<(String, u64)> = projects
+            .iter()
+            .map(|p| (p.clone(), bus_.history_len(p)))
+            .collect();
+        drop(bus_);
+        let read = backend.read_after(&cursors, TAIL_BLOCK).await;
+        let Some(inner) = bus.upgrade() else { return };
+        let bus_ = EventBus { inner };
+        match read {
+            Ok(envs) => {
+                for env in envs {
+                    let p = env.project_id.clone();
+                    if let Err(BusError::Gap { .. }) = bus_.ingest(env) {
+                        if let Err(e) = bus_.load(&p).await {
+                            tracing::warn!(project = %p, error = %e, "bus tail could not fill a gap");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "bus tail read failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        // A project whose run ended (terminal event ingested) is followed no more.
+        if let Some(remote) = bus_.inner.remote.as_ref() {
+            lock(&remote.follows).retain(|p| {
+                bus_.find(p).is_none_or(|log| {
+                    let st = lock(&log.state);
+                    st.live.is_some() || st.history.is_empty()
+                })
+            });
+        }
+    }
+}
+
+/// Why a bus backend refused or failed an operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// An append that does not continue the stored log: another writer has appended since
+    /// (this writer is fenced) or the caller skipped a seq.
+    #[error(
+        "event log of {project_id}: append of seq {seq} refused, the stored log ends at seq {last} (another writer holds this project)"
+    )]
+    Fenced {
+        /// The project.
+        project_id: String,
+        /// The first seq of the refused append.
+        seq: u64,
+        /// The last seq the store holds.
+        last: u64,
+    },
+    /// An envelope read back arrived before the ones it follows.
+    #[error("event log of {project_id}: expected seq {expected}, found {found}")]
+    Gap {
+        /// The project.
+        project_id: String,
+        /// The seq the local log needs next.
+        expected: u64,
+        /// The seq that arrived.
+        found: u64,
+    },
+    /// The store holds something that is not a well-formed envelope of this project.
+    #[error("event log of {project_id} in the bus backend is corrupt: {message}")]
+    Corrupt {
+        /// The project.
+        project_id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The backend cannot be reached or failed the command.
+    #[error("bus backend {backend} unavailable: {message}")]
+    Unavailable {
+        /// The backend's name (with its address).
+        backend: String,
+        /// The cause.
+        message: String,
+    },
+}
+
+/// A shared store of event logs behind an [`EventBus`] (docs/scale-out.md): Redis Streams
+/// in `automl serve --redis`, [`MemoryBackend`] in tests. One log per project, envelopes in
+/// seq order starting at 1.
+#[async_trait]
+pub trait BusBackend: Send + Sync + 'static {
+    /// A short name with the store's address, for errors and logs.
+    fn name(&self) -> &str;
+
+    /// Appends `events` (one project's, consecutive seqs) to `project_id`'s log, all or
+    /// none. Refused with [`BusError::Fenced`] unless the first continues the stored log.
+    async fn append(&self, project_id: &str, events: &[Envelope]) -> Result<(), BusError>;
+
+    /// Every stored envelope of `project_id` with `seq > since`, in order.
+    async fn range(&self, project_id: &str, since: u64) -> Result<Vec<Envelope>, BusError>;
+
+    /// Waits up to `block` for envelopes after the given `(project, last seq seen)` cursors
+    /// and returns those that arrived (none when the time ran out), in seq order per project.
+    async fn read_after(
+        &self,
+        cursors: &[(String, u64)],
+        block: Duration,
+    ) -> Result<Vec<Envelope>, BusError>;
+
+    /// Ends a pending [`read_after`](Self::read_after) early, so that a project followed
+    /// meanwhile is read from now on. The default does nothing: the read ends at its block
+    /// time.
+    async fn wake(&self) {}
+}
+
+/// A [`BusBackend`] in this process's memory: lets several buses (standing in for several
+/// processes) share logs in tests and benchmarks. A bus without a backend needs none.
+#[derive(Default)]
+pub struct MemoryBackend {
+    logs: Mutex<HashMap<String, Vec<Envelope>>>,
+    appended: Notify,
+}
+
+impl MemoryBackend {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl BusBackend for MemoryBackend {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    async fn append(&self, project_id: &str, events: &[Envelope]) -> Result<(), BusError> {
+        let mut logs = lock(&self.logs);
+        let log = logs.entry(project_id.to_string()).or_default();
+        let last = log.last().map_or(0, |e| e.seq);
+        let first = events.first().map_or(last + 1, |e| e.seq);
+        let consecutive = events
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.seq == first + i as u64 && e.project_id == project_id);
+        if first != last + 1 || !consecutive {
+            return Err(BusError::Fenced {
+                project_id: project_id.to_string(),
+                seq: first,
+                last,
+            });
+        }
+        log.extend_from_slice(events);
+        drop(logs);
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
+    async fn range(&self, project_id: &str, since: u64) -> Result<Vec<Envelope>, BusError> {
+        Ok(lock(&self.logs)
+            .get(project_id)
+            .map(|log| log.iter().filter(|e| e.seq > since).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn read_after(
+        &self,
+        cursors: &[(String, u64)],
+        block: Duration,
+    ) -> Result<Vec<Envelope>, BusError> {
+        let deadline = tokio::time::Instant::now() + block;
+        loop {
+            let notified = self.appended.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let mut out = Vec::new();
+            for (p, since) in cursors {
+                out.extend(self.range(p, *since).await?);
+            }
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(out);
+            }
+        }
+    }
 }
 
 /// Appends events to one project's log. Cheap to clone; usable from any thread.
 #[derive(Clone)]
 pub struct Emitter {
     log: Arc<ProjectLog>,
+    /// The bus's backend writer, when it has a backend.
+    writer: Option<mpsc::UnboundedSender<Envelope>>,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -291,6 +760,11 @@ impl Emitter {
         if let Some(tx) = &st.live {
             // An error only means nobody is listening live right now; the log keeps the event.
             let _ = tx.send(env.clone());
+        }
+        if let Some(w) = &self.writer {
+            // Sent under the log's lock, so the writer gets each project's events in seq
+            // order. An error means the bus is gone, and its writer with it.
+            let _ = w.send(env.clone());
         }
         env
     }
@@ -581,5 +1055,132 @@ mod tests {
         assert!(!waiting.is_finished(), "an older mark changes nothing");
         bus.release_durable("d");
         assert_eq!(waiting.await.expect("task"), (Some(4), None));
+    }
+
+    fn finished() -> Event {
+        Event::RunFinished(crate::event::RunSummaryPayload {
+            metrics: Default::default(),
+            model: None,
+            dir: None,
+            duration_s: 0.0,
+            message: "done".into(),
+        })
+    }
+
+    fn seqs(envs: &[Envelope]) -> Vec<u64> {
+        envs.iter().map(|e| e.seq).collect()
+    }
+
+    #[tokio::test]
+    async fn a_follower_sees_the_writers_log_gapless_and_ends_with_the_run() {
+        let store: Arc<dyn BusBackend> = Arc::new(MemoryBackend::new());
+        let writer = EventBus::with_backend(4, store.clone());
+        let reader = EventBus::with_backend(4, store.clone());
+        assert_eq!(reader.backend_name().as_deref(), Some("memory"));
+        let em = writer.emitter("p");
+        for i in 0..10 {
+            em.emit(warn(i));
+        }
+        writer.flush_backend("p").await.expect("stored");
+        reader.follow("p").await.expect("follow");
+        assert_eq!(reader.history("p").len(), 10, "the backlog is read at once");
+        let mut sub = reader.subscribe("p", 3);
+        // Live ones, more than the live buffer holds, reach the follower through its tail.
+        for i in 10..40 {
+            em.emit(warn(i));
+        }
+        em.emit(finished());
+        let got = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut v = vec![];
+            while let Some(e) = sub.next().await {
+                v.push(e.seq);
+            }
+            v
+        })
+        .await
+        .expect("the follower's stream ends after the terminal event");
+        assert_eq!(got, (4..=41).collect::<Vec<_>>());
+        assert_eq!(
+            seqs(&store.range("p", 0).await.expect("range")),
+            (1..=41).collect::<Vec<_>>()
+        );
+        // Following a finished project reads it and leaves it closed.
+        let late = EventBus::with_backend(4, store);
+        late.follow("p").await.expect("follow");
+        let mut sub = late.subscribe("p", 40);
+        assert_eq!(sub.next().await.map(|e| e.seq), Some(41));
+        assert!(sub.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_is_fenced_and_stays_fenced() {
+        let store: Arc<dyn BusBackend> = Arc::new(MemoryBackend::new());
+        let a = EventBus::with_backend(8, store.clone());
+        let b = EventBus::with_backend(8, store.clone());
+        a.emitter("p").emit(warn(0));
+        a.flush_backend("p").await.expect("a writes first");
+        // b does not load the stored log: its seq 1 collides with a's.
+        let eb = b.emitter("p");
+        eb.emit(warn(1));
+        let err = b.flush_backend("p").await.expect_err("b is refused");
+        assert_eq!(
+            err,
+            BusError::Fenced {
+                project_id: "p".into(),
+                seq: 1,
+                last: 1
+            }
+        );
+        // Even an append that would now fit (seq 2) is not written by the fenced writer.
+        eb.emit(warn(2));
+        assert!(b.flush_backend("p").await.is_err());
+        assert_eq!(b.backend_error("p"), Some(err));
+        assert_eq!(store.range("p", 0).await.expect("range").len(), 1);
+        assert!(err_message_names_the_project(&b));
+    }
+
+    fn err_message_names_the_project(bus: &EventBus) -> bool {
+        bus.backend_error("p")
+            .is_some_and(|e| e.to_string().contains("event log of p"))
+    }
+
+    #[tokio::test]
+    async fn a_worker_taking_over_loads_the_log_and_continues_its_seq() {
+        let store: Arc<dyn BusBackend> = Arc::new(MemoryBackend::new());
+        let dead = EventBus::with_backend(8, store.clone());
+        for i in 0..3 {
+            dead.emitter("p").emit(warn(i));
+        }
+        dead.flush_backend("p").await.expect("stored");
+        drop(dead);
+        let next = EventBus::with_backend(8, store.clone());
+        assert_eq!(next.load("p").await.expect("load"), 3);
+        assert_eq!(next.emitter("p").emit(warn(3)).seq, 4);
+        next.flush_backend("p").await.expect("stored");
+        assert_eq!(seqs(&store.range("p", 2).await.expect("range")), vec![3, 4]);
+    }
+
+    #[tokio::test]
+    async fn ingest_refuses_a_gap_and_ignores_a_repeat() {
+        let src = EventBus::default();
+        let em = src.emitter("p");
+        let envs: Vec<Envelope> = (0..3).map(|i| em.emit(warn(i))).collect();
+        let bus = EventBus::default();
+        assert_eq!(bus.ingest(envs[0].clone()), Ok(true));
+        assert_eq!(bus.ingest(envs[0].clone()), Ok(false));
+        assert_eq!(
+            bus.ingest(envs[2].clone()),
+            Err(BusError::Gap {
+                project_id: "p".into(),
+                expected: 2,
+                found: 3
+            })
+        );
+        assert_eq!(bus.history("p").len(), 1);
+        // Without a backend, follow/load/flush do nothing and succeed.
+        assert_eq!(bus.backend_name(), None);
+        assert!(bus.follow("p").await.is_ok());
+        assert_eq!(bus.load("p").await, Ok(1));
+        assert!(bus.flush_backend("p").await.is_ok());
     }
 }

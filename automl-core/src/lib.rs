@@ -34,7 +34,7 @@ pub mod words;
 
 pub use agents::{Agent, Prompt, RunSettings, StageContext};
 pub use api::{load_model, parse_prompt, predict_file};
-pub use bus::{Emitter, EventBus, Subscription};
+pub use bus::{BusBackend, BusError, Emitter, EventBus, MemoryBackend, Subscription};
 pub use conductor::{
     Choice, Conductor, ConductorBuilder, RunControl, RunHandle, RunOutcome, RunRequest, RunStatus,
 };

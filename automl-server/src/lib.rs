@@ -2,4 +2,5 @@
 //!
 //! HTTP is for commands, the WebSocket is for state: see [`server`] and `docs/server.md`.
 
+pub mod scale;
 pub mod server;

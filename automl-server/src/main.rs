@@ -38,6 +38,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Serve the HTTP/WebSocket API and the browser UI.
     Serve(automl_server::server::ServeArgs),
+    /// Take runs queued by `automl serve --redis` and execute them (docs/scale-out.md).
+    Worker(automl_server::scale::WorkerArgs),
     /// Print the profile of a data file or image folder (kinds, missing values, target, warnings).
     Profile(profile_cmd::ProfileArgs),
     /// Parse a request and print the intent (no data is touched).
@@ -134,7 +136,7 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_log = if matches!(cli.command, Command::Serve(_)) {
+    let default_log = if matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
         "info"
     } else {
         "warn"
@@ -160,6 +162,7 @@ fn main() -> ExitCode {
         Command::Run(args) => rt.block_on(run::run(args)),
         Command::Predict(args) => predict::predict(args),
         Command::Serve(args) => rt.block_on(automl_server::server::cli(args)),
+        Command::Worker(args) => rt.block_on(automl_server::scale::worker_cli(args)),
         Command::Profile(args) => profile_cmd::profile(args),
         Command::Parse { prompt, file, json } => {
             let text = match (prompt, file) {

@@ -484,6 +484,26 @@ pub struct WarningPayload {
     pub message: String,
 }
 
+/// Where a run taken over by another process starts again (RESUMED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumePoint {
+    /// From the first stage: the request runs again, its events after the stored ones.
+    Start,
+}
+
+/// RESUMED: the process running this project stopped (a worker died) and another one took
+/// the run over; the events after this one are the new process's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumedPayload {
+    /// The last seq the stopped process had stored.
+    pub after_seq: u64,
+    /// Where the run starts again.
+    pub from: ResumePoint,
+    /// A line for people.
+    pub message: String,
+}
+
 /// ERROR: the run failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorPayload {
@@ -559,6 +579,8 @@ pub enum Event {
     RunFinished(RunSummaryPayload),
     /// The run was cancelled.
     RunCancelled(RunSummaryPayload),
+    /// The run was taken over by another process after its own stopped.
+    Resumed(ResumedPayload),
 }
 
 impl Event {
@@ -586,6 +608,7 @@ impl Event {
             Event::Error(_) => "ERROR",
             Event::RunFinished(_) => "RUN_FINISHED",
             Event::RunCancelled(_) => "RUN_CANCELLED",
+            Event::Resumed(_) => "RESUMED",
         }
     }
 

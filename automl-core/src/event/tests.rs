@@ -266,6 +266,11 @@ pub(crate) fn examples() -> Vec<Event> {
             duration_s: 1.2,
             message: "cancelled during TRAIN; the best model so far was exported".into(),
         }),
+        Event::Resumed(ResumedPayload {
+            after_seq: 241,
+            from: ResumePoint::Start,
+            message: "the worker running this project stopped after seq 241; worker w-2 runs it again from the start".into(),
+        }),
     ]
 }
 
@@ -279,7 +284,7 @@ fn envelope(seq: u64, event: Event) -> Envelope {
     }
 }
 
-const CONTRACT: [&str; 21] = [
+const CONTRACT: [&str; 22] = [
     "STAGE_STATUS",
     "PROMPT_PARSED",
     "DATASET_CANDIDATES",
@@ -301,6 +306,7 @@ const CONTRACT: [&str; 21] = [
     "ERROR",
     "RUN_FINISHED",
     "RUN_CANCELLED",
+    "RESUMED",
 ];
 
 #[test]

@@ -98,7 +98,7 @@ pub async fn demo_run(
     // No data set fits the request: wait at DATA_SOURCE for an upload (`/upload`, then
     // `/confirm` with `{"stage": "DATA_SOURCE", "edit": {"data": name}}`) instead of failing.
     req.wait_for_upload = true;
-    state.start_run(&id, req)?;
+    state.submit_run(&id, req).await?;
     Ok(started(&id))
 }
 
@@ -153,7 +153,7 @@ pub async fn train(
         })?,
     };
     req.data = Some(data);
-    state.start_run(&id, req)?;
+    state.submit_run(&id, req).await?;
     Ok(started(&id))
 }
 
@@ -368,7 +368,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let id = ProjectId::parse(&id)?;
-    state.cancel(&id)?;
+    state.cancel_any(&id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -193,7 +193,28 @@ pub async fn spawn(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
         path: config.runs_dir(),
         source: e,
     })?;
-    let state = AppState::new(config).map_err(|e| StartError::State(e.to_string()))?;
+    let bus = match &config.redis_url {
+        None => automl_core::EventBus::default(),
+        Some(url) => {
+            let backend = crate::scale::RedisStreams::connect(url, crate::scale::KEY_PREFIX)
+                .await
+                .map_err(|e| StartError::Backend(e.to_string()))?;
+            automl_core::EventBus::with_backend(
+                automl_core::bus::DEFAULT_LIVE_BUFFER,
+                std::sync::Arc::new(backend),
+            )
+        }
+    };
+    let queue = match &config.redis_url {
+        None => None,
+        Some(url) => Some(
+            crate::scale::RunQueue::connect(url)
+                .await
+                .map_err(StartError::Backend)?,
+        ),
+    };
+    let state = AppState::with_bus_and_queue(config, bus, queue)
+        .map_err(|e| StartError::State(e.to_string()))?;
     let restored = state.restore();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -241,6 +262,9 @@ pub enum StartError {
     /// The state cannot be built.
     #[error("cannot start: {0}")]
     State(String),
+    /// The shared event bus (`--redis`) cannot be reached.
+    #[error("cannot start: {0}")]
+    Backend(String),
     /// A server reachable from other machines needs a token.
     #[error(
         "{addr} is reachable from other machines: give a token with --token or AUTOML_TOKEN (at least 16 letters, digits, '-', '_', '.', '~'), or listen on 127.0.0.1"
@@ -296,6 +320,12 @@ pub struct ServeArgs {
     /// catalog, and say so); `HF_HUB_OFFLINE=1` does the same.
     #[arg(long)]
     pub offline: bool,
+    /// Share every project's event log with the other servers of this Redis
+    /// (`redis://HOST:PORT`, Redis Streams; docs/scale-out.md): any of them serves any
+    /// project's events. Runs are queued there for `automl worker`s instead of training in
+    /// this process.
+    #[arg(long, env = "AUTOML_REDIS_URL")]
+    pub redis: Option<String>,
 }
 
 /// `automl serve`: serves until Ctrl-C or SIGTERM, then tells every client and stops.
@@ -318,6 +348,7 @@ pub async fn cli(args: ServeArgs) -> ExitCode {
         allowed_hosts: args.allowed_host,
         cors_origins: args.cors_origin,
         offline: args.offline,
+        redis_url: args.redis,
         ..ServerConfig::default()
     };
     let server = match spawn(config, SocketAddr::new(args.host, args.port)).await {
@@ -329,7 +360,7 @@ pub async fn cli(args: ServeArgs) -> ExitCode {
                 | StartError::DataDir { .. }
                 | StartError::TokenRequired { .. }
                 | StartError::BadOption(_) => 2,
-                StartError::State(_) => 1,
+                StartError::State(_) | StartError::Backend(_) => 1,
             });
         }
     };

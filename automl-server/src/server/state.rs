@@ -20,6 +20,10 @@ use super::error::AppError;
 pub struct ServerConfig {
     /// Holds `runs/<project>/` (event logs, artifacts) and `uploads/<project>/`.
     pub data_dir: PathBuf,
+    /// `redis://HOST:PORT`: share every project's event log through Redis Streams with the
+    /// other servers of the same Redis (docs/scale-out.md). `None` (the default): this
+    /// process's memory only.
+    pub redis_url: Option<String>,
     /// The built UI (`ui/dist`); `None` (the default) serves a notice instead.
     pub ui_dir: Option<PathBuf>,
     /// The bundled catalog (default: found at run time).
@@ -73,6 +77,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("automl-data"),
+            redis_url: None,
             ui_dir: None,
             catalog_dir: None,
             offline: false,
@@ -314,6 +319,8 @@ pub(crate) struct Inner {
     pub config: ServerConfig,
     pub conductor: Conductor,
     pub bus: EventBus,
+    /// The run queue under `--redis`: runs go to `automl worker`s instead of this process.
+    pub queue: Option<crate::scale::RunQueue>,
     pub counters: Counters,
     pub shutdown: CancellationToken,
     runs: Mutex<HashMap<ProjectId, RunHandle>>,
@@ -360,7 +367,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl AppState {
     /// Builds the state: a conductor sharing one bus, with run folders under `data_dir/runs`.
     pub fn new(config: ServerConfig) -> Result<Self, AppError> {
-        let bus = EventBus::default();
+        Self::with_bus(config, EventBus::default())
+    }
+
+    /// Builds the state around `bus` (one with a shared backend under `--redis`).
+    pub fn with_bus(config: ServerConfig, bus: EventBus) -> Result<Self, AppError> {
+        Self::with_bus_and_queue(config, bus, None)
+    }
+
+    /// Builds the state around `bus`, queueing runs on `queue` when given.
+    pub fn with_bus_and_queue(
+        config: ServerConfig,
+        bus: EventBus,
+        queue: Option<crate::scale::RunQueue>,
+    ) -> Result<Self, AppError> {
         let mut builder = Conductor::builder()
             .bus(bus.clone())
             .runs_dir(config.runs_dir())
@@ -376,6 +396,7 @@ impl AppState {
             config,
             conductor,
             bus,
+            queue,
             counters: Counters::default(),
             shutdown: CancellationToken::new(),
             runs: Mutex::new(HashMap::new()),
@@ -424,6 +445,7 @@ impl AppState {
     /// The project's events: from memory while it is live, else read back from its log
     /// (`None` for a project with neither).
     pub async fn events(&self, id: &ProjectId) -> Option<Vec<Envelope>> {
+        self.follow_shared(id).await;
         if self.0.bus.contains(id.as_str()) {
             return Some(self.0.bus.history(id.as_str()));
         }
@@ -432,6 +454,30 @@ impl AppState {
             .await
             .ok()
             .flatten()
+    }
+
+    /// With a shared bus (`--redis`): reads a project this server does not hold from the
+    /// shared log and follows it from now on, so that any server serves any project's
+    /// events. A failure is logged and leaves the project to the local sources.
+    pub async fn follow_shared(&self, id: &ProjectId) {
+        if self.0.bus.backend_name().is_none() || lock(&self.0.runs).contains_key(id) {
+            return;
+        }
+        match self.0.bus.follow(id.as_str()).await {
+            Ok(()) => {
+                if self.has_events(id) {
+                    self.notify_created();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(project = %id, error = %e, "cannot follow the project in the shared event log")
+            }
+        }
+    }
+
+    /// True when a shared bus backend is configured.
+    pub fn shared_bus(&self) -> bool {
+        self.0.bus.backend_name().is_some()
     }
 
     /// True when the project has a run or an upload: a socket to it waits for events.
@@ -520,6 +566,34 @@ impl AppState {
         latest_upload(&self.0.config.upload_dir(id))
     }
 
+    /// Starts a run for a project that has none yet: in this process, or, under `--redis`,
+    /// queued for a worker (then the project is followed in the shared log like any other
+    /// server's).
+    pub async fn submit_run(&self, id: &ProjectId, mut req: RunRequest) -> Result<(), AppError> {
+        let Some(queue) = self.0.queue.clone() else {
+            return self.start_run(id, req);
+        };
+        if self.0.shutdown.is_cancelled() {
+            return Err(AppError::ShuttingDown);
+        }
+        req.project_id = Some(id.to_string());
+        req.out_dir = None;
+        // Waiting for an upload needs the process holding the run; a queued run fails instead.
+        req.wait_for_upload = false;
+        req.validate()?;
+        if self.project_exists(id) || self.0.bus.load(id.as_str()).await.unwrap_or(0) > 0 {
+            return Err(AppError::ProjectExists(id.to_string()));
+        }
+        let job =
+            crate::scale::RunJob::from_request(id.as_str(), &req).map_err(AppError::BadRequest)?;
+        queue.push(job).await.map_err(AppError::internal)?;
+        Counters::inc(&self.0.counters.runs_started);
+        tracing::info!(project = %id, "run queued");
+        self.follow_shared(id).await;
+        self.notify_created();
+        Ok(())
+    }
+
     /// Starts a run for a project that has none yet.
     pub fn start_run(&self, id: &ProjectId, mut req: RunRequest) -> Result<(), AppError> {
         if self.0.shutdown.is_cancelled() {
@@ -575,6 +649,11 @@ impl AppState {
                     }
                     Err(e) => tracing::warn!(project = %id, error = %e, "run failed"),
                 }
+            }
+            // With a shared bus, the other servers read the log from it: wait until all of
+            // it is there before this server lets go of its copy.
+            if let Err(e) = state.0.bus.flush_backend(id.as_str()).await {
+                tracing::error!(project = %id, error = %e, "the run's events did not all reach the shared event log");
             }
             // The JSONL sink has written the whole log (wait() joins the sinks): keep only a
             // summary in memory, and replay from the file from now on.
@@ -636,6 +715,24 @@ impl AppState {
             }
             None => Err(AppError::NoActiveRun(id.to_string())),
         }
+    }
+
+    /// Cancels the project's run: in this process, or, for a queued run, by asking the
+    /// worker that holds it (through Redis).
+    pub async fn cancel_any(&self, id: &ProjectId) -> Result<(), AppError> {
+        let local = self.cancel(id);
+        let Some(queue) = self.0.queue.clone() else {
+            return local;
+        };
+        if local.is_ok() {
+            return local;
+        }
+        self.follow_shared(id).await;
+        let history = self.0.bus.history(id.as_str());
+        if history.is_empty() || history.last().is_some_and(|e| e.event.is_terminal()) {
+            return Err(AppError::NoActiveRun(id.to_string()));
+        }
+        queue.cancel(id.as_str()).await.map_err(AppError::internal)
     }
 
     /// Answers a stage that waits.

@@ -143,6 +143,9 @@ pub async fn serve_connection<S, R, E>(
         // about to start (a UI follows before it posts the run), so wait a little for it.
         let deadline = tokio::time::Instant::now() + cfg.ws_unknown_grace;
         let mut created = state.watch_created();
+        // With a shared bus, the project may be another server's: read and follow it.
+        state.follow_shared(&id).await;
+        let shared = state.shared_bus();
         let located = loop {
             if let Some(l) = state.locate(&id, since) {
                 break Some(l);
@@ -158,6 +161,8 @@ pub async fn serve_connection<S, R, E>(
                 },
                 _ = tokio::time::sleep_until(deadline) => break None,
                 c = created.changed() => if c.is_err() { break None },
+                // Another server's project shows up in the shared log by itself.
+                _ = tokio::time::sleep(Duration::from_millis(100)), if shared => {}
             }
         };
         let (mut sub, mut live) = match located {

@@ -1,0 +1,516 @@
+//! The Redis Streams bus backend against a real `redis-server` (Debian package, installed by
+//! scripts/setup.d/60-redis.sh). Ignored in the plain `cargo test`; scripts/test.d/60-scale-out.sh
+//! runs them with `--ignored`, where a missing redis-server fails them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use automl_core::event::{Envelope, Event, RunSummaryPayload};
+use automl_core::{BusBackend, BusError, EventBus};
+use automl_server::scale::RedisStreams;
+
+mod redis_fixture;
+use redis_fixture::RedisServer;
+
+fn warn(i: u64) -> Event {
+    Event::warning("t", format!("{i}"))
+}
+
+fn finished() -> Event {
+    Event::RunFinished(RunSummaryPayload {
+        metrics: Default::default(),
+        model: None,
+        dir: None,
+        duration_s: 0.0,
+        message: "done".into(),
+    })
+}
+
+async fn backend(redis: &RedisServer) -> Arc<dyn BusBackend> {
+    Arc::new(
+        RedisStreams::connect(&redis.url(), "t:")
+            .await
+            .expect("connect"),
+    )
+}
+
+fn seqs(envs: &[Envelope]) -> Vec<u64> {
+    envs.iter().map(|e| e.seq).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+async fn two_processes_share_a_gapless_log_through_redis() {
+    let redis = RedisServer::start();
+    let writer = EventBus::with_backend(8, backend(&redis).await);
+    let reader = EventBus::with_backend(8, backend(&redis).await);
+    assert!(
+        reader
+            .backend_name()
+            .is_some_and(|n| n.starts_with("redis "))
+    );
+    let em = writer.emitter("p");
+    for i in 0..25 {
+        em.emit(warn(i));
+    }
+    writer.flush_backend("p").await.expect("stored");
+    reader.follow("p").await.expect("follow");
+    assert_eq!(reader.history("p").len(), 25, "backlog read with XRANGE");
+    let mut sub = reader.subscribe("p", 20);
+    // More than a live buffer's worth, emitted while the tail blocks in XREAD.
+    for i in 25..2000 {
+        em.emit(warn(i));
+    }
+    em.emit(finished());
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut v = vec![];
+        while let Some(e) = sub.next().await {
+            v.push(e.seq);
+        }
+        v
+    })
+    .await
+    .expect("the follower ends with the run");
+    assert_eq!(got, (21..=2001).collect::<Vec<_>>());
+    let stored = backend(&redis).await.range("p", 1990).await.expect("range");
+    assert_eq!(seqs(&stored), (1991..=2001).collect::<Vec<_>>());
+    assert_eq!(
+        stored,
+        writer.history("p")[1990..].to_vec(),
+        "stored as emitted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+async fn a_project_followed_while_the_tail_blocks_is_read_at_once() {
+    let redis = RedisServer::start();
+    let writer = EventBus::with_backend(8, backend(&redis).await);
+    let reader = EventBus::with_backend(8, backend(&redis).await);
+    writer.emitter("a").emit(warn(0));
+    writer.flush_backend("a").await.expect("stored");
+    reader.follow("a").await.expect("follow a");
+    // The tail now blocks on "a" (for up to 5 s). Follow "b" and expect its live events fast.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    reader.follow("b").await.expect("follow b");
+    let mut sub = reader.subscribe("b", 0);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = std::time::Instant::now();
+    writer.emitter("b").emit(warn(1));
+    let e = tokio::time::timeout(Duration::from_secs(2), sub.next())
+        .await
+        .expect("woken, not left to the 5 s block");
+    assert_eq!(e.map(|e| e.seq), Some(1));
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+async fn a_stale_writer_is_fenced_by_redis_and_a_new_one_continues() {
+    let redis = RedisServer::start();
+    let store = backend(&redis).await;
+    let first = EventBus::with_backend(8, backend(&redis).await);
+    for i in 0..3 {
+        first.emitter("p").emit(warn(i));
+    }
+    first.flush_backend("p").await.expect("stored");
+    // A worker takes over: it loads the log and continues at seq 4.
+    let second = EventBus::with_backend(8, backend(&redis).await);
+    assert_eq!(second.load("p").await.expect("load"), 3);
+    assert_eq!(second.emitter("p").emit(warn(3)).seq, 4);
+    second.flush_backend("p").await.expect("stored");
+    // The old worker, not knowing, writes its seq 4: refused, and it stays fenced.
+    first.emitter("p").emit(warn(99));
+    let err = first.flush_backend("p").await.expect_err("fenced");
+    assert_eq!(
+        err,
+        BusError::Fenced {
+            project_id: "p".into(),
+            seq: 4,
+            last: 4
+        }
+    );
+    first.emitter("p").emit(warn(100));
+    assert!(first.flush_backend("p").await.is_err());
+    let all = store.range("p", 0).await.expect("range");
+    assert_eq!(seqs(&all), vec![1, 2, 3, 4]);
+    assert_eq!(
+        all[3].event,
+        warn(3),
+        "the new writer's event, not the stale one"
+    );
+    // An append that skips a seq is refused too (no gap can be written).
+    let mut skip = all[3].clone();
+    skip.seq = 6;
+    assert!(matches!(
+        store.append("p", &[skip]).await,
+        Err(BusError::Fenced {
+            seq: 6,
+            last: 4,
+            ..
+        })
+    ));
+    // A corrupt entry is reported as such, not skipped.
+    let mut conn = redis::Client::open(redis.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let _: () = redis::cmd("XADD")
+        .arg("t:events:p")
+        .arg("0-5")
+        .arg("e")
+        .arg("not json")
+        .query_async(&mut conn)
+        .await
+        .expect("xadd");
+    let err = store.range("p", 4).await.expect_err("corrupt");
+    assert!(matches!(err, BusError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("0-5"), "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+async fn an_unreachable_redis_is_a_typed_error_naming_it() {
+    let port = redis_fixture::free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let err = RedisStreams::connect(&url, "t:")
+        .await
+        .err()
+        .expect("nothing listens there");
+    assert!(matches!(err, BusError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+}
+
+// --- Two `automl serve --redis` servers in this process, one Redis. ---
+
+pub(crate) mod two_servers {
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use automl_server::server::{self, RunningServer, ServerConfig};
+    use futures::StreamExt;
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::redis_fixture::RedisServer;
+
+    type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    pub(crate) async fn start(dir: &Path, redis: &RedisServer) -> RunningServer {
+        let cfg = ServerConfig {
+            data_dir: dir.to_path_buf(),
+            catalog_dir: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")),
+            offline: true,
+            redis_url: Some(redis.url()),
+            ..ServerConfig::default()
+        };
+        server::spawn(cfg, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("server starts")
+    }
+
+    pub(crate) async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+
+    pub(crate) async fn ws(addr: SocketAddr, project: &str, since: u64) -> Ws {
+        let url = format!("ws://{addr}/ws/projects/{project}?since={since}");
+        tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connects")
+            .0
+    }
+
+    pub(crate) async fn next_env(ws: &mut Ws) -> Option<Value> {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(60), ws.next())
+                .await
+                .expect("an event within 60 s")?;
+            match m.ok()? {
+                Message::Text(t) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
+                    if v["type"] == "event" {
+                        return Some(v);
+                    }
+                }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    pub(crate) async fn until_terminal(ws: &mut Ws, out: &mut Vec<Value>) {
+        while let Some(v) = next_env(ws).await {
+            let end = matches!(
+                v["event"]["name"].as_str(),
+                Some("RUN_FINISHED" | "RUN_CANCELLED" | "ERROR")
+            );
+            out.push(v);
+            if end {
+                return;
+            }
+        }
+        panic!("socket closed before the run ended");
+    }
+
+    fn seqs(v: &[Value]) -> Vec<u64> {
+        v.iter().map(|e| e["seq"].as_u64().expect("seq")).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn a_run_queued_on_server_a_streams_gapless_from_server_b_with_since_after_a_reconnect() {
+        let redis = RedisServer::start();
+        let (da, db) = (
+            tempfile::tempdir().expect("tmp"),
+            tempfile::tempdir().expect("tmp"),
+        );
+        let a = start(da.path(), &redis).await;
+        let b = start(db.path(), &redis).await;
+        let dw = tempfile::tempdir().expect("tmp");
+        let _worker = super::scenario::worker(&redis, dw.path());
+        // B is asked before the run exists anywhere: it waits for it to appear in Redis.
+        let mut early_b = ws(b.addr, "iris-s", 0).await;
+        let (status, text) = post(
+            a.addr,
+            "/api/demo/run/iris-s?prompt=classify%20iris%20species&max_trials=2&time_budget_s=20",
+        )
+        .await;
+        assert_eq!(status, 202, "{text}");
+        let mut on_a = Vec::new();
+        let mut from_a = ws(a.addr, "iris-s", 0).await;
+        // A client of B drops after 5 events and comes back with since=5.
+        let mut resumed = Vec::new();
+        {
+            let mut c = ws(b.addr, "iris-s", 0).await;
+            for _ in 0..5 {
+                resumed.push(next_env(&mut c).await.expect("event"));
+            }
+        }
+        let mut c = ws(b.addr, "iris-s", 5).await;
+        until_terminal(&mut c, &mut resumed).await;
+        let mut on_b = Vec::new();
+        until_terminal(&mut early_b, &mut on_b).await;
+        until_terminal(&mut from_a, &mut on_a).await;
+        let n = on_a.len() as u64;
+        assert!(n > 10, "a whole run: {n} events");
+        eprintln!("run of {n} events, same on A and B");
+        assert_eq!(seqs(&on_a), (1..=n).collect::<Vec<_>>(), "gapless on A");
+        assert_eq!(on_b, on_a, "B serves the same log as A");
+        assert_eq!(
+            resumed, on_a,
+            "since after a reconnect on B: no gap, no repeat"
+        );
+        // After the run, a new client of B still gets it all (from B's copy of the shared log).
+        let mut late = Vec::new();
+        until_terminal(&mut ws(b.addr, "iris-s", 0).await, &mut late).await;
+        assert_eq!(late, on_a);
+        // A project nobody runs is still "not found" on B (after the grace it waits).
+        drop((a, b));
+    }
+}
+
+// --- The scenario: Redis, two servers, two worker processes, six runs, kill -9 mid-TRAIN. ---
+
+pub(crate) mod scenario {
+    use std::collections::BTreeMap;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use serde_json::Value;
+
+    use super::redis_fixture::RedisServer;
+    use super::two_servers::{next_env, post, start, until_terminal, ws};
+
+    pub(crate) struct Worker(pub(crate) Child);
+
+    impl Drop for Worker {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    pub(crate) fn worker(redis: &RedisServer, dir: &std::path::Path) -> Worker {
+        let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets");
+        let child = Command::new(env!("CARGO_BIN_EXE_automl"))
+            .arg("worker")
+            .args([
+                "--redis",
+                &redis.url(),
+                "--concurrency",
+                "2",
+                "--heartbeat-s",
+                "1",
+            ])
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--catalog-dir")
+            .arg(catalog)
+            .arg("--offline")
+            .env("AUTOML_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("automl worker starts");
+        Worker(child)
+    }
+
+    fn seqs(v: &[Value]) -> Vec<u64> {
+        v.iter().map(|e| e["seq"].as_u64().expect("seq")).collect()
+    }
+
+    fn in_train(v: &Value) -> bool {
+        v["event"]["name"] == "STAGE_STATUS"
+            && v["event"]["payload"]["stage"] == "TRAIN"
+            && v["event"]["payload"]["status"] == "running"
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn six_queued_runs_survive_a_worker_killed_mid_train_and_stream_gapless_everywhere() {
+        let t0 = Instant::now();
+        let redis = RedisServer::start();
+        let dirs: Vec<tempfile::TempDir> =
+            (0..4).map(|_| tempfile::tempdir().expect("tmp")).collect();
+        let a = start(dirs[0].path(), &redis).await;
+        let b = start(dirs[1].path(), &redis).await;
+        let mut w1 = worker(&redis, dirs[2].path());
+        let ids: Vec<String> = (0..6).map(|i| format!("scale-{i}")).collect();
+        for id in &ids {
+            let (status, text) = post(
+                a.addr,
+                &format!("/api/demo/run/{id}?prompt=classify%20iris%20species&time_budget_s=4"),
+            )
+            .await;
+            assert_eq!(status, 202, "{text}");
+        }
+        // Two runs followed on server B; one client of B reconnects with since.
+        let mut follow0 = ws(b.addr, &ids[0], 0).await;
+        let mut seen0 = Vec::new();
+        // Wait until worker 1 is in TRAIN on that run, then bring worker 2 and kill -9 worker 1.
+        loop {
+            let v = next_env(&mut follow0).await.expect("events of run 0");
+            let train = in_train(&v);
+            seen0.push(v);
+            if train {
+                break;
+            }
+        }
+        let _w2 = worker(&redis, dirs[3].path());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        w1.0.kill().expect("kill -9 worker 1");
+        let _ = w1.0.wait();
+        let k = seen0.len() as u64;
+        drop(follow0);
+        let mut follow0 = ws(b.addr, &ids[0], k).await;
+        until_terminal(&mut follow0, &mut seen0).await;
+        let mut seen1 = Vec::new();
+        until_terminal(&mut ws(b.addr, &ids[1], 0).await, &mut seen1).await;
+        // Every run ends, gapless from 1, the same on A and B.
+        let mut resumed = 0;
+        let mut logs = BTreeMap::new();
+        for id in &ids {
+            let mut on_a = Vec::new();
+            until_terminal(&mut ws(a.addr, id, 0).await, &mut on_a).await;
+            let mut on_b = Vec::new();
+            until_terminal(&mut ws(b.addr, id, 0).await, &mut on_b).await;
+            let n = on_a.len() as u64;
+            assert_eq!(seqs(&on_a), (1..=n).collect::<Vec<_>>(), "{id}: gapless");
+            assert_eq!(on_a, on_b, "{id}: the same log on both servers");
+            assert_eq!(
+                on_a.last().map(|e| e["event"]["name"].clone()),
+                Some("RUN_FINISHED".into()),
+                "{id}"
+            );
+            resumed += on_a
+                .iter()
+                .filter(|e| e["event"]["name"] == "RESUMED")
+                .count();
+            logs.insert(id.clone(), on_a);
+        }
+        assert_eq!(
+            seen0, logs[&ids[0]],
+            "since after a reconnect: no gap, no repeat"
+        );
+        assert_eq!(seen1, logs[&ids[1]]);
+        assert!(resumed >= 1, "run 0 was taken over from the killed worker");
+        eprintln!(
+            "scenario: 6 runs, {resumed} taken over, {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+        drop((a, b));
+    }
+}
+
+mod cancel {
+    use super::redis_fixture::RedisServer;
+    use super::scenario::worker;
+    use super::two_servers::{next_env, post, start, until_terminal, ws};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn cancel_on_server_b_reaches_the_worker_that_runs_a_run_queued_on_a() {
+        let redis = RedisServer::start();
+        let dirs: Vec<tempfile::TempDir> =
+            (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
+        let a = start(dirs[0].path(), &redis).await;
+        let b = start(dirs[1].path(), &redis).await;
+        let _w = worker(&redis, dirs[2].path());
+        // Nothing to cancel yet: a typed 404, not a silent success.
+        let (status, text) = post(b.addr, "/api/projects/cq/cancel").await;
+        assert_eq!(status, 404, "{text}");
+        assert!(text.contains("no_active_run"), "{text}");
+        let (status, text) = post(
+            a.addr,
+            "/api/demo/run/cq?prompt=classify%20iris%20species&time_budget_s=60",
+        )
+        .await;
+        assert_eq!(status, 202, "{text}");
+        let mut c = ws(b.addr, "cq", 0).await;
+        let mut seen = Vec::new();
+        loop {
+            let v = next_env(&mut c).await.expect("events");
+            let train =
+                v["event"]["name"] == "STAGE_STATUS" && v["event"]["payload"]["stage"] == "TRAIN";
+            seen.push(v);
+            if train {
+                break;
+            }
+        }
+        let t = std::time::Instant::now();
+        let (status, text) = post(b.addr, "/api/projects/cq/cancel").await;
+        assert!((200..300).contains(&status), "{status} {text}");
+        until_terminal(&mut c, &mut seen).await;
+        assert_eq!(
+            seen.last().map(|e| e["event"]["name"].clone()),
+            Some("RUN_CANCELLED".into())
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "cancelled long before its 60 s budget"
+        );
+        // Over: a second cancel finds no active run.
+        let (status, text) = post(b.addr, "/api/projects/cq/cancel").await;
+        assert_eq!(status, 404, "{text}");
+        assert!(text.contains("no_active_run"), "{text}");
+    }
+}
