@@ -426,3 +426,18 @@ fn unsupported_extension() {
         Err(AutomlError::DataFileUnreadable { .. })
     ));
 }
+
+/// A Parquet file on which parquet-rs 60.1 panics ("Decoder for dict should have been set")
+/// instead of returning an error, found by the `parquet_load` fuzz target: the load is a typed
+/// CorruptFile error naming the file, and the process goes on.
+#[test]
+fn a_parquet_file_that_panics_the_decoder_is_a_corrupt_file_error() {
+    let crash = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/parquet-dict-decoder-panic.parquet");
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "bad.parquet", &std::fs::read(&crash).unwrap());
+    let msg = assert_input(data::load(&p), &p, DataErrorKind::CorruptFile, None, None);
+    assert!(msg.contains("Parquet"), "{msg}");
+    // Loading it twice works the same: nothing was left poisoned by the first panic.
+    assert_input(data::load(&p), &p, DataErrorKind::CorruptFile, None, None);
+}
