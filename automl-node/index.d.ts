@@ -29,6 +29,16 @@ export declare class Model {
   get name(): string
   /** `classification` or `regression`. */
   get task(): string
+  /** True for a forecaster (it extends time series: use `forecastFile`/`forecastRows`). */
+  get isForecaster(): boolean
+  /**
+   * A forecaster extends every series of a history file by `horizon` steps (default: the
+   * trained one). Resolves to JSON `{columns, rows}`: each row holds the series ids and the
+   * time as text, then the prediction (automl-py's `forecast_file` dict).
+   */
+  forecastFile(path: string, horizon?: number | undefined | null): Promise<string>
+  /** As `forecastFile`, on a history in memory: `JSON.stringify` of an array of objects. */
+  forecastRows(rowsJson: string, horizon?: number | undefined | null): Promise<string>
   /** The class labels in `proba` column order (empty for regression). */
   get classes(): Array<string>
   /** Importance of each input column, largest first. */
@@ -130,6 +140,8 @@ export interface StartOptions {
   review?: boolean
   /** Allow research/demo-only licences. */
   allowRestricted?: boolean
+  /** Forecasting: how many steps ahead (default: from the prompt, else per frequency). */
+  horizon?: number
 }
 
 /** The version of the addon: the workspace's, shared with the crate, wheel and npm package. */

@@ -123,6 +123,50 @@ pub fn forecast_table(
     forecaster_of(model)?.forecast_batch(batch, horizon)
 }
 
+/// A forecast as plain rows, the shape every binding hands its host: `columns` names the
+/// series id columns, the time column and `prediction`; each row holds the ids and the time
+/// as text (ISO-8601 for times), then the predicted value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ForecastRows {
+    /// The column names, `prediction` last.
+    pub columns: Vec<String>,
+    /// One row per series and step.
+    pub rows: Vec<ForecastRow>,
+}
+
+/// One series and step of a [`ForecastRows`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ForecastRow {
+    /// The series id values and the time, as text, in `columns` order.
+    pub keys: Vec<Option<String>>,
+    /// The predicted value (None where the forecaster produced no number).
+    pub prediction: Option<f64>,
+}
+
+impl ForecastRows {
+    /// The rows of a forecast batch ([`forecast_file`], [`forecast_table`]): every column but
+    /// the last is a key, the last is the prediction.
+    pub fn from_batch(t: &RecordBatch) -> Self {
+        let columns: Vec<String> = t.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let n = t.num_columns();
+        if n == 0 {
+            return Self { columns, rows: Vec::new() };
+        }
+        let keys: Vec<Vec<Option<String>>> =
+            (0..n - 1).map(|c| data::column_str(t.column(c))).collect();
+        let values = data::column_f64(t.column(n - 1));
+        let rows = values
+            .into_iter()
+            .enumerate()
+            .map(|(r, prediction)| ForecastRow {
+                keys: keys.iter().map(|c| c[r].clone()).collect(),
+                prediction,
+            })
+            .collect();
+        Self { columns, rows }
+    }
+}
+
 fn forecaster_of(model: &dyn TrainedModel) -> Result<&dyn crate::train::Forecaster> {
     model
         .forecaster()

@@ -90,6 +90,9 @@ pub struct RunRequest {
     /// Allow research/demo-only licences.
     #[uniffi(default = false)]
     pub allow_restricted: bool,
+    /// Forecasting: how many steps ahead (default: from the prompt, else per frequency).
+    #[uniffi(default = None)]
+    pub horizon: Option<u32>,
 }
 
 impl RunRequest {
@@ -118,6 +121,7 @@ impl RunRequest {
             project_id: self.project_id,
             review: self.review,
             allow_restricted: self.allow_restricted,
+            horizon: self.horizon.map(|h| h as usize),
             ..automl_core::RunRequest::default()
         })
     }
@@ -419,6 +423,24 @@ pub struct Predictions {
     pub items: Vec<String>,
 }
 
+/// A forecast: `columns` names the series id columns, the time column and `prediction`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Forecast {
+    /// The column names, `prediction` last.
+    pub columns: Vec<String>,
+    /// One row per series and step.
+    pub rows: Vec<ForecastRow>,
+}
+
+/// One series and step of a [`Forecast`].
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ForecastRow {
+    /// The series id values and the time (ISO-8601), as text, in `columns` order.
+    pub keys: Vec<Option<String>>,
+    /// The predicted value.
+    pub prediction: Option<f64>,
+}
+
 /// A trained model loaded from a run folder.
 #[derive(uniffi::Object)]
 pub struct Model {
@@ -440,6 +462,35 @@ impl Model {
     /// The class labels in `proba` column order (empty for regression).
     pub fn classes(&self) -> Vec<String> {
         self.inner.classes().to_vec()
+    }
+
+    /// True for a forecaster (it extends time series: use `forecast`).
+    pub fn is_forecaster(&self) -> bool {
+        self.inner.forecaster().is_some()
+    }
+
+    /// A forecaster extends every series of a history file by `horizon` steps (default: the
+    /// trained one). A model that is not a forecaster is an `InvalidOption` error. Blocks the
+    /// calling thread.
+    #[uniffi::method(default(horizon = None))]
+    pub fn forecast(&self, path: String, horizon: Option<u32>) -> Result<Forecast, AutomlError> {
+        let t = automl_core::api::forecast_file(
+            self.inner.as_ref(),
+            &PathBuf::from(path),
+            horizon.map(|h| h as usize),
+        )?;
+        let f = automl_core::api::ForecastRows::from_batch(&t);
+        Ok(Forecast {
+            columns: f.columns,
+            rows: f
+                .rows
+                .into_iter()
+                .map(|r| ForecastRow {
+                    keys: r.keys,
+                    prediction: r.prediction,
+                })
+                .collect(),
+        })
     }
 
     /// Predicts for the rows of a file in any format the loaders read (a target column in it

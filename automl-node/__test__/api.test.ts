@@ -125,6 +125,30 @@ describe('api', () => {
     await expect(r.model!.predictProba(DIABETES)).rejects.toThrow(TypeError)
   })
 
+  test('forecast with a horizon', async () => {
+    const sales = join(REPO, 'datasets', 'timeseries', 'store_sales.csv')
+    const r = await run('forecast daily sales for the next 14 days', { data: sales, timeBudget: 4, horizon: 7, conductor: conductor() })
+    expect(r.status).toBe('finished')
+    expect(r.metrics.mase).toBeDefined()
+    const m = await automl.load(r.runDir)
+    expect(m.isForecaster).toBe(true)
+    const f = await m.forecast(sales, 3)
+    expect(f.columns).toEqual(['store', 'date', 'prediction'])
+    expect(f.rows).toHaveLength(3 * 3)
+    expect(f.rows[0][1]).toBe('2024-05-20')
+    expect(typeof f.rows[0][2]).toBe('number')
+    // Without a horizon, the trained one (7 steps) per store; rows in memory work alike.
+    expect((await m.forecast(sales)).rows).toHaveLength(3 * 7)
+    const [head, ...lines] = readFileSync(sales, 'utf8').trim().split(/\r?\n/)
+    const cols = head.split(',')
+    const history = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], cols[i] === 'date' || cols[i] === 'store' ? v : Number(v)])))
+    expect(await m.forecast(history, 3)).toEqual(f)
+    // A model that is not a forecaster says so.
+    const iris = await run('classify species', { data: IRIS, target: 'species', timeBudget: 3, maxTrials: 1, conductor: conductor() })
+    expect(iris.model!.isForecaster).toBe(false)
+    await expect(iris.model!.forecast(sales, 3)).rejects.toThrow(/forecaster/)
+  })
+
   test('handle events live and since', async () => {
     const h = conductor().start('classify species', { data: IRIS, target: 'species', timeBudget: 20 })
     const live: Envelope[] = []

@@ -115,6 +115,8 @@ export interface StartOptions {
   review?: boolean
   /** Allow data sets whose licence is research/demo-only. */
   allowRestricted?: boolean
+  /** Forecasting: steps ahead (default: from the prompt, else one season of the frequency). */
+  horizon?: number
 }
 
 /** Options of `run`. */
@@ -125,6 +127,13 @@ export interface RunOptions extends StartOptions {
   signal?: AbortSignal
   /** The conductor to run with (default: a new one). */
   conductor?: Conductor
+}
+
+/** A forecast: `columns` names the series ids, the time and `prediction`; each row holds the
+ * ids and the time as text, then the predicted value. */
+export interface Forecast {
+  columns: string[]
+  rows: Array<Array<string | number | null>>
 }
 
 /** What applying the fitted preprocessing to the rows ran into. */
@@ -205,6 +214,21 @@ export class Model {
     else if (Array.isArray(data)) json = this.native.predictRows(JSON.stringify(data))
     else throw new TypeError('data must be a file path, an array of row objects, or an Arrow IPC buffer')
     return JSON.parse(await mappedAsync(json)) as Predictions
+  }
+
+  /** True for a forecaster: `forecast(history, horizon)` extends every series. */
+  get isForecaster(): boolean {
+    return this.native.isForecaster
+  }
+
+  /** A forecaster extends every series of `history` (a file path or an array of row objects
+   * with the time, id and target columns) by `horizon` steps (default: the trained horizon). */
+  async forecast(history: string | object[], horizon?: number): Promise<Forecast> {
+    let json: Promise<string>
+    if (typeof history === 'string') json = this.native.forecastFile(history, horizon)
+    else if (Array.isArray(history)) json = this.native.forecastRows(JSON.stringify(history), horizon)
+    else throw new TypeError('history must be a file path or an array of row objects')
+    return JSON.parse(await mappedAsync(json)) as Forecast
   }
 
   /** Class probabilities, one row per input row, columns in `classes` order. */

@@ -74,3 +74,19 @@ pub fn to_json<T: serde::Serialize>(v: &T) -> napi::Result<String> {
     serde_json::to_string(v)
         .map_err(|e| crate::error::to_napi_err(AutomlError::Internal(e.to_string())))
 }
+
+/// A forecast batch as JSON `{columns, rows}`: each row the series ids and the time as text,
+/// then the prediction (the shape of automl-py's `forecast_file` dict).
+pub fn forecast_json(t: &RecordBatch) -> String {
+    let f = automl_core::api::ForecastRows::from_batch(t);
+    let rows: Vec<Value> = f
+        .rows
+        .into_iter()
+        .map(|r| {
+            let mut row: Vec<Value> = r.keys.into_iter().map(|k| json!(k)).collect();
+            row.push(json!(r.prediction));
+            Value::Array(row)
+        })
+        .collect();
+    json!({ "columns": f.columns, "rows": rows }).to_string()
+}

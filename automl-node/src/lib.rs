@@ -23,7 +23,7 @@ use napi::bindgen_prelude::{Buffer, within_runtime_if_available};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::convert::{ipc_to_batch, predictions_json, rows_to_batch, to_json};
+use crate::convert::{forecast_json, ipc_to_batch, predictions_json, rows_to_batch, to_json};
 use crate::error::{ErrorParts, invalid, to_napi_err};
 
 /// Runs blocking core work on the runtime's blocking pool.
@@ -82,6 +82,8 @@ pub struct StartOptions {
     pub review: Option<bool>,
     /// Allow research/demo-only licences.
     pub allow_restricted: Option<bool>,
+    /// Forecasting: how many steps ahead (default: from the prompt, else per frequency).
+    pub horizon: Option<u32>,
 }
 
 /// Builds requests and starts runs.
@@ -133,6 +135,7 @@ impl Conductor {
             project_id: o.project_id,
             review: o.review.unwrap_or(false),
             allow_restricted: o.allow_restricted.unwrap_or(false),
+            horizon: o.horizon.map(|h| h as usize),
             ..RunRequest::default()
         };
         if let Some(rows) = o.rows_json {
@@ -182,6 +185,7 @@ impl Default for StartOptions {
             project_id: None,
             review: None,
             allow_restricted: None,
+            horizon: None,
         }
     }
 }
@@ -354,6 +358,45 @@ impl Model {
     #[napi(getter)]
     pub fn task(&self) -> String {
         self.inner.task().as_str().to_string()
+    }
+
+    /// True for a forecaster (it extends time series: use `forecastFile`/`forecastRows`).
+    #[napi(getter)]
+    pub fn is_forecaster(&self) -> bool {
+        self.inner.forecaster().is_some()
+    }
+
+    /// A forecaster extends every series of a history file by `horizon` steps (default: the
+    /// trained one). Resolves to JSON `{columns, rows}`: each row holds the series ids and the
+    /// time as text, then the prediction (automl-py's `forecast_file` dict).
+    #[napi]
+    pub async fn forecast_file(&self, path: String, horizon: Option<u32>) -> napi::Result<String> {
+        let model = self.inner.clone();
+        let t = blocking(move || {
+            automl_core::api::forecast_file(
+                model.as_ref(),
+                &PathBuf::from(path),
+                horizon.map(|h| h as usize),
+            )
+        })
+        .await?;
+        Ok(forecast_json(&t))
+    }
+
+    /// As `forecastFile`, on a history in memory: `JSON.stringify` of an array of objects.
+    #[napi]
+    pub async fn forecast_rows(
+        &self,
+        rows_json: String,
+        horizon: Option<u32>,
+    ) -> napi::Result<String> {
+        let model = self.inner.clone();
+        let t = blocking(move || {
+            let batch = rows_to_batch("history", &rows_json)?;
+            automl_core::api::forecast_table(model.as_ref(), &batch, horizon.map(|h| h as usize))
+        })
+        .await?;
+        Ok(forecast_json(&t))
     }
 
     /// The class labels in `proba` column order (empty for regression).

@@ -530,28 +530,18 @@ fn forecast_to_py<'py>(
     py: Python<'py>,
     t: &arrow::record_batch::RecordBatch,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let f = automl_core::api::ForecastRows::from_batch(t);
     let d = PyDict::new(py);
-    let names: Vec<String> = t
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let n = t.num_columns();
-    let text: Vec<Vec<Option<String>>> = (0..n.saturating_sub(1))
-        .map(|c| automl_core::data::column_str(t.column(c)))
-        .collect();
-    let values = automl_core::data::column_f64(t.column(n - 1));
     let rows = PyList::empty(py);
-    for r in 0..t.num_rows() {
+    for r in f.rows {
         let row = PyList::empty(py);
-        for c in &text {
-            row.append(c[r].clone())?;
+        for k in r.keys {
+            row.append(k)?;
         }
-        row.append(values[r])?;
+        row.append(r.prediction)?;
         rows.append(row)?;
     }
-    d.set_item("columns", names)?;
+    d.set_item("columns", f.columns)?;
     d.set_item("rows", rows)?;
     Ok(d)
 }

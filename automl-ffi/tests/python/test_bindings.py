@@ -89,6 +89,46 @@ def test_run_function_and_events_via_conductor_run(iris, options):
     assert json.loads(outcome.json)["project_id"] == outcome.project_id
 
 
+def test_forecast_with_a_horizon(iris, options):
+    sales = REPO / "datasets" / "timeseries" / "store_sales.csv"
+    outcome = asyncio.run(
+        automl_ffi.run(
+            automl_ffi.RunRequest(
+                prompt="forecast daily sales for the next 14 days", data=str(sales),
+                time_budget_s=4.0, horizon=7,
+            ),
+            options,
+        )
+    )
+    assert outcome.status == "finished"
+    assert "mase" in outcome.metrics, outcome.json
+    model = automl_ffi.load(outcome.run_dir)
+    assert model.is_forecaster()
+    f = model.forecast(str(sales), 3)
+    assert f.columns == ["store", "date", "prediction"]
+    assert len(f.rows) == 3 * 3
+    assert f.rows[0].keys[1] == "2024-05-20"
+    assert isinstance(f.rows[0].prediction, float)
+    # Without a horizon, the trained one (7 steps) per store.
+    assert len(model.forecast(str(sales)).rows) == 3 * 7
+    # A model that is not a forecaster is a typed error naming the option.
+    iris_model = automl_ffi.load(
+        asyncio.run(
+            automl_ffi.run(
+                automl_ffi.RunRequest(
+                    prompt="classify species", data=str(iris), target="species",
+                    time_budget_s=3.0, max_trials=1,
+                ),
+                options,
+            )
+        ).run_dir
+    )
+    assert not iris_model.is_forecaster()
+    with pytest.raises(automl_ffi.AutomlError.InvalidOption) as e:
+        iris_model.forecast(str(sales), 3)
+    assert "forecaster" in str(e.value)
+
+
 def test_cancel_at_review_keeps_the_best_model(iris, options):
     conductor = automl_ffi.Conductor(options)
     handle = conductor.start(
