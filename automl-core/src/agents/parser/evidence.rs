@@ -514,6 +514,24 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Unsupported("object_detection"),
             3.0,
         ),
+        // Counting things and saying where they are is detection.
+        c(
+            r"\bcount\w*\b[^.;\n]{0,80}?\b(and|then)\s+(show|mark|locate|tell|say|draw|give)\w*\s+(us\s+)?(where|the (positions?|locations?))\b",
+            Unsupported("object_detection"),
+            3.0,
+        ),
+        // The predicted thing given with a numeric range ("the final grade (0-20)") is a number.
+        c(
+            r"\b(predict\w*|estimat\w*|forecast\w*|target|outcome)\b[^.;\n]{0,40}?\(\s?-?\d+(\.\d+)?\s?(-|–|to)\s?-?\d+(\.\d+)?\s?\)",
+            Regression,
+            2.5,
+        ),
+        // Rows described as odd ones, unlike the others, are anomalies.
+        c(
+            r"\b(weird|odd|unusual|strange|abnormal-looking|suspicious-looking)\s+(ones|rows|records|transactions|readings|points|entries|cases|values)\b|\b(don't|do not|doesn't|does not) (look|behave) like the (rest|others)\b",
+            Unsupported("anomaly_detection"),
+            2.5,
+        ),
         // Anomaly detection: no labels, only what looks unlike the rest.
         c(
             r"\b(anomal(y|ies|ous)|outliers?|novelty detection|look(s)? like the rest|unlike the rest)\b",

@@ -1353,6 +1353,8 @@ mod tests {
             "We keep the rent, floor area and age of each flat. Will the tenant renew the lease?",
         );
         assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        let i = parse("Predict the pain score (0-10) of each patient from the ward notes table.");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
         // A quantity with values given as a range stays a number.
         let i = parse("Predict the rent in euros from the floor area, the rooms and the age.");
         assert_eq!(i.objective, Objective::Regression, "{i:?}");
@@ -1395,6 +1397,14 @@ mod tests {
         refused_as(
             "Count the seedlings in each tray photo and mark every plant we find.",
             "object_detection",
+        );
+        refused_as(
+            "Count the seals on each beach photo and then show where they lie.",
+            "object_detection",
+        );
+        refused_as(
+            "Nobody labelled these sensor logs; flag the odd readings so an engineer can look.",
+            "anomaly_detection",
         );
         // Named as a method, nearest neighbours are no search.
         let i = parse(
