@@ -19,16 +19,16 @@ use automl_core::event::{Modality, Objective};
 const MODALITY_FLOOR: f64 = 0.95;
 const OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the tuning part of the real corpus (393 entries since part 4, fresh2 included;
-/// measured 0.939 / 0.941).
-const REAL_MODALITY_FLOOR: f64 = 0.93;
-const REAL_OBJECTIVE_FLOOR: f64 = 0.93;
+/// Floors on the tuning part of the real corpus (493 entries since round 4, fresh2 and fresh3
+/// included; measured 0.945 / 0.949).
+const REAL_MODALITY_FLOOR: f64 = 0.94;
+const REAL_OBJECTIVE_FLOOR: f64 = 0.94;
 
-/// Floors on the third fresh held-out part (100 hand-written briefs), scored once after the
-/// part 4 rules: measured 0.970 modality and 0.840 objective; the floors sit just under, so a
+/// Floors on the fourth fresh held-out part (100 hand-written briefs), scored once after the
+/// round 4 rules: measured 0.920 modality and 0.870 objective; the floors sit just under, so a
 /// regression fails. They must not be raised by tuning on this part.
-const FRESH_MODALITY_FLOOR: f64 = 0.96;
-const FRESH_OBJECTIVE_FLOOR: f64 = 0.83;
+const FRESH_MODALITY_FLOOR: f64 = 0.91;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.86;
 
 struct Entry {
     modality: String,
