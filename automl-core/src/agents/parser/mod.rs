@@ -892,7 +892,10 @@ pub fn parse(text: &str) -> Intent {
                 modality = Modality::Image;
             } else if matches!(
                 tt,
-                "question_answering" | "token_classification" | "ranking" | "information_extraction"
+                "question_answering"
+                    | "token_classification"
+                    | "ranking"
+                    | "information_extraction"
             ) || (tt == "generation" && !IMAGE_OUTPUT.is_match(&lower))
             {
                 if modality == Modality::Tabular {
