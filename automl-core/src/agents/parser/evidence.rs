@@ -446,6 +446,92 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Unsupported("object_detection"),
             3.0,
         ),
+        // --- round 4: what the output IS, when no task word names it
+        // The target's values listed after its name ("outcome (lived, died, euthanized)",
+        // "status: active, paused or closed") are classes, as is a 0/1 target.
+        c(
+            r"\b(outcome|status|result|label|target|class|category|diagnosis|verdict|decision|grade|stage|severity|y)\s*(\(|:|=|is one of|can be)\s*[a-z][a-z-]*(\s[a-z-]+)?\s*(,|/|\bor\b)\s*[a-z][a-z-]*(\s[a-z-]+)?\s*(,|/|\bor\b|\band\b)\s*(or\s+)?[a-z][a-z-]*",
+            Classification,
+            2.5,
+        ),
+        c(
+            r"\b(0\s?/\s?1|1\s?/\s?0|0 or 1|1 or 0|zero or one)\b",
+            Classification,
+            2.5,
+        ),
+        // A yes/no question about the future ("Will the trial convert to a paid plan?").
+        c(
+            r"(^|[.?!:]\s+|\n)will\s[^.?!\n]{3,100}\?",
+            Classification,
+            3.0,
+        ),
+        // One label for each cut of a signal: a window, a recording, a snapshot.
+        c(
+            r"\b(in|for|per|of|to) (each|every) (window|recording|segment|snapshot|clip|trace|beat|heartbeat|gesture|episode)s?\b|\bone (label|class|category|diagnosis) (per|for each|for every)\b",
+            Classification,
+            2.0,
+        ),
+        // A short list of items chosen for each user is a recommendation.
+        c(
+            r"\b(suggest|show|propose|offer|surface|pick|recommend)\w*\s+(to\s+)?(each\s+[\w-]+\s+|every\s+[\w-]+\s+|a\s+(user|customer|member|visitor|reader|listener|viewer)\s+|(users?|customers?|members?|visitors?|readers?|shoppers?)\s+)?(the\s+)?(\d+|top(\s\d+)?|a few|some|new|other)\s+([\w-]+\s+){0,2}?(films?|movies?|products?|items?|songs?|tracks?|articles?|books?|restaurants?|jobs?|courses?|videos?|posts?|shows?|hotels?|recipes?|games?)\b|\b(they|he|she|users?|customers?)('ll| will| would)?( probably| most likely| likely)? (like|enjoy|want|buy|watch|read) (next|most)?\b",
+            Unsupported("recommendation"),
+            3.0,
+        ),
+        // Finding the most alike things (search by meaning, duplicates, neighbours).
+        c(
+            r"\b(semantic search|similarity search|vector search|near[- ]duplicates?|(learn|train|build|compute)\w* (an |the )?embeddings?|embeddings? so that)\b|\b(find|return|suggest|show|retriev\w*|search\w*|fetch|list)\b[^.;\n]{0,40}?\b(similar|most alike|closest|nearest|duplicates?)\b",
+            Unsupported("similarity_search"),
+            3.0,
+        ),
+        // Choosing the best plan (routes, schedules, prices) is optimisation, not prediction.
+        c(
+            r"\b(optimi[sz]\w*|minimi[sz]\w*|maximi[sz]\w*|compute|find|plan)\s+(the\s+|our\s+)?(best\s+|optimal\s+|shortest\s+|cheapest\s+)?([\w-]+\s+){0,3}?(routes?|routing|paths?|schedules?|rosters?|timetables?|pric(e|es|ing)|allocations?|assignments?|seating|layouts?)\b(\s+(of|for) (each|every|all|our))?|\b(vehicle routing|route optimi[sz]ation|travell?ing salesman|linear programming|integer programming|best route|shortest route|optimal route)\b",
+            Unsupported("optimisation"),
+            2.5,
+        ),
+        // A picture edited (the background removed, faces blurred) is a generated picture.
+        c(
+            r"\b(remov\w*|eras\w*|replac\w*|blur\w*|cut out|cutting out|delet\w*)\s+(the\s+)?([\w-]+\s+){0,2}?(backgrounds?|watermarks?|faces|logos?|shadows?|blemishes|glare|reflections?)\b|\bcut-?outs? of\b|\btransparent (png|background)s?\b",
+            Unsupported("generation"),
+            3.0,
+        ),
+        // Reading the writing in a picture (plates, meters, scans) is OCR.
+        c(
+            r"\b(optical character recognition|ocr (model|system|engine)|handwriting recognition|licen[cs]e plate (numbers?|recognition|reading)|read(s|ing)?\s+(the\s+)?([\w-]+\s+){0,2}?(text|plates?|numbers?|digits|characters|words|meters?|readings?|serial numbers?)\s+(from|off|in|on)\s+([\w-]+\s+){0,3}?(images?|photos?|pictures?|scans?|frames?|cameras?|videos?|footage))\b|\bread (the )?licen[cs]e plates?\b",
+            Unsupported("ocr"),
+            3.5,
+        ),
+        // Named fields pulled out of documents ("the invoice number, date and total from the
+        // invoices", "output a JSON with those fields") are extraction, not one label.
+        c(
+            r"\b(extract|pull|parse|get|capture|fill in)\s+(out\s+)?(the\s+)?[\w-]+(\s[\w-]+){0,3},\s+([\w-]+\s){0,4}?[^.;\n]{0,60}?\b(from|out of)\s+([\w-]+\s+){0,3}?(invoices?|receipts?|documents?|contracts?|e-?mails?|pdfs?|forms?|letters?|reports?|cvs?|resumes?|texts?|pages?|notes?|statements?|records?)\b|\b(as|into|to|outputs?|returns?)\s+(a\s+)?(structured\s+)?json\b|\bjson with\b",
+            Unsupported("information_extraction"),
+            3.0,
+        ),
+        // Marking each thing found in a picture is detection.
+        c(
+            r"\b(mark|circle|outline|pinpoint)\w*\s+(each|every|all|the)\s+([\w-]+\s+)?(objects?|cars?|people|persons?|heads?|faces?|animals?|cells?|trees?|buildings?|defects?|birds?|fish|vehicles?|boats?|ships?|plants?|fruits?|pedestrians?)\b|\bcount\w*\s+(and\s+(mark|locate)\w*\s+)?(the\s+)?(number\s+of\s+)?[\w-]+\s+in\s+(each|every)\s+([\w-]+\s+){0,2}?(images?|photos?|pictures?|frames?)\b",
+            Unsupported("object_detection"),
+            3.0,
+        ),
+        // Counting things and saying where they are is detection.
+        c(
+            r"\bcount\w*\b[^.;\n]{0,80}?\b(and|then)\s+(show|mark|locate|tell|say|draw|give)\w*\s+(us\s+)?(where|the (positions?|locations?))\b",
+            Unsupported("object_detection"),
+            3.0,
+        ),
+        // The predicted thing given with a numeric range ("the final grade (0-20)") is a number.
+        c(
+            r"\b(predict\w*|estimat\w*|forecast\w*|target|outcome)\b[^.;\n]{0,40}?\(\s?-?\d+(\.\d+)?\s?(-|–|to)\s?-?\d+(\.\d+)?\s?\)",
+            Regression,
+            2.5,
+        ),
+        // Rows described as odd ones, unlike the others, are anomalies.
+        c(
+            r"\b(weird|odd|unusual|strange|abnormal-looking|suspicious-looking)\s+(ones|rows|records|transactions|readings|points|entries|cases|values)\b|\b(don't|do not|doesn't|does not) (look|behave) like the (rest|others)\b",
+            Unsupported("anomaly_detection"),
+            2.5,
+        ),
         // Anomaly detection: no labels, only what looks unlike the rest.
         c(
             r"\b(anomal(y|ies|ous)|outliers?|novelty detection|look(s)? like the rest|unlike the rest)\b",

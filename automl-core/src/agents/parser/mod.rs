@@ -540,6 +540,18 @@ fn unsupported_reason(task_type: &str) -> &'static str {
             "labelling each word or span of a text (named entities, tags, extracted phrases) is not something automl can train; it labels whole texts"
         }
         "ranking" => "ranking or ordering items is not something automl can train yet",
+        "similarity_search" => {
+            "finding similar items (embeddings, semantic search, duplicates) is not something automl can train; it predicts a label or a number per row"
+        }
+        "optimisation" => {
+            "choosing the best plan (routes, schedules, prices) is optimisation, not prediction; automl trains classifiers and regressors"
+        }
+        "ocr" => {
+            "reading text out of pictures (OCR) is not something automl can train; it gives one label or number per picture"
+        }
+        "information_extraction" => {
+            "pulling named fields out of documents is not something automl can train; it gives one label or number per document"
+        }
         "anomaly_detection" => {
             "anomaly detection without labels (what looks unlike the rest) is unsupervised; automl needs a target column to learn"
         }
@@ -876,11 +888,14 @@ pub fn parse(text: &str) -> Intent {
             reason = Some(unsupported_reason(tt).to_string());
             task_type = tt.to_string();
             objective = Objective::Other;
-            if tt == "object_detection" || tt == "image_segmentation" {
+            if matches!(tt, "object_detection" | "image_segmentation" | "ocr") {
                 modality = Modality::Image;
             } else if matches!(
                 tt,
-                "question_answering" | "token_classification" | "ranking"
+                "question_answering"
+                    | "token_classification"
+                    | "ranking"
+                    | "information_extraction"
             ) || (tt == "generation" && !IMAGE_OUTPUT.is_match(&lower))
             {
                 if modality == Modality::Tabular {
@@ -1319,6 +1334,87 @@ mod tests {
         assert_eq!(i.modality, Modality::Tabular, "{i:?}");
         let i = parse("Label the 64x64 greyscale tiles of the wafer as defective or fine.");
         assert_eq!(i.modality, Modality::Image, "{i:?}");
+    }
+
+    /// Round 4: what the output is, when no task word names it.
+    fn refused_as(text: &str, kind: &str) {
+        let i = parse(text);
+        assert!(!i.supported, "{text}: {i:?}");
+        assert_eq!(i.task_type, kind, "{text}: {i:?}");
+        assert!(i.reason.is_some(), "{text}: {i:?}");
+    }
+
+    #[test]
+    fn listed_values_of_the_target_and_yes_no_questions_are_classes() {
+        let i = parse(
+            "A sheet of kidney donors: age, creatinine, blood pressure and the status (accepted, deferred, declined). Predict the status.",
+        );
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        let i = parse("Columns: weight, height, hours slept, resting pulse; target 1/0.");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        let i = parse(
+            "We keep the rent, floor area and age of each flat. Will the tenant renew the lease?",
+        );
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        let i = parse("Predict the pain score (0-10) of each patient from the ward notes table.");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+        // A quantity with values given as a range stays a number.
+        let i = parse("Predict the rent in euros from the floor area, the rooms and the age.");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+    }
+
+    #[test]
+    fn one_label_for_each_cut_of_a_signal_is_time_series_classification() {
+        let i = parse(
+            "Gyroscope traces sampled at 100 Hz over time; we need the stroke type for each segment: freestyle, breaststroke or butterfly.",
+        );
+        assert_eq!(i.modality, Modality::TimeSeries, "{i:?}");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+    }
+
+    #[test]
+    fn outputs_that_are_not_a_label_or_a_number_are_refused_by_kind() {
+        refused_as(
+            "From the listening log of each member, pick 8 new songs for their Friday playlist.",
+            "recommendation",
+        );
+        refused_as(
+            "For any patent in our archive, return the patents most similar to it by meaning.",
+            "similarity_search",
+        );
+        refused_as(
+            "Given the depots, the shops and their opening hours, find the shortest routes for the trucks.",
+            "optimisation",
+        );
+        let i = parse("Blur the faces in our street view pictures before publishing them.");
+        assert!(!i.supported, "{i:?}");
+        assert_eq!(i.modality, Modality::Image, "{i:?}");
+        refused_as(
+            "Read the serial numbers from photos of the engine plates and store them.",
+            "ocr",
+        );
+        refused_as(
+            "Take the policy holder name, policy number and claim amount out of each claim letter and return a JSON.",
+            "information_extraction",
+        );
+        refused_as(
+            "Count the seedlings in each tray photo and mark every plant we find.",
+            "object_detection",
+        );
+        refused_as(
+            "Count the seals on each beach photo and then show where they lie.",
+            "object_detection",
+        );
+        refused_as(
+            "Nobody labelled these sensor logs; flag the odd readings so an engineer can look.",
+            "anomaly_detection",
+        );
+        // Named as a method, nearest neighbours are no search.
+        let i = parse(
+            "Classify the wheat kernels into three varieties; nearest neighbour and trees did well.",
+        );
+        assert!(i.supported, "{i:?}");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
     }
 
     #[test]
