@@ -175,6 +175,9 @@ impl EventSink for ChannelSink {
 /// boundary and fails the run instead of training on without its record.
 pub struct JsonlSink {
     path: PathBuf,
+    /// A hidden file of [`TERMINAL_RESERVE`] bytes beside the log, removed just before the
+    /// log's terminal event is written (and when the sink is dropped).
+    reserve: Option<PathBuf>,
     file: Mutex<LogFile>,
     fault: std::sync::Mutex<Option<(std::io::ErrorKind, String)>>,
     written: AtomicU64,
@@ -186,8 +189,17 @@ struct LogFile {
     len: u64,
 }
 
+/// Disk space set aside beside an event log for its terminal event (RUN_FINISHED,
+/// RUN_CANCELLED, ERROR). On a disk that fills up during a run, the export's files or the log's
+/// ordinary events run out first and the run fails cleanly with `disk_full`; without the
+/// reserve, a disk with room for everything but the last line let a run export, print
+/// RUN_FINISHED and exit 0 over a log that lacked it. One page: a terminal line is under 4 KiB.
+pub const TERMINAL_RESERVE: usize = 4096;
+
 impl JsonlSink {
-    /// Opens (creating or appending to) `path`.
+    /// Opens (creating or appending to) `path`, and sets [`TERMINAL_RESERVE`] bytes aside beside
+    /// it (a warning, not an error, when even that does not fit: the run then fails on its first
+    /// write).
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
@@ -206,8 +218,23 @@ impl JsonlSink {
             .await
             .map_err(|e| AutomlError::io(&path, e))?
             .len();
+        let reserve = path
+            .file_name()
+            .map(|n| path.with_file_name(format!(".{}.reserve", n.to_string_lossy())));
+        let reserve = match reserve {
+            Some(r) => match tokio::fs::write(&r, vec![0u8; TERMINAL_RESERVE]).await {
+                Ok(()) => Some(r),
+                Err(e) => {
+                    let _ = tokio::fs::remove_file(&r).await;
+                    tracing::warn!(path = %r.display(), error = %e, "no room to set space aside for the log's last event");
+                    None
+                }
+            },
+            None => None,
+        };
         Ok(Self {
             path,
+            reserve,
             file: Mutex::new(LogFile { file, len }),
             fault: std::sync::Mutex::new(None),
             written: AtomicU64::new(0),
@@ -242,11 +269,30 @@ impl JsonlSink {
         })
     }
 
+    /// Gives the reserved space back to the file system (idempotent).
+    fn release_reserve(&self) {
+        if let Some(r) = &self.reserve {
+            match std::fs::remove_file(r) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %r.display(), error = %e, "could not remove the log's reserve")
+                }
+            }
+        }
+    }
+
     fn stopped(&self) -> bool {
         self.fault
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some()
+    }
+}
+
+impl Drop for JsonlSink {
+    fn drop(&mut self) {
+        self.release_reserve();
     }
 }
 
@@ -265,6 +311,9 @@ impl EventSink for JsonlSink {
         let mut line = event.to_json_line();
         line.push('\n');
         let mut log = self.file.lock().await;
+        if event.event.is_terminal() {
+            self.release_reserve();
+        }
         let wrote = async {
             log.file.write_all(line.as_bytes()).await?;
             log.file.flush().await
@@ -313,4 +362,60 @@ pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Envelope>> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, RunSummaryPayload};
+
+    fn envelope(seq: u64, event: Event) -> Envelope {
+        Envelope {
+            kind: "event".to_string(),
+            project_id: "p".to_string(),
+            seq,
+            ts: "2026-11-30T00:00:00.000Z".to_string(),
+            event,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_log_keeps_room_for_its_terminal_event_until_it_writes_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("events.jsonl");
+        let reserve = dir.path().join(".events.jsonl.reserve");
+        let sink = JsonlSink::open(&path).await.expect("open");
+        assert_eq!(
+            std::fs::metadata(&reserve).expect("reserve").len(),
+            TERMINAL_RESERVE as u64
+        );
+        sink.emit(&envelope(1, Event::warning("w", "an ordinary event")))
+            .await
+            .expect("emit");
+        assert!(
+            reserve.exists(),
+            "ordinary events leave the reserve in place"
+        );
+        let finished = Event::RunFinished(RunSummaryPayload {
+            metrics: Default::default(),
+            model: None,
+            dir: None,
+            duration_s: 1.0,
+            message: "done".to_string(),
+        });
+        sink.emit(&envelope(2, finished)).await.expect("emit");
+        assert!(
+            !reserve.exists(),
+            "the terminal event is written into the freed space"
+        );
+        assert_eq!(read_jsonl(&path).expect("log").len(), 2);
+        assert_eq!(sink.written_seq(), 2);
+
+        // A sink dropped before its terminal event (a failed or abandoned run) gives it back too.
+        let other = dir.path().join("other.jsonl");
+        let sink = JsonlSink::open(&other).await.expect("open");
+        assert!(dir.path().join(".other.jsonl.reserve").exists());
+        drop(sink);
+        assert!(!dir.path().join(".other.jsonl.reserve").exists());
+    }
 }

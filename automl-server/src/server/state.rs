@@ -831,6 +831,8 @@ impl AppState {
             if !log.is_file() {
                 continue;
             }
+            // The space a killed run had set aside for its last event (JsonlSink's reserve).
+            let _ = std::fs::remove_file(entry.path().join(format!(".{EVENT_LOG}.reserve")));
             match self.restore_one(&id, &log) {
                 Ok(k) => {
                     n += 1;
