@@ -147,10 +147,18 @@ impl ForecastRows {
     /// The rows of a forecast batch ([`forecast_file`], [`forecast_table`]): every column but
     /// the last is a key, the last is the prediction.
     pub fn from_batch(t: &RecordBatch) -> Self {
-        let columns: Vec<String> = t.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let columns: Vec<String> = t
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let n = t.num_columns();
         if n == 0 {
-            return Self { columns, rows: Vec::new() };
+            return Self {
+                columns,
+                rows: Vec::new(),
+            };
         }
         let keys: Vec<Vec<Option<String>>> =
             (0..n - 1).map(|c| data::column_str(t.column(c))).collect();
