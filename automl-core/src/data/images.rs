@@ -353,9 +353,11 @@ pub fn load_image_parquet(path: &Path, opts: &LoadOptions) -> Result<ImageFolder
             format!("not a readable Parquet file: {e}"),
         )
     };
-    let file = File::open(path).map_err(|e| unreadable(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(e.to_string()))?;
+    // Whole into memory first, as `formats::load_parquet` does (a header that declares a huge
+    // field costs millions of reads past the end of a file, none in memory).
+    let bytes = std::fs::read(path).map_err(|e| unreadable(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .map_err(|e| corrupt(e.to_string()))?;
     let schema = builder.schema().clone();
     let img_idx = super::formats::image_column(&schema)
         .ok_or_else(|| corrupt("no image column".to_string()))?;
