@@ -19,16 +19,16 @@ use automl_core::event::{Modality, Objective};
 const MODALITY_FLOOR: f64 = 0.95;
 const OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the tuning part of the real corpus (493 entries since round 4, fresh2 and fresh3
-/// included; measured 0.945 / 0.949).
-const REAL_MODALITY_FLOOR: f64 = 0.94;
-const REAL_OBJECTIVE_FLOOR: f64 = 0.94;
+/// Floors on the tuning part of the real corpus (593 entries since round 5, fresh2, fresh3 and
+/// fresh4 included; measured 0.954 / 0.961).
+const REAL_MODALITY_FLOOR: f64 = 0.95;
+const REAL_OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the fourth fresh held-out part (100 hand-written briefs), scored once after the
-/// round 4 rules: measured 0.920 modality and 0.870 objective; the floors sit just under, so a
+/// Floors on the fifth fresh held-out part (100 hand-written briefs), scored once after the
+/// round 5 rules: measured 0.890 modality and 0.820 objective; the floors sit just under, so a
 /// regression fails. They must not be raised by tuning on this part.
-const FRESH_MODALITY_FLOOR: f64 = 0.91;
-const FRESH_OBJECTIVE_FLOOR: f64 = 0.86;
+const FRESH_MODALITY_FLOOR: f64 = 0.88;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.81;
 
 struct Entry {
     modality: String,
