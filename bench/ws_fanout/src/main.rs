@@ -11,6 +11,9 @@
 //! into it. Printed per row: delivered events, p50/p99/max latency, server memory per
 //! connection (the server process's RSS growth once every client is connected, divided by the
 //! clients), and clients dropped (closed by the server, errors, or connections that failed).
+//!
+//! `--redis`: two `automl serve --redis` processes on one Redis instead, fed by a publisher in
+//! a worker's place (see `redis_mode.rs`; figures in docs/scale-out.md).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
