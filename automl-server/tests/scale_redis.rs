@@ -514,3 +514,132 @@ mod cancel {
         assert!(text.contains("no_active_run"), "{text}");
     }
 }
+
+// --- GET /api/projects across servers: what any server queued, every server lists. ---
+
+mod listing {
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::redis_fixture::RedisServer;
+    use super::scenario::worker;
+    use super::two_servers::{post, start, until_terminal, ws};
+
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(head.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    async fn projects(addr: SocketAddr) -> Vec<Value> {
+        let (status, body) = get(addr, "/api/projects").await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Vec<Value>>(&body).expect("a JSON list")
+    }
+
+    fn find<'a>(list: &'a [Value], id: &str) -> Option<&'a Value> {
+        list.iter().find(|p| p["id"] == id)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn a_project_queued_on_server_a_is_listed_by_server_b() {
+        let mut redis = Some(RedisServer::start());
+        let dirs: Vec<tempfile::TempDir> =
+            (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
+        let r = redis.as_ref().expect("redis");
+        let a = start(dirs[0].path(), r).await;
+        let b = start(dirs[1].path(), r).await;
+        assert_eq!(projects(b.addr).await, Vec::<Value>::new(), "nothing yet");
+        // No worker yet: the run waits in the queue, and B lists it as queued.
+        for id in ["listed-1", "listed-2"] {
+            let (status, text) = post(
+                a.addr,
+                &format!("/api/demo/run/{id}?prompt=classify%20iris%20species&time_budget_s=3"),
+            )
+            .await;
+            assert_eq!(status, 202, "{text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let on_b = projects(b.addr).await;
+        let ids: Vec<&str> = on_b.iter().filter_map(|p| p["id"].as_str()).collect();
+        assert_eq!(ids, ["listed-2", "listed-1"], "newest first: {on_b:?}");
+        let q = find(&on_b, "listed-1").expect("listed");
+        assert_eq!(q["status"], "queued", "{q}");
+        assert_eq!(q["prompt"], "classify iris species", "{q}");
+        assert_eq!(q["events"], 0, "{q}");
+        // The same JSON shape as a local project's.
+        let mut keys: Vec<&String> = q.as_object().expect("object").keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "events", "finished", "id", "metric", "model", "prompt", "started", "status"
+            ]
+        );
+        // A worker runs them; B (which never followed them) lists them finished, with the
+        // metric and the event count of the log it serves, the same as A lists them.
+        let _w = worker(r, dirs[2].path());
+        let t = Instant::now();
+        loop {
+            let on_b = projects(b.addr).await;
+            let done = ["listed-1", "listed-2"]
+                .iter()
+                .all(|id| find(&on_b, id).is_some_and(|p| p["status"] == "finished"));
+            if done {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "not finished in B's list: {on_b:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let on_b = projects(b.addr).await;
+        let on_a = projects(a.addr).await;
+        for id in ["listed-1", "listed-2"] {
+            let pb = find(&on_b, id).expect("on B");
+            let pa = find(&on_a, id).expect("on A");
+            assert_eq!(pa, pb, "{id}: A and B list the same summary");
+            let mut log = Vec::new();
+            until_terminal(&mut ws(b.addr, id, 0).await, &mut log).await;
+            assert_eq!(pb["events"], log.len() as u64, "{pb}");
+            assert_eq!(pb["started"], log[0]["ts"], "{pb}");
+            assert_eq!(pb["finished"], log[log.len() - 1]["ts"], "{pb}");
+            assert_eq!(pb["metric"]["name"], "accuracy", "{pb}");
+            assert!(
+                pb["metric"]["value"].as_f64().is_some_and(|v| v > 0.5),
+                "{pb}"
+            );
+            assert!(pb["model"].is_string(), "{pb}");
+        }
+        // A third server started afterwards lists them too (from the stored summaries).
+        let dc = tempfile::tempdir().expect("tmp");
+        let c = start(dc.path(), r).await;
+        let on_c = projects(c.addr).await;
+        assert_eq!(on_c, on_b, "a new server lists what the others list");
+        // Redis gone: a typed 503 naming the shared state, not an empty or partial list.
+        drop(redis.take());
+        let (status, body) = get(c.addr, "/api/projects").await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("shared_unavailable"), "{body}");
+        assert!(body.contains("Redis"), "{body}");
+        drop((a, b, c));
+    }
+}

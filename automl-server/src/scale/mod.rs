@@ -1,11 +1,14 @@
 //! Scale-out (docs/scale-out.md): the pieces that let several `automl` processes share work
 //! through Redis. [`RedisStreams`] is the event bus backend: one stream per project whose
 //! entry IDs are the event seqs. [`RunQueue`] and [`worker_cli`] are the run queue of
-//! `automl serve --redis` and `automl worker` (apalis on the same Redis).
+//! `automl serve --redis` and `automl worker` (apalis on the same Redis); [`ProjectIndex`] is
+//! the project list every server of one Redis shares.
 
+mod projects;
 mod queue;
 mod redis_bus;
 
+pub use projects::{IndexedProject, ProjectIndex};
 pub use queue::{RunJob, RunQueue, WorkerArgs, worker_cli};
 pub use redis_bus::RedisStreams;
 

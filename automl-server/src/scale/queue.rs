@@ -17,7 +17,7 @@ use automl_core::event::{ResumePoint, ResumedPayload};
 use automl_core::{BusBackend, Conductor, Event, EventBus, RunRequest};
 use serde::{Deserialize, Serialize};
 
-use super::{KEY_PREFIX, RedisStreams};
+use super::{KEY_PREFIX, ProjectIndex, RedisStreams};
 
 /// The apalis queue's name.
 const QUEUE: &str = "automl:runs";
@@ -111,6 +111,7 @@ fn cancel_key(project_id: &str) -> String {
 pub struct RunQueue {
     storage: RedisStorage<RunJob>,
     conn: redis::aio::MultiplexedConnection,
+    index: ProjectIndex,
 }
 
 impl RunQueue {
@@ -126,17 +127,29 @@ impl RunQueue {
             .map_err(|e| format!("redis {url}: {e}"))?;
         Ok(Self {
             storage: RedisStorage::new(manager).with_config(queue_config(Duration::from_secs(5))),
+            index: ProjectIndex::new(conn.clone(), KEY_PREFIX),
             conn,
         })
     }
 
-    /// Queues `job`.
+    /// Queues `job`, first recording its project in the shared project list (taken back if
+    /// the job cannot be queued).
     pub async fn push(&self, job: RunJob) -> Result<(), String> {
+        let id = job.project_id.clone();
+        self.index.register(&id, &job.prompt).await?;
         let mut storage = self.storage.clone();
-        storage
-            .push(job)
-            .await
-            .map_err(|e| format!("cannot queue the run: {e}"))
+        if let Err(e) = storage.push(job).await {
+            if let Err(u) = self.index.unregister(&id).await {
+                tracing::warn!(project = %id, error = %u, "a project whose run was not queued stays in the shared list");
+            }
+            return Err(format!("cannot queue the run: {e}"));
+        }
+        Ok(())
+    }
+
+    /// The project list shared by the servers of this Redis.
+    pub fn index(&self) -> &ProjectIndex {
+        &self.index
     }
 
     /// Asks the worker holding `project_id`'s run to cancel it.

@@ -595,15 +595,22 @@ async fn event_image(
 }
 
 /// The projects of this server (runs in progress and those rebuilt from their logs), newest
-/// first. Open one by replaying its events: `/ws/projects/{id}?since=0`.
+/// first; under `--redis`, also every project any server of the same Redis queued (a queued
+/// run no worker has started yet has status `queued`). Open one by replaying its events:
+/// `/ws/projects/{id}?since=0`.
 #[utoipa::path(
     get,
     path = "/api/projects",
-    responses((status = 200, description = "The projects, newest first", body = [ProjectSummary])),
+    responses(
+        (status = 200, description = "The projects, newest first", body = [ProjectSummary]),
+        (status = 503, description = "Under `--redis`: the shared list cannot be read (`shared_unavailable`)", body = ErrorBody),
+    ),
     tag = "runs"
 )]
-pub async fn list_projects(State(state): State<AppState>) -> Json<Vec<ProjectSummary>> {
-    Json(state.projects())
+pub async fn list_projects(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ProjectSummary>>, AppError> {
+    Ok(Json(state.list_projects().await?))
 }
 
 /// Liveness: `{"status": "ok", ...}`.

@@ -129,6 +129,9 @@ pub enum AppError {
     /// Too many WebSocket clients, on this project or in all.
     #[error("too many live connections ({0}); try again later")]
     TooManyClients(&'static str),
+    /// Under `--redis`: what the servers share in Redis cannot be read now.
+    #[error("the state shared through Redis cannot be read ({0}); try again later")]
+    SharedUnavailable(String),
     /// Our fault or the machine's: the detail is logged, the client sees "internal error".
     #[error("internal error")]
     Internal(String),
@@ -161,6 +164,7 @@ impl AppError {
             Self::ShuttingDown => "shutting_down",
             Self::Refused { code, .. } => code,
             Self::TooManyClients(_) => "too_many_clients",
+            Self::SharedUnavailable(_) => "shared_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -175,7 +179,9 @@ impl AppError {
             Self::ProjectExists(_) => StatusCode::CONFLICT,
             Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Upload(u) => u.status(),
-            Self::ShuttingDown | Self::TooManyClients(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::TooManyClients(_) | Self::SharedUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Refused { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
