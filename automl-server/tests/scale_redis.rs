@@ -423,12 +423,12 @@ pub(crate) mod scenario {
     ) -> Worker {
         let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_automl"));
+        cmd.arg("worker");
         if let Some((url, s3)) = store {
             cmd.args(["--store", url, "--trim-after-s", "1"])
                 .envs(s3.env());
         }
         let child = cmd
-            .arg("worker")
             .args([
                 "--redis",
                 &redis.url(),
