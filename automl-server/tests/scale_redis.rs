@@ -471,11 +471,13 @@ pub(crate) mod scenario {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("automl serve starts");
+        // Killed by its Drop if it never listens.
+        let server = Worker(child);
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(60) {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Worker(child);
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -612,7 +614,7 @@ pub(crate) mod scenario {
         follow_across_restarts(a_addr, &ids[5], &mut on_a5, &mut reconnects).await;
         follow_across_restarts(a_addr, &ids[4], &mut on_a4, &mut reconnects).await;
         assert!(
-            reconnects >= 1 + usize::from(a4_mid),
+            reconnects > usize::from(a4_mid),
             "clients of A came back after its restart: {reconnects}"
         );
         // Every run ends, gapless from 1, the same on A and B.

@@ -233,10 +233,10 @@ async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynErr
     if history.last().is_some_and(|e| e.event.is_terminal()) {
         tracing::info!(project = %id, "the run had ended before this worker took the job");
         // Its worker may have died before archiving it.
-        if let Some(store) = &ctx.store {
-            if matches!(store.archived_log(&id).await, Ok(None)) {
-                archive(&ctx, &id, &history).await;
-            }
+        if let Some(store) = &ctx.store
+            && matches!(store.archived_log(&id).await, Ok(None))
+        {
+            archive(&ctx, &id, &history).await;
         }
         bus.close(&id);
         bus.forget(&id);

@@ -112,10 +112,10 @@ impl ArtifactStore {
             }
             let mut builder = object_store::aws::AmazonS3Builder::new();
             for (k, v) in vars {
-                if k.starts_with("AWS_") {
-                    if let Ok(key) = k.to_ascii_lowercase().parse() {
-                        builder = builder.with_config(key, v);
-                    }
+                if k.starts_with("AWS_")
+                    && let Ok(key) = k.to_ascii_lowercase().parse()
+                {
+                    builder = builder.with_config(key, v);
                 }
             }
             let s3 = builder

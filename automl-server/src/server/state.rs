@@ -471,14 +471,13 @@ impl AppState {
         }
         // A finished project whose stream has expired (its log archived in the store): Redis
         // holds nothing, the store its whole log. It is replayed from a local copy.
-        if !self.0.bus.contains(id.as_str()) && !self.0.config.event_log(id).is_file() {
-            if let Some(store) = self.0.config.store.clone() {
-                if matches!(self.0.bus.load(id.as_str()).await, Ok(0))
-                    && self.fetch_archived(&store, id).await
-                {
-                    return;
-                }
-            }
+        if !self.0.bus.contains(id.as_str())
+            && !self.0.config.event_log(id).is_file()
+            && let Some(store) = self.0.config.store.clone()
+            && matches!(self.0.bus.load(id.as_str()).await, Ok(0))
+            && self.fetch_archived(&store, id).await
+        {
+            return;
         }
         match self.0.bus.follow(id.as_str()).await {
             Ok(()) => {
