@@ -17,7 +17,7 @@ use automl_core::event::{ResumePoint, ResumedPayload};
 use automl_core::{BusBackend, Conductor, Event, EventBus, RunRequest};
 use serde::{Deserialize, Serialize};
 
-use super::{KEY_PREFIX, ProjectIndex, RedisStreams};
+use super::{ArtifactStore, KEY_PREFIX, ProjectIndex, RedisStreams};
 
 /// The apalis queue's name.
 const QUEUE: &str = "automl:runs";
@@ -188,6 +188,15 @@ pub struct WorkerArgs {
     /// Never search the Hugging Face Hub.
     #[arg(long)]
     pub offline: bool,
+    /// The object store for ended runs' folders (`file:///dir`, a folder, or
+    /// `s3://bucket/prefix` with the `AWS_*` environment variables; decision 0090): the
+    /// servers serve downloads from it. Without it, run folders stay on this worker's disk.
+    #[arg(long, env = "AUTOML_STORE")]
+    pub store: Option<String>,
+    /// Seconds a finished project's Redis stream is kept once its log is archived in the
+    /// store; then it expires and followers read the archived log.
+    #[arg(long, default_value_t = 600)]
+    pub trim_after_s: u64,
 }
 
 struct WorkerCtx {
@@ -196,6 +205,36 @@ struct WorkerCtx {
     conductor: Conductor,
     bus: EventBus,
     conn: redis::aio::MultiplexedConnection,
+    /// The event logs in Redis (to trim archived ones).
+    streams: Arc<RedisStreams>,
+    /// `--store`.
+    store: Option<ArtifactStore>,
+    runs_dir: PathBuf,
+    trim_after: Duration,
+}
+
+/// Puts an ended run's folder and its whole log (`log`, as the bus holds it) into the store,
+/// then lets its Redis stream expire after the grace. A failure is logged: the stream then
+/// stays in Redis (nothing is lost), and downloads of that project answer 404.
+async fn archive(ctx: &WorkerCtx, id: &str, log: &[automl_core::event::Envelope]) {
+    let Some(store) = &ctx.store else { return };
+    if !log.last().is_some_and(|e| e.event.is_terminal()) {
+        tracing::error!(project = %id, "not archived: the log in this worker does not end the run");
+        return;
+    }
+    let dir = ctx.runs_dir.join(id);
+    let dir = dir.is_dir().then_some(dir);
+    match store.archive_run(id, dir.as_deref(), log).await {
+        Ok(n) => {
+            tracing::info!(project = %id, objects = n, store = %store.url(), "run folder archived");
+            if let Err(e) = ctx.streams.expire(id, ctx.trim_after).await {
+                tracing::warn!(project = %id, error = %e, "the archived log's stream was not set to expire");
+            }
+        }
+        Err(e) => {
+            tracing::error!(project = %id, error = %e, "run folder not archived; its log stays in Redis")
+        }
+    }
 }
 
 async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynError> {
@@ -206,6 +245,12 @@ async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynErr
     let history = bus.history(&id);
     if history.last().is_some_and(|e| e.event.is_terminal()) {
         tracing::info!(project = %id, "the run had ended before this worker took the job");
+        // Its worker may have died before archiving it.
+        if let Some(store) = &ctx.store
+            && matches!(store.archived_log(&id).await, Ok(None))
+        {
+            archive(&ctx, &id, &history).await;
+        }
         bus.close(&id);
         bus.forget(&id);
         return Ok(());
@@ -240,8 +285,10 @@ async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynErr
     let outcome = handle.wait().await;
     watch.abort();
     let stored = bus.flush_backend(&id).await;
+    let log = bus.history(&id);
     bus.forget(&id);
     stored?;
+    archive(&ctx, &id, &log).await;
     match outcome {
         Ok(o) => tracing::info!(project = %id, status = ?o.status, "run ended"),
         Err(e) => tracing::warn!(project = %id, error = %e, "run failed"),
@@ -261,10 +308,19 @@ pub async fn worker_cli(args: WorkerArgs) -> ExitCode {
 }
 
 async fn run_worker(args: WorkerArgs) -> Result<(), String> {
+    // A bad store URL is refused before anything is connected.
+    let store = match &args.store {
+        None => None,
+        Some(url) => Some(ArtifactStore::open(url).map_err(|e| format!("--store: {e}"))?),
+    };
     let backend = RedisStreams::connect(&args.redis, KEY_PREFIX)
         .await
         .map_err(|e| e.to_string())?;
-    let backend: Arc<dyn BusBackend> = Arc::new(backend);
+    let streams = Arc::new(backend);
+    let backend: Arc<dyn BusBackend> = streams.clone();
+    if let Some(s) = &store {
+        s.check().await.map_err(|e| e.to_string())?;
+    }
     let bus = EventBus::with_backend(automl_core::bus::DEFAULT_LIVE_BUFFER, backend);
     let runs_dir = args.data_dir.join("runs");
     std::fs::create_dir_all(&runs_dir)
@@ -297,6 +353,10 @@ async fn run_worker(args: WorkerArgs) -> Result<(), String> {
         conductor,
         bus,
         conn,
+        streams,
+        store,
+        runs_dir: runs_dir.clone(),
+        trim_after: Duration::from_secs(args.trim_after_s),
     });
     eprintln!(
         "automl worker {name} on {} (concurrency {})",

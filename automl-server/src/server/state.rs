@@ -24,6 +24,11 @@ pub struct ServerConfig {
     /// other servers of the same Redis (docs/scale-out.md). `None` (the default): this
     /// process's memory only.
     pub redis_url: Option<String>,
+    /// `--store`: the object store holding ended runs' folders (decision 0090). Downloads
+    /// of a project this server does not hold on its disk come from there, and a finished
+    /// project whose Redis stream has expired is replayed from its archived log. A run in
+    /// this process is archived there when it ends. `None` (the default): the disk only.
+    pub store: Option<crate::scale::ArtifactStore>,
     /// The built UI (`ui/dist`); `None` (the default) serves a notice instead.
     pub ui_dir: Option<PathBuf>,
     /// The bundled catalog (default: found at run time).
@@ -78,6 +83,7 @@ impl Default for ServerConfig {
         Self {
             data_dir: PathBuf::from("automl-data"),
             redis_url: None,
+            store: None,
             ui_dir: None,
             catalog_dir: None,
             offline: false,
@@ -466,6 +472,16 @@ impl AppState {
         if self.0.bus.backend_name().is_none() || lock(&self.0.runs).contains_key(id) {
             return;
         }
+        // A finished project whose stream has expired (its log archived in the store): Redis
+        // holds nothing, the store its whole log. It is replayed from a local copy.
+        if !self.0.bus.contains(id.as_str())
+            && !self.0.config.event_log(id).is_file()
+            && let Some(store) = self.0.config.store.clone()
+            && matches!(self.0.bus.load(id.as_str()).await, Ok(0))
+            && self.fetch_archived(&store, id).await
+        {
+            return;
+        }
         match self.0.bus.follow(id.as_str()).await {
             Ok(()) => {
                 if self.has_events(id) {
@@ -474,6 +490,39 @@ impl AppState {
             }
             Err(e) => {
                 tracing::warn!(project = %id, error = %e, "cannot follow the project in the shared event log")
+            }
+        }
+    }
+
+    /// Copies `id`'s archived log from the store to `runs/<id>/events.jsonl` (whole, then
+    /// renamed into place) and indexes it; true when there was one.
+    async fn fetch_archived(&self, store: &crate::scale::ArtifactStore, id: &ProjectId) -> bool {
+        let bytes = match store.archived_log(id.as_str()).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(project = %id, error = %e, "cannot read the archived event log");
+                return false;
+            }
+        };
+        let log = self.0.config.event_log(id);
+        let part = self.0.config.run_dir(id).join(format!(".{EVENT_LOG}.part"));
+        let written = std::fs::create_dir_all(self.0.config.run_dir(id))
+            .and_then(|()| std::fs::write(&part, &bytes))
+            .and_then(|()| std::fs::rename(&part, &log));
+        if let Err(e) = written {
+            tracing::warn!(project = %id, error = %e, "cannot keep the archived event log");
+            return false;
+        }
+        match self.restore_one(id, &log) {
+            Ok(n) => {
+                tracing::info!(project = %id, events = n, "finished project read from its archived log");
+                self.notify_created();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(project = %id, error = %e, "archived event log not loaded");
+                false
             }
         }
     }
@@ -586,6 +635,16 @@ impl AppState {
         req.validate()?;
         if self.project_exists(id) || self.0.bus.load(id.as_str()).await.unwrap_or(0) > 0 {
             return Err(AppError::ProjectExists(id.to_string()));
+        }
+        // A finished project whose stream has expired is in the store only.
+        if let Some(store) = &self.0.config.store {
+            let archived = store
+                .has(id.as_str(), crate::scale::ARCHIVED_LOG)
+                .await
+                .map_err(|e| AppError::StoreUnavailable(e.to_string()))?;
+            if archived {
+                return Err(AppError::ProjectExists(id.to_string()));
+            }
         }
         let job =
             crate::scale::RunJob::from_request(id.as_str(), &req).map_err(AppError::BadRequest)?;
@@ -776,6 +835,16 @@ impl AppState {
             // it is there before this server lets go of its copy.
             if let Err(e) = state.0.bus.flush_backend(id.as_str()).await {
                 tracing::error!(project = %id, error = %e, "the run's events did not all reach the shared event log");
+            }
+            if let Some(store) = &state.0.config.store {
+                let log = state.0.bus.history(id.as_str());
+                let dir = state.0.config.run_dir(&id);
+                match store.archive_run(id.as_str(), Some(&dir), &log).await {
+                    Ok(n) => tracing::info!(project = %id, objects = n, "run folder archived"),
+                    Err(e) => {
+                        tracing::error!(project = %id, error = %e, "run folder not archived in the store")
+                    }
+                }
             }
             // The JSONL sink has written the whole log (wait() joins the sinks): keep only a
             // summary in memory, and replay from the file from now on.
