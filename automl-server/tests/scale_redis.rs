@@ -224,15 +224,29 @@ pub(crate) mod two_servers {
             .expect("server starts")
     }
 
+    /// How long one HTTP exchange or WebSocket handshake with a test server may take: a
+    /// server that never answers fails the test with a message instead of hanging CI.
+    pub(crate) const EXCHANGE: Duration = Duration::from_secs(90);
+
+    /// One HTTP/1.1 request without a body, read to the end of the response (bounded).
+    async fn exchange(addr: SocketAddr, method: &str, path: &str) -> Vec<u8> {
+        let work = async {
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            );
+            s.write_all(head.as_bytes()).await.expect("write");
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            buf
+        };
+        tokio::time::timeout(EXCHANGE, work)
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path} on {addr}: no answer in {EXCHANGE:?}"))
+    }
+
     pub(crate) async fn post(addr: SocketAddr, path: &str) -> (u16, String) {
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-        );
-        s.write_all(head.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf).await;
-        let text = String::from_utf8_lossy(&buf).to_string();
+        let text = String::from_utf8_lossy(&exchange(addr, "POST", path).await).to_string();
         let status = text
             .split(' ')
             .nth(1)
@@ -243,11 +257,7 @@ pub(crate) mod two_servers {
 
     /// A GET: status and body bytes.
     pub(crate) async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(head.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf).await;
+        let buf = exchange(addr, "GET", path).await;
         let split = buf
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -293,17 +303,21 @@ pub(crate) mod two_servers {
 
     pub(crate) async fn ws(addr: SocketAddr, project: &str, since: u64) -> Ws {
         let url = format!("ws://{addr}/ws/projects/{project}?since={since}");
-        tokio_tungstenite::connect_async(url)
+        tokio::time::timeout(EXCHANGE, tokio_tungstenite::connect_async(&url))
             .await
+            .unwrap_or_else(|_| panic!("{url}: no handshake in {EXCHANGE:?}"))
             .expect("ws connects")
             .0
     }
 
+    /// The next event envelope, `None` once the server closes. Pings do not count: a socket
+    /// that stays open and answers pings but sends no event for 60 s fails the test.
     pub(crate) async fn next_env(ws: &mut Ws) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let m = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            let m = tokio::time::timeout_at(deadline, ws.next())
                 .await
-                .expect("an event within 60 s")?;
+                .expect("an event within 60 s (pings aside)")?;
             match m.ok()? {
                 Message::Text(t) => {
                     let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
@@ -495,8 +509,20 @@ pub(crate) mod scenario {
         let url = |since: u64| format!("ws://{addr}/ws/projects/{id}?since={since}");
         let t = Instant::now();
         loop {
+            // A server that comes back but keeps closing at once must not loop forever.
+            assert!(
+                t.elapsed() < Duration::from_secs(300),
+                "{id} on {addr}: no terminal event after {reconnects} reconnects in 300 s"
+            );
             let since = out.last().map_or(0, |e| e["seq"].as_u64().expect("seq"));
-            let mut c = match tokio_tungstenite::connect_async(url(since)).await {
+            let handshake = tokio::time::timeout(
+                super::two_servers::EXCHANGE,
+                tokio_tungstenite::connect_async(url(since)),
+            );
+            let mut c = match handshake
+                .await
+                .unwrap_or_else(|_| panic!("{addr}: no handshake"))
+            {
                 Ok((c, _)) => c,
                 Err(_) if t.elapsed() < Duration::from_secs(120) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -840,29 +866,14 @@ mod listing {
     use std::time::{Duration, Instant};
 
     use serde_json::Value;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::redis_fixture::RedisServer;
     use super::scenario::worker;
     use super::two_servers::{post, start, until_terminal, ws};
 
     async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(head.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf).await;
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        let (status, body) = super::two_servers::get(addr, path).await;
+        (status, String::from_utf8_lossy(&body).to_string())
     }
 
     async fn projects(addr: SocketAddr) -> Vec<Value> {
@@ -959,5 +970,73 @@ mod listing {
         assert!(body.contains("shared_unavailable"), "{body}");
         assert!(body.contains("Redis"), "{body}");
         drop((a, b, c));
+    }
+}
+
+mod unreachable_archive {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use automl_server::server::{self, ServerConfig};
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::redis_fixture::RedisServer;
+    use super::s3_fixture::MotoServer;
+    use super::two_servers::ws;
+
+    /// A finished project whose Redis stream has expired lives only in the object store. When
+    /// that store accepts connections but never answers (here: moto_server stopped with
+    /// SIGSTOP), a socket to the project must get a
+    /// close frame (the server gives up on the archive after `archive_fetch_timeout`), not
+    /// wait forever while the server's pings keep it open.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn a_socket_to_a_project_whose_archive_never_arrives_is_closed_not_left_hanging() {
+        let redis = RedisServer::start();
+        let s3 = MotoServer::start();
+        s3.create_bucket("automl");
+        let store = automl_server::scale::ArtifactStore::open_with("s3://automl/frozen", s3.env())
+            .expect("store");
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfg = ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            catalog_dir: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets")),
+            offline: true,
+            redis_url: Some(redis.url()),
+            store: Some(store),
+            archive_fetch_timeout: Duration::from_secs(2),
+            ws_unknown_grace: Duration::from_millis(500),
+            ws_ping_interval: Duration::from_millis(300),
+            ..ServerConfig::default()
+        };
+        let s = server::spawn(cfg, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("server starts");
+        // The store freezes: it still accepts connections (the kernel does) but never answers.
+        s3.pause();
+        let t = Instant::now();
+        let mut sock = ws(s.addr, "archived-elsewhere", 0).await;
+        let close = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(m) = sock.next().await {
+                match m {
+                    Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                    Ok(Message::Text(t)) => panic!("no event exists, yet got {t}"),
+                    Ok(_) => {}
+                    Err(e) => panic!("socket error instead of a close frame: {e}"),
+                }
+            }
+            None
+        })
+        .await
+        .expect("a close frame within 30 s, not a socket held open by pings");
+        assert_eq!(close, Some(4404), "closed as not found");
+        assert!(
+            t.elapsed() >= Duration::from_secs(2),
+            "the server waited for the archive first ({:?})",
+            t.elapsed()
+        );
+        s3.resume();
+        drop(s);
     }
 }

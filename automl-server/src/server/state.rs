@@ -74,6 +74,9 @@ pub struct ServerConfig {
     /// How long a socket to a project id the server does not know waits for it to appear (a
     /// UI follows a project just before it starts the run) before it is closed with 4404.
     pub ws_unknown_grace: Duration,
+    /// How long a request or socket waits for a finished project's archived log from the
+    /// object store (`--store`) before it is answered without it (not found).
+    pub archive_fetch_timeout: Duration,
     /// Never ask the Hugging Face Hub (`--offline`); the skip is announced in every run.
     pub offline: bool,
 }
@@ -104,6 +107,7 @@ impl Default for ServerConfig {
             ws_max_clients: 10_000,
             ws_max_per_project: 2_000,
             ws_unknown_grace: Duration::from_secs(30),
+            archive_fetch_timeout: Duration::from_secs(90),
         }
     }
 }
@@ -497,18 +501,34 @@ impl AppState {
     /// Copies `id`'s archived log from the store to `runs/<id>/events.jsonl` (whole, then
     /// renamed into place) and indexes it; true when there was one.
     async fn fetch_archived(&self, store: &crate::scale::ArtifactStore, id: &ProjectId) -> bool {
-        let bytes = match store.archived_log(id.as_str()).await {
-            Ok(Some(b)) => b,
-            Ok(None) => return false,
-            Err(e) => {
+        // Bounded as a whole (the store client bounds each request, not their retries): a
+        // socket or request waiting on it gets its answer, never a hang.
+        let limit = self.0.config.archive_fetch_timeout;
+        let fetched = tokio::time::timeout(limit, store.archived_log(id.as_str())).await;
+        let bytes = match fetched {
+            Ok(Ok(Some(b))) => b,
+            Ok(Ok(None)) => return false,
+            Ok(Err(e)) => {
                 tracing::warn!(project = %id, error = %e, "cannot read the archived event log");
                 return false;
             }
+            Err(_) => {
+                tracing::warn!(project = %id, after = ?limit, "the archived event log did not arrive in time");
+                return false;
+            }
         };
+        // Writing and indexing a log of many megabytes is blocking work: off the runtime.
+        let this = self.clone();
+        let id = id.clone();
+        let kept = tokio::task::spawn_blocking(move || this.keep_archived(&id, &bytes)).await;
+        kept.unwrap_or(false)
+    }
+
+    fn keep_archived(&self, id: &ProjectId, bytes: &[u8]) -> bool {
         let log = self.0.config.event_log(id);
         let part = self.0.config.run_dir(id).join(format!(".{EVENT_LOG}.part"));
         let written = std::fs::create_dir_all(self.0.config.run_dir(id))
-            .and_then(|()| std::fs::write(&part, &bytes))
+            .and_then(|()| std::fs::write(&part, bytes))
             .and_then(|()| std::fs::rename(&part, &log));
         if let Err(e) = written {
             tracing::warn!(project = %id, error = %e, "cannot keep the archived event log");

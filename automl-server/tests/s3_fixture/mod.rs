@@ -100,6 +100,25 @@ impl MotoServer {
         assert_eq!(status, Some(200), "create bucket {bucket}");
     }
 
+    /// Freezes the server (SIGSTOP): connections are still accepted by the kernel, nothing
+    /// is answered, as with a store that hangs.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a [paused](Self::pause) server.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} moto_server");
+    }
+
     /// Stops the server now (to test an unreachable store).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
