@@ -41,7 +41,7 @@ describe('api', () => {
     const r = await run('classify species', {
       data: IRIS,
       target: 'species',
-      timeBudget: 20,
+      timeBudget: 4,
       seed: 1,
       onEvent: (e) => seen.push(e),
       conductor: conductor(),
@@ -75,7 +75,7 @@ describe('api', () => {
   })
 
   test('load gives the same predictions', async () => {
-    const r = await run('classify species', { data: IRIS, target: 'species', timeBudget: 20, conductor: conductor() })
+    const r = await run('classify species', { data: IRIS, target: 'species', timeBudget: 4, conductor: conductor() })
     const m = await automl.load(r.runDir)
     expect(await m.predictProba(IRIS)).toEqual(await r.model!.predictProba(IRIS))
     expect(m.name).toBe(r.modelName)
@@ -90,7 +90,7 @@ describe('api', () => {
 
   test('in memory tables match the file', async () => {
     const c = conductor()
-    const opts = { target: 'species', timeBudget: 20, seed: 3, maxTrials: 2, conductor: c }
+    const opts = { target: 'species', timeBudget: 4, seed: 3, maxTrials: 2, conductor: c }
     const base = await run('classify species', { ...opts, data: IRIS })
     const rows = irisRows()
     const fromRows = await run('classify species', { ...opts, data: rows })
@@ -117,7 +117,7 @@ describe('api', () => {
   })
 
   test('regression', async () => {
-    const r = await run('predict progression', { data: DIABETES, target: 'progression', timeBudget: 20, conductor: conductor() })
+    const r = await run('predict progression', { data: DIABETES, target: 'progression', timeBudget: 4, conductor: conductor() })
     expect(r.model!.task).toBe('regression')
     expect(r.metrics.r2).toBeGreaterThan(0.2)
     const p = await r.model!.predict(DIABETES)
@@ -150,7 +150,7 @@ describe('api', () => {
   })
 
   test('handle events live and since', async () => {
-    const h = conductor().start('classify species', { data: IRIS, target: 'species', timeBudget: 20 })
+    const h = conductor().start('classify species', { data: IRIS, target: 'species', timeBudget: 4 })
     const live: Envelope[] = []
     for await (const e of h.events()) live.push(e)
     checkGapless(live)
@@ -168,7 +168,7 @@ describe('api', () => {
     // A consumer that sleeps between reads holds its stream back (pull, not push): it still
     // gets seq 1..N with no gap, the same events as a fast reader beside it. (Falling behind
     // the live buffer and catching up from the log is the core's bus test.)
-    const h = conductor().start('classify species', { data: IRIS, target: 'species', timeBudget: 20 })
+    const h = conductor().start('classify species', { data: IRIS, target: 'species', timeBudget: 4 })
     const fast: Envelope[] = []
     const slow: Envelope[] = []
     const reading = (async () => {
@@ -186,7 +186,7 @@ describe('api', () => {
   })
 
   test('review confirm and event loop free', async () => {
-    const h = conductor().start('classify species', { data: IRIS, target: 'species', timeBudget: 20, review: true })
+    const h = conductor().start('classify species', { data: IRIS, target: 'species', timeBudget: 4, review: true })
     for await (const e of h.events()) {
       const p = e.event.payload
       if (e.event.name === 'STAGE_STATUS' && p.stage === 'REVIEW_EDIT' && p.status === 'waiting') break
@@ -227,7 +227,7 @@ describe('api', () => {
     const p = run('classify species', {
       data: IRIS,
       target: 'species',
-      timeBudget: 20,
+      timeBudget: 4,
       review: true,
       signal: ac.signal,
       conductor: conductor(),

@@ -3,7 +3,7 @@
 // how many wire envelopes per second `handle.events()` delivers as JS objects, and the overhead
 // of `run()` over the core's own run time on the same request.
 //
-//     node automl-node/bench/events_overhead.mjs [--runs N] [--repeat R]
+//     node automl-node/bench/events_overhead.mjs [--runs N] [--repeat R] [--budget S]
 //
 // It runs N short real runs (iris, bundled catalog), then replays their logs R times through
 // `handle.events()` (the run is over, so this times only the crossing: subscription, JSON text,
@@ -18,9 +18,10 @@ import { parseArgs } from 'node:util'
 
 import { Conductor, run } from 'automl'
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, repeat: { type: 'string', default: '50' } } })
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, repeat: { type: 'string', default: '50' }, budget: { type: 'string', default: '10' } } })
 const runs = Number(values.runs)
 const repeat = Number(values.repeat)
+const budget = Number(values.budget)
 const repo = resolve(import.meta.dirname, '..', '..')
 const tmp = mkdtempSync(join(tmpdir(), 'automl-node-bench-'))
 try {
@@ -29,11 +30,11 @@ try {
   const overheads = []
   for (let i = 0; i < runs; i++) {
     const t = performance.now()
-    const r = await run('classify iris species', { timeBudget: 10, seed: i, conductor: c })
+    const r = await run('classify iris species', { timeBudget: budget, seed: i, conductor: c })
     const wall = (performance.now() - t) / 1000
     const core = r.events.at(-1)?.event.payload.duration_s ?? wall
     overheads.push(wall - core)
-    const h = c.start('classify iris species', { timeBudget: 10, seed: i })
+    const h = c.start('classify iris species', { timeBudget: budget, seed: i })
     await h.wait()
     handles.push(h)
   }

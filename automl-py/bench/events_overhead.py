@@ -1,7 +1,7 @@
 """Per-event cost of crossing into Python: how many wire envelopes per second the native
 EventStream turns into Python dicts.
 
-    target/py-venv/bin/python automl-py/bench/events_overhead.py [--runs N] [--repeat R]
+    target/py-venv/bin/python automl-py/bench/events_overhead.py [--runs N] [--repeat R] [--budget S]
 
 It runs `N` short real runs (iris, bundled catalog) and then replays their logs `R` times
 through `handle.events()` (replay: the run is over, so this times only the crossing — lock,
@@ -26,12 +26,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--budget", type=float, default=10, help="each run's time budget, seconds")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         c = automl.Conductor(runs_dir=tmp, catalog_dir=REPO / "datasets")
         handles = []
         for i in range(a.runs):
-            h = c.start("classify iris species", time_budget=10, seed=i)
+            h = c.start("classify iris species", time_budget=a.budget, seed=i)
             h.wait()
             handles.append(h)
         n = 0

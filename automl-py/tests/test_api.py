@@ -34,7 +34,7 @@ def test_version_is_the_crates():
 def test_run_on_a_csv_path(iris, conductor):
     seen = []
     r = automl.run(
-        "classify species", data=iris, target="species", time_budget=20, seed=1,
+        "classify species", data=iris, target="species", time_budget=4, seed=1,
         on_event=seen.append, progress=False, conductor=conductor,
     )
     assert r.status == "finished"
@@ -66,7 +66,7 @@ def test_run_on_a_csv_path(iris, conductor):
 
 
 def test_load_gives_the_same_predictions(iris, conductor):
-    r = automl.run("classify species", iris, target="species", time_budget=20, progress=False,
+    r = automl.run("classify species", iris, target="species", time_budget=4, progress=False,
                    conductor=conductor)
     m = automl.load(r.run_dir)
     np.testing.assert_array_equal(m.predict_proba(iris), r.model.predict_proba(iris))
@@ -76,19 +76,19 @@ def test_load_gives_the_same_predictions(iris, conductor):
 
 
 def test_in_memory_tables_match_the_file(iris, conductor):
-    base = automl.run("classify species", iris, target="species", time_budget=20, seed=3,
+    base = automl.run("classify species", iris, target="species", time_budget=4, seed=3,
                       max_trials=2, progress=False, conductor=conductor)
     df = pd.read_csv(iris)
-    from_pandas = automl.run("classify species", df, target="species", time_budget=20, seed=3,
+    from_pandas = automl.run("classify species", df, target="species", time_budget=4, seed=3,
                              max_trials=2, progress=False, conductor=conductor)
     from_arrow = automl.run("classify species", pa.Table.from_pandas(df), target="species",
-                            time_budget=20, seed=3, max_trials=2, progress=False, conductor=conductor)
+                            time_budget=4, seed=3, max_trials=2, progress=False, conductor=conductor)
     assert from_pandas.metrics == pytest.approx(base.metrics)
     assert from_arrow.metrics == pytest.approx(base.metrics)
 
 
 def test_regression_and_text_progress(diabetes, conductor, capsys):
-    r = automl.run("predict progression", diabetes, target="progression", time_budget=20,
+    r = automl.run("predict progression", diabetes, target="progression", time_budget=4,
                    progress="text", conductor=conductor)
     assert r.model.task == "regression"
     assert r.metrics["r2"] > 0.2
@@ -99,7 +99,7 @@ def test_regression_and_text_progress(diabetes, conductor, capsys):
 
 
 def test_handle_events_live_and_since(iris, conductor):
-    h = conductor.start("classify species", iris, target="species", time_budget=20)
+    h = conductor.start("classify species", iris, target="species", time_budget=4)
     live = list(h.events())
     check_gapless(live)
     assert live[-1]["event"]["name"] == "RUN_FINISHED"
@@ -112,7 +112,7 @@ def test_handle_events_live_and_since(iris, conductor):
 
 def test_async_iteration_and_wait(iris, conductor):
     async def main():
-        h = conductor.start("classify species", iris, target="species", time_budget=20)
+        h = conductor.start("classify species", iris, target="species", time_budget=4)
         got = [e async for e in h.events()]
         res = await h.wait_async()
         return got, res
@@ -125,14 +125,14 @@ def test_async_iteration_and_wait(iris, conductor):
 
 def test_run_async(iris, conductor):
     seen = []
-    res = asyncio.run(automl.run_async("classify species", iris, target="species", time_budget=20,
+    res = asyncio.run(automl.run_async("classify species", iris, target="species", time_budget=4,
                                        on_event=seen.append, conductor=conductor))
     check_gapless(seen)
     assert res.metrics["accuracy"] >= 0.85
 
 
 def test_review_confirm_and_gil_released(iris, conductor):
-    h = conductor.start("classify species", iris, target="species", time_budget=20, review=True)
+    h = conductor.start("classify species", iris, target="species", time_budget=4, review=True)
     for e in h.events():
         p = e["event"]["payload"]
         if e["event"]["name"] == "STAGE_STATUS" and p["stage"] == "REVIEW_EDIT" and p["status"] == "waiting":
@@ -154,7 +154,7 @@ def test_review_confirm_and_gil_released(iris, conductor):
 
 
 def test_cancel_keeps_the_best_model(iris, conductor):
-    h = conductor.start("classify species", iris, target="species", time_budget=20, review=True)
+    h = conductor.start("classify species", iris, target="species", time_budget=4, review=True)
     for e in h.events():
         if e["event"]["name"] == "STAGE_STATUS" and e["event"]["payload"]["status"] == "waiting":
             h.cancel()

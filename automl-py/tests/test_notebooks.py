@@ -39,7 +39,7 @@ def outputs_text(nb: nbformat.NotebookNode) -> str:
     [("classify species", "iris.csv", "species"), ("predict progression", "diabetes.csv", "progression")],
 )
 def test_exported_notebook_reproduces_the_test_metrics(prompt, file, target, conductor):
-    r = automl.run(prompt, DATASETS / "tabular" / file, target=target, time_budget=20,
+    r = automl.run(prompt, DATASETS / "tabular" / file, target=target, time_budget=5,
                    progress=False, conductor=conductor)
     nb = execute(r.notebook, r.run_dir)
     # The check cell asserts inside the notebook; its table must list every headline metric as

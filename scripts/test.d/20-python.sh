@@ -15,5 +15,5 @@ echo "== mypy automl"
 "$py" -m mypy --config-file automl-py/mypy.ini -p automl
 echo "== pytest automl-py/tests"
 "$py" -m pytest -q -p no:cacheprovider automl-py/tests
-echo "== events/s crossing into Python"
-"$py" automl-py/bench/events_overhead.py
+echo "== events/s crossing into Python (short form; the full one: no arguments)"
+"$py" automl-py/bench/events_overhead.py --runs 1 --repeat 20 --budget 3

@@ -19,5 +19,5 @@ echo "== examples/node-backend over HTTP"
 (cd ../examples/node-backend && AUTOML_CATALOG=../../datasets node check.mjs)
 echo "== npm pack, install in a fresh folder, run a TypeScript script"
 bash scripts/pack-check.sh
-echo "== events/s crossing into JavaScript"
-node bench/events_overhead.mjs
+echo "== events/s crossing into JavaScript (short form; the full one: no arguments)"
+node bench/events_overhead.mjs --runs 1 --repeat 20 --budget 3
