@@ -194,7 +194,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             2.0,
         ),
         c(
-            r"\b(historical|past) (sales|data|values|prices|demand|traffic|load|observations)\b|\b(next|following|coming) (\d+ )?(days?|weeks?|months?|hours?|years?|quarters?|steps?)\b",
+            r"\b(historical|past) (sales|data|values|prices|demand|traffic|load|observations)\b|\b(next|following|coming) (\d+ )?(days?|weeks?|months?|hours?|minutes?|years?|quarters?|steps?)\b",
             Modality(crate::event::Modality::TimeSeries),
             1.8,
         ),

@@ -1641,6 +1641,7 @@ mod tests {
             "Predict the tide height 6 hours ahead at each harbour.",
             "Web shop requests per minute on each API endpoint: predict the coming hour.",
             "How many loaves, rolls etc. should the bakery make per day?",
+            "From the tick data of the euro/dollar pair, predict the mid price over the next 30 minutes.",
         ] {
             answered(text, Modality::TimeSeries, Objective::Regression);
         }
