@@ -24,11 +24,11 @@ const OBJECTIVE_FLOOR: f64 = 0.95;
 const REAL_MODALITY_FLOOR: f64 = 0.96;
 const REAL_OBJECTIVE_FLOOR: f64 = 0.96;
 
-/// Floors on the fifth fresh held-out part (100 hand-written briefs), scored once after the
-/// round 5 rules: measured 0.890 modality and 0.820 objective; the floors sit just under, so a
+/// Floors on the sixth fresh held-out part (100 hand-written briefs), scored once after the
+/// round 6 rules: measured 0.880 modality and 0.730 objective; the floors sit just under, so a
 /// regression fails. They must not be raised by tuning on this part.
-const FRESH_MODALITY_FLOOR: f64 = 0.88;
-const FRESH_OBJECTIVE_FLOOR: f64 = 0.81;
+const FRESH_MODALITY_FLOOR: f64 = 0.87;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.72;
 
 struct Entry {
     modality: String,
