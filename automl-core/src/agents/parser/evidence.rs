@@ -1165,6 +1165,13 @@ pub(super) fn attribute_spans(text: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Whether objective evidence at byte `at` lies in one of the attribute lists `attributes`
+/// (see [`attribute_spans`]): it then names an input, not the output.
+fn names_an_input(claim: Claim, at: usize, attributes: &[(usize, usize)]) -> bool {
+    matches!(claim, Claim::Classification | Claim::Regression)
+        && attributes.iter().any(|(a, b)| at >= *a && at < *b)
+}
+
 /// How much an enumeration of attributes as the task's input counts for a table.
 const ATTRIBUTES_INPUT_WEIGHT: f64 = 2.0;
 
@@ -1256,10 +1263,7 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
                         .iter()
                         .any(|(a, b)| m.start() >= *a && m.start() < *b)
                         && !NEGATED_AFTER.is_match(&s.text[m.end()..])
-                        && !(matches!(cue.claim, Claim::Classification | Claim::Regression)
-                            && attributes
-                                .iter()
-                                .any(|(a, b)| m.start() >= *a && m.start() < *b))
+                        && !names_an_input(cue.claim, m.start(), &attributes)
                         && !(matches!(
                             cue.claim,
                             Claim::Modality(Modality::Image | Modality::Audio | Modality::Text)
