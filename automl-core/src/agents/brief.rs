@@ -180,7 +180,16 @@ pub fn sections(text: &str) -> Vec<Section> {
         }
         if first_line {
             first_line = false;
-            let title = t.len() <= 100 && !t.ends_with(['.', '?', '!', ':']);
+            // A first line that holds a finished sentence, or that the next line continues in
+            // lower case, is the start of a hard-wrapped paragraph, not a title.
+            let prose = t.contains(". ") || t.contains("? ") || t.contains("! ");
+            let continued = text
+                .lines()
+                .nth(1)
+                .and_then(|l| l.trim_start().chars().next())
+                .is_some_and(|c| c.is_lowercase());
+            let title =
+                t.len() <= 100 && !t.ends_with(['.', '?', '!', ':']) && !prose && !continued;
             if title && lower.trim().len() > t.len() + 40 {
                 out.push(Section {
                     role: Role::Title,
@@ -239,6 +248,16 @@ pub fn condense(text: &str, budget: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hard_wrapped_first_line_is_not_a_title() {
+        let wrapped = "We keep the repair orders of our garages and want the cost of each\nrepair estimated from the car model, the part and the labour hours booked.";
+        assert!(sections(wrapped).iter().all(|s| s.role != Role::Title));
+        let prose = "Bike counts. We count bikes at 40 crossings\nand want tomorrow's counts for each crossing, from the weather forecast.";
+        assert!(sections(prose).iter().all(|s| s.role != Role::Title));
+        let titled = "Bike counts at crossings\nWe count bikes at 40 crossings and want tomorrow's counts for each one.";
+        assert_eq!(sections(titled)[0].role, Role::Title);
+    }
 
     #[test]
     fn short_requests_go_whole() {

@@ -47,8 +47,55 @@ static ABSENT: LazyLock<Vec<(Regex, Modality)>> = LazyLock::new(|| {
             ),
             Modality::Text,
         ),
+        // Only the metadata of the pictures or recordings is at hand: the pictures are not.
+        (
+            r(
+                r"\b(only|just)\s+(have|got|keep|store|get)\s+(the\s+|their\s+|its\s+|some\s+)?meta-?data\b",
+            ),
+            Modality::Image,
+        ),
+        (
+            r(
+                r"\b(only|just)\s+(have|got|keep|store|get)\s+(the\s+|their\s+|its\s+|some\s+)?meta-?data\b",
+            ),
+            Modality::Audio,
+        ),
     ]
 });
+
+/// Abbreviations whose full stops end no sentence ("croissants, muffins etc. to bake", "e.g.").
+static ABBREVIATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(etc|e\.g|i\.e|vs|approx|incl|esp|cf|resp)\.").expect("static regex")
+});
+
+/// `text` with the full stops of abbreviations replaced by spaces (byte offsets kept), so that
+/// "etc." or "e.g." does not cut a sentence or stop a pattern that reads to the sentence's end.
+pub(super) fn unabbreviate(text: &str) -> String {
+    let mut out = text.to_string();
+    for m in ABBREVIATION.find_iter(text) {
+        out.replace_range(m.start()..m.end(), &m.as_str().replace('.', " "));
+    }
+    out
+}
+
+/// `text` with the line breaks of hard-wrapped paragraphs replaced by spaces (byte offsets
+/// kept; see [`line_ends_sentence`]), so that a sentence or a list wrapped over two lines is
+/// read as one.
+pub(super) fn unwrap_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    for (i, ch) in text.char_indices() {
+        if ch == '\n' && !line_ends_sentence(text, start, i) {
+            out.push(' ');
+        } else {
+            out.push(ch);
+        }
+        if ch == '\n' {
+            start = i + 1;
+        }
+    }
+    out
+}
 
 /// A kind of evidence: a pattern, what it claims and how much one match weighs.
 struct Cue {
@@ -147,7 +194,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             2.0,
         ),
         c(
-            r"\b(historical|past) (sales|data|values|prices|demand|traffic|load|observations)\b|\b(next|following|coming) (\d+ )?(days?|weeks?|months?|hours?|years?|quarters?|steps?)\b",
+            r"\b(historical|past) (sales|data|values|prices|demand|traffic|load|observations)\b|\b(next|following|coming) (\d+ )?(days?|weeks?|months?|hours?|minutes?|years?|quarters?|steps?)\b",
             Modality(crate::event::Modality::TimeSeries),
             1.8,
         ),
@@ -184,7 +231,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             0.6,
         ),
         c(
-            r"\b(categorical|numerical|numeric|continuous|discrete|binary|ordinal|nominal|integer|real) (features?|variables?|attributes?|columns?|values?|inputs?)\b|\b(anonymi[sz]ed|engineered) features\b",
+            r"\b(categorical|numerical|numeric|continuous|discrete|binary|ordinal|nominal|integer|real) (features?|variables?|attributes?|columns?|values|inputs?)\b|\b(anonymi[sz]ed|engineered) features\b",
             Modality(crate::event::Modality::Tabular),
             2.0,
         ),
@@ -473,7 +520,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         ),
         // A short list of items chosen for each user is a recommendation.
         c(
-            r"\b(suggest|show|propose|offer|surface|pick|recommend)\w*\s+(to\s+)?(each\s+[\w-]+\s+|every\s+[\w-]+\s+|a\s+(user|customer|member|visitor|reader|listener|viewer)\s+|(users?|customers?|members?|visitors?|readers?|shoppers?)\s+)?(the\s+)?(\d+|top(\s\d+)?|a few|some|new|other)\s+([\w-]+\s+){0,2}?(films?|movies?|products?|items?|songs?|tracks?|articles?|books?|restaurants?|jobs?|courses?|videos?|posts?|shows?|hotels?|recipes?|games?)\b|\b(they|he|she|users?|customers?)('ll| will| would)?( probably| most likely| likely)? (like|enjoy|want|buy|watch|read) (next|most)?\b",
+            r"\b(suggest|show|propose|offer|surface|pick|recommend)\w*\s+(to\s+)?(each\s+[\w-]+\s+|every\s+[\w-]+\s+|a\s+(user|customer|member|visitor|reader|listener|viewer)\s+|(users?|customers?|members?|visitors?|readers?|shoppers?)\s+)?(the\s+)?(\d+|top(\s\d+)?|a few|some|new|other|next|more|further|relevant|personali[sz]ed)\s+([\w-]+\s+){0,2}?(films?|movies?|products?|items?|songs?|tracks?|articles?|books?|restaurants?|jobs?|courses?|videos?|posts?|shows?|hotels?|recipes?|games?)\b|\b(they|he|she|users?|customers?)('ll| will| would)?( probably| most likely| likely)? (like|enjoy|want|buy|watch|read) (next|most)?\b",
             Unsupported("recommendation"),
             3.0,
         ),
@@ -613,7 +660,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         ),
         // How much to make or order for the coming periods is a forecast of demand.
         c(
-            r"\bhow (many|much)\b[^.?;\n]{0,60}?\b(should|must|to|do)\s+([\w'-]+\s+){0,2}?(bake|order|stock|produce|prepare|buy|cook|staff|reorder|restock|schedule)\b",
+            r"\bhow (many|much)\b[^.?;\n]{0,60}?\b(should|must|to|do)\s+([\w'-]+\s+){0,2}?(bake|make|order|stock|produce|prepare|buy|cook|staff|reorder|restock|schedule)\b",
             Modality(crate::event::Modality::TimeSeries),
             1.8,
         ),
@@ -628,6 +675,196 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             r"\b(maximi[sz]\w*|minimi[sz]\w*)\s+(the\s+|our\s+|total\s+)*(margin|margins|profits?|revenue|costs?|overtime|waste|emissions|fuel( use)?|travel time|idle time|downtime|empty (miles|km)|delays?)\b",
             Unsupported("optimisation"),
             2.5,
+        ),
+        // --- round 6: what the output IS, by its shape, and data named in other words
+        // A mask is a picture of the same size as the input, one class per pixel: asked for
+        // ("a pixel mask of vine rows vs. soil", "which pixels belong to the road") it is
+        // segmentation.
+        c(
+            r"\b(pixel|binary|segmentation|per-pixel|label)\s+masks?\b|\bmasks?\s+(of|for|showing|separating|marking|around|over)\b|\bwhich pixels\b|\b(for|of) (each|every) pixel\b|\b(trace|draw|outline)s?\s+(the\s+)?(exact\s+)?(outlines?|contours?|boundar(y|ies)|borders?|shapes?)\s+of\b",
+            Unsupported("image_segmentation"),
+            3.0,
+        ),
+        // A piece of writing measured in lines, sentences or words ("a five-line digest", "in
+        // two sentences") is written by the model: generation.
+        c(
+            r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|a few)[- ](line|sentence|word|paragraph|page|bullet|point)s?\s+([\w-]+\s+)?(digests?|summar(y|ies)|abstracts?|overviews?|descriptions?|briefs?|synops[ei]s|recaps?|versions?|notes?|repl(y|ies)|answers?|texts?|explanations?)\b|\b(in|into|to)\s+(\d+|one|two|three|four|five|a few)\s+(sentences|lines|bullet points|bullets|words|paragraphs)\b",
+            Unsupported("generation"),
+            3.0,
+        ),
+        // An artefact handed back by the model ("give them a digest", "output the cleaned
+        // image", "takes a sketch and produces a realistic photo"): the verbs of handing over
+        // name what is made when their object is a piece of writing or a picture, and the
+        // object closes the phrase (not "returns the label of each image").
+        c(
+            r"\b(give|gives|giving|provide|provides|return|returns|output|outputs|produces|deliver|delivers|hand back|give back|gives back|spit out)\s+(me\s+|us\s+|them\s+|him\s+|her\s+|back\s+)?((a|an|the|one|new|some|clean|cleaned|restored|realistic|fixed|corrected|edited|short)\s+)*([\w'-]+\s+){0,2}?(digests?|summar(y|ies)|abstracts?|synops[ei]s|captions?|translations?|paraphrases?|rewrites?|drafts?|essays?|stor(y|ies)|poems?|images?|pictures?|photos?|photographs?|renderings?|illustrations?|drawings?)(\s*[.,;:!?)]|\s+(of|for|from|with|that|which|so|and|in)\b|\s*$)",
+            Unsupported("generation"),
+            3.0,
+        ),
+        // Mentions found in a text ("drug names mentioned in clinical notes", "spans for DRUG
+        // and DOSE", "every medication mention") are tagged token by token.
+        c(
+            r"\b(mentioned|occurring|appearing|named)\s+in\s+(the\s+|our\s+|each\s+|their\s+)?([\w-]+\s+){0,2}?(notes?|texts?|documents?|articles?|reports?|letters?|e-?mails?|messages?|reviews?|tweets?|posts?|records|sentences?|transcripts?|contracts?|papers?|abstracts?)\b|\b(annotated|labell?ed|tagged|marked)\b[^.;\n]{0,40}\bspans?\b|\bspans?\s+(for|of)\s+[A-Za-z]|\b(each|every|all)\s+([\w-]+\s+){0,2}?mentions?\b|\bmentions?\s+of\s+([\w-]+\s+){0,2}?(drugs?|medications?|people|persons?|names?|companies|places?|locations?|products?|dates?|organi[sz]ations?|diseases?|symptoms?|genes?|brands?)\b",
+            Unsupported("token_classification"),
+            3.0,
+        ),
+        // An alert when something unusual happens, abnormal periods flagged: anomalies.
+        c(
+            r"\b(alert|alarm|warn|notify|ping|flag|page)\w*\s+(me\s+|us\s+|the [\w-]+\s+)?(when|whenever|if|as soon as)\b[^.;\n]{0,50}?\b(unusual|abnormal|strange|odd|weird|unexpected|anomal\w*|out of the ordinary|wrong)\b|\b(unusual|abnormal|unexpected|anomalous)\s+(seconds|minutes|hours|days|weeks|periods|intervals|spikes|patterns|behaviou?r|activity|traffic|usage|load|readings)\b|\bsomething (unusual|abnormal|strange|odd|weird|unexpected) (happens|occurs|is going on)\b",
+            Unsupported("anomaly_detection"),
+            3.0,
+        ),
+        // Writing in a picture given back as text ("the handwritten name out as text",
+        // "digitise the scanned forms") is OCR.
+        c(
+            r"\b(handwrit\w*|scanned|scans?|photographed|printed)\b[^.;\n]{0,80}?\b(out\s+)?(as|into|to)\s+(plain\s+|machine[- ]readable\s+|editable\s+|digital\s+|searchable\s+)?text\b|\bdigiti[sz]\w*\s+(the\s+|our\s+)?([\w-]+\s+){0,2}?(handwrit\w*|scanned|paper|printed)",
+            Unsupported("ocr"),
+            3.0,
+        ),
+        // Putting items in order of relevance or fit ("rank the articles by relevance",
+        // "from most to least suitable") is ranking, not a label per item.
+        c(
+            r"\b(rank|ranks|ranking|order|sort|sorts|sorting|list)\b[^.;\n]{0,60}?\bby\s+(their\s+|its\s+)?(relevan\w*|suitability|fit|match|how (relevant|well|likely|good))\b|\bfrom\s+(the\s+)?(most|best)\s+([\w-]+\s+)?to\s+(the\s+)?(least|worst)\b|\bmost relevant (first|on top|at the top)\b",
+            Unsupported("ranking"),
+            3.0,
+        ),
+        // Named fields pulled out with the source named before the verb ("From supplier
+        // invoices, pull out the vendor name, invoice number and due date").
+        c(
+            r"\b(extract|extracts|extracting|pull|pulls|pulling|capture|capturing|scrape|scraping|lift|parse|parsing)\s+(out\s+)?(the\s+|all\s+)?[\w-]+(\s[\w-]+){0,2},\s+[\w-]+(\s[\w-]+){0,2}(,\s+[\w-]+(\s[\w-]+){0,2})*,?\s+(and|&)\s+[\w-]+",
+            Unsupported("information_extraction"),
+            3.0,
+        ),
+        // The target given with its classes after a colon ("Predict the outcome of a call:
+        // resolved, escalated or callback_needed").
+        c(
+            r"\b(predict|classify|determine|tell|label|forecast|estimate|decide|guess)\w*\b[^.;:\n]{0,60}?:\s*[\w-]+(\s[\w-]+)?(,\s*[\w-]+(\s[\w-]+)?)*,?\s+(or|/)\s+[\w-]+\s*([.;\n]|$)",
+            Classification,
+            2.5,
+        ),
+        // A unit as the head of the predicted thing ("flight delay minutes from schedule
+        // data") or in brackets after it ("the CO2 emissions (g/km)") makes it a quantity.
+        c(
+            r"\b[a-z][\w-]*\s+(minutes|hours|seconds|days|kilograms|kg|grams|tonnes|litres|liters|metres|meters|km|miles|euros|dollars|kwh|mwh|mw|kw)\s+(from|given|using|based on|for each|per)\b|\b(predict|estimat|forecast|model|target)\w*\b[^.;:\n]{0,50}?\(\s?(g|kg|mg|t|km|m|cm|mm|l|ml|kwh|mwh|mw|kw|w|mpa|kpa|pa|bar|usd|eur|gbp|\$|€|£|%|h|min|s|ms|days|hours|years|t/ha)(\s?/\s?[a-z0-9²³]+)?\s?\)",
+            Regression,
+            2.5,
+        ),
+        // Values per period laid out period by period ("month by month"), or a periodic
+        // measure over a span of years ("monthly passengers 2010-2024"), are a series.
+        c(
+            r"\b(minute|hour|day|week|month|quarter|year) by (minute|hour|day|week|month|quarter|year)\b|\b(daily|weekly|monthly|hourly|quarterly)\b[^.;\n]{0,60}?\b(since (19|20)\d\d|(19|20)\d\d\s?(-|–|to|until)\s?(19|20)\d\d)\b",
+            Modality(crate::event::Modality::TimeSeries),
+            2.0,
+        ),
+        // A horizon ahead ("12 hours ahead", "day-ahead") is a forecast of a series.
+        c(
+            r"\b(\d+|one|two|three|six|twelve|24|48)\s*(minutes?|hours?|h|days?|weeks?|months?|steps?)\s+ahead\b|\b(hour|day|week|month)[- ]ahead\b",
+            Modality(crate::event::Modality::TimeSeries),
+            2.0,
+        ),
+        // A document scanned, photographed or faxed is a picture of the page.
+        c(
+            r"\b(scanned|photographed|faxed|photocopied)\s+([\w-]+\s+)?(documents?|pages?|forms?|letters?|receipts?|invoices?|notes?|cards?|certificates?|records|books?|manuscripts?)\b",
+            Modality(crate::event::Modality::Image),
+            2.5,
+        ),
+        // Pictures or sounds already turned into text ("we already OCR them to plain text")
+        // are read as text.
+        c(
+            r"\b(already|have been|has been|were|was|are|is)\s+([\w-]+\s+)?(ocr\w*|transcrib\w*|convert\w*|extract\w*|turn\w*)\s+((them|it|these|those)\s+)?(in)?to\s+(plain\s+|raw\s+|machine[- ]readable\s+)?text\b",
+            Modality(crate::event::Modality::Text),
+            3.0,
+        ),
+        // Counts per unit of time ("clicks per minute per campaign") are readings of a clock.
+        c(
+            r"\b(clicks|calls|visits|visitors|requests|events|packets|orders|transactions|arrivals|trips|views|impressions|sessions|logins|errors|messages|vehicles|cars|passengers|bookings)\s+(per|each|every|a|an)\s+(\d+[- ]?)?(second|minute|min|hour|day|5 min|15 min)\b",
+            Modality(crate::event::Modality::TimeSeries),
+            2.0,
+        ),
+        // A folder with a subfolder per class, or a picture taken with a phone or camera, is a
+        // set of pictures.
+        c(
+            r"\b(folders?|directory|directories|dirs?)\s+(with|containing|of|holding)\s+(one\s+)?sub-?(folders?|directories|dirs?)\b|\bsub-?(folders?|directories)\s+(named|called|per|for each|by)\b|\bone (sub-?)?(folder|directory) per (class|label|category|breed|species|type|kind)\b|\b(shot|taken|captured|snapped|photographed)\s+([\w-]+\s+){0,4}?(with|on|by|using)\s+(a|an|the|my|our|their|his|her)\s+(phone|smartphone|mobile|camera|iphone|dslr|drone|webcam)s?\b",
+            Modality(crate::event::Modality::Image),
+            2.5,
+        ),
+        // Only metadata of the pictures, songs or videos: the rows of a table.
+        c(
+            r"\b(only|just)\s+(have|got|use|keep|store|know)\s+(the\s+|their\s+|its\s+|some\s+)?(meta-?data|attributes|tabular data|a table|statistics|numbers)\b",
+            Modality(crate::event::Modality::Tabular),
+            3.0,
+        ),
+        // The writer names the one part of the data that matters ("we only care about the
+        // listing text").
+        c(
+            r"\b(only|just)\s+(care about|use|need|want|look at|interested in|work with|about)\s+(the\s+)?([\w-]+\s+){0,2}?(text|texts|wording|words|descriptions?)\b",
+            Modality(crate::event::Modality::Text),
+            5.0,
+        ),
+        c(
+            r"\b(only|just)\s+(care about|use|need|want|look at|interested in|work with|about)\s+(the\s+)?([\w-]+\s+){0,2}?(images?|photos?|pictures?)\b",
+            Modality(crate::event::Modality::Image),
+            5.0,
+        ),
+        // The words of a speech or a call ("speech text", "call transcripts") are text.
+        c(
+            r"\b(speech|speeches|call|calls|voice|audio|video|podcast|interview|meeting)\s+(texts?|transcripts?|transcriptions?|wording|content of)\b|\b(political|parliament\w*|campaign|inaugural|presidential|senate|congressional)\s+speeches\b",
+            Modality(crate::event::Modality::Text),
+            3.0,
+        ),
+        // Rulings of courts are texts.
+        c(
+            r"\b(court|legal|judicial|tribunal|supreme court)\s+(decisions?|rulings?|opinions?|filings?|judg(e)?ments?|cases)\b|\bjudg(e)?ment\b",
+            Modality(crate::event::Modality::Text),
+            1.5,
+        ),
+        // Requests in Spanish, Portuguese, French, German and Italian: the task verbs, kinds of
+        // writing, pictures and answers of the lists above in those languages.
+        c(
+            r"\b(clasific\w*|classifica(r|re|ção|ções|zione|zioni|dos|das)|classer|klassifizier\w*|klassifikation|categoriza(r|ción|ção)|etiqueta(s|r|do|dos|da|das)?|étiquet\w*|kategorisier\w*|einordnen|einteilen)\b|\b(sí|si|oui|ja|sim)\s?/\s?(no|non|nein|não|nao)\b|\b(positiv(o|a|os|as)|positifs?|positives?)\b[^.;\n]{0,30}\b(negativ(o|a|os|as)|négati(f|fs|ve|ves))\b",
+            Classification,
+            2.0,
+        ),
+        c(
+            r"\b(reseñas?|opiniones|comentarios?|avalia[çc](ão|ões)|coment[áa]rios|avis|commentaires?|critiques|bewertungen|rezensionen|kommentare|recensioni|commenti|textos?|textes?|texte|testi|correos?|mensajes?|mensagens|nachrichten|noticias|notícias|artículos|artigos|articles de presse|nouvelles|tuits)\b|\b(español|castellano|portugués|português)\b",
+            Modality(crate::event::Modality::Text),
+            2.0,
+        ),
+        c(
+            r"\b(imágenes|imagenes|imagens|fotos|fotografías|bilder|immagini|radiografías|radiographies)\b",
+            Modality(crate::event::Modality::Image),
+            2.0,
+        ),
+        c(
+            r"\b(predecir|pronosticar|estimar|prever|prédire|estimer|vorhersagen|schätzen|prevedere|stimare)\b[^.;\n]{0,40}?\b(precio|precios|preço|preços|prix|preis|preise|prezzo|prezzi|cantidad|quantidade|quantité|menge|importe|valor|valeur|wert|ventas|vendas|ventes|umsatz|demanda|demande|nachfrage|duración|durée|dauer|edad|idade|âge|alter)\b",
+            Regression,
+            2.5,
+        ),
+    ]
+});
+
+/// The unit the model labels or scores, named as the object of the task verb or as "each
+/// ...": a piece of writing ("classify customer e-mails", "assign each excerpt a score") is
+/// read as text, a picture as an image. Not counted where the task's input is a list of
+/// attributes ("the value of each photograph from its caption, studio and year"): the unit is
+/// then a row.
+static UNIT_CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
+    use Claim::*;
+    let c = |p: &str, claim: Claim, weight: f64| Cue {
+        re: Regex::new(p).expect("static regex"),
+        claim,
+        weight,
+    };
+    vec![
+        c(
+            r"\b((classif|categori[sz]|label|tag|sort|rout|scor|rat|grad|assign|flag|triag)\w*\s+(each|every|all|the|our|their|incoming|new|these)?\s*|(each|every|per)\s+)([\w'-]+\s+){0,2}?(reviews?|excerpts?|essays?|tweets?|comments?|e-?mails?|mails|documents?|articles?|sentences?|messages?|posts?|tickets?|passages?|paragraphs?|headlines?|abstracts?|complaints?|letters?|transcripts?|utterances?|queries|questions?|answers?|captions?|stories|poems?|notes?)\b",
+            Modality(crate::event::Modality::Text),
+            1.5,
+        ),
+        c(
+            r"\b((classif|categori[sz]|label|tag|sort|scor|rat|grad|assign|flag|triag)\w*\s+(each|every|all|the|our|their|incoming|new|these)?\s*|(each|every|per)\s+)([\w'-]+\s+){0,2}?(images?|photos?|photographs?|pictures?|scans?|x-?rays?|radiographs?|slides?|frames?|snapshots? from the camera)\b",
+            Modality(crate::event::Modality::Image),
+            1.5,
         ),
     ]
 });
@@ -787,7 +1024,8 @@ pub(super) fn task_sentences(text: &str) -> Vec<(usize, usize)> {
     let mut start = 0;
     for (i, ch) in text.char_indices() {
         let end = i + ch.len_utf8();
-        let boundary = matches!(ch, '.' | '!' | '?' | ';' | '\n');
+        let boundary = matches!(ch, '.' | '!' | '?' | ';')
+            || (ch == '\n' && line_ends_sentence(text, start, i));
         if boundary || end == text.len() {
             let found = TASK_SENTENCE
                 .find(&plain[start..end])
@@ -807,6 +1045,19 @@ pub(super) fn task_sentences(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Whether the line break at byte `i` ends a sentence: a hard-wrapped paragraph runs on
+/// across its line breaks, but a short line (a label line, a list item), a blank line or a
+/// list item after it ends one. `start` is where the current sentence began.
+fn line_ends_sentence(text: &str, start: usize, i: usize) -> bool {
+    let line_start = text[..i].rfind('\n').map(|p| p + 1).unwrap_or(0).max(start);
+    let line = &text[line_start..i];
+    let next = text[i + 1..].trim_start_matches([' ', '\t']);
+    line.trim().chars().count() < 60
+        || next.is_empty()
+        || next.starts_with(['\n', '-', '*', '•', '#', '|', '>'])
+        || next.chars().next().is_some_and(|c| c.is_ascii_digit())
+}
+
 /// A sentence that opens with a command to plan or to make something ("Optimise the price of
 /// ...", "Generate a caption ...") states the task too. Generic verbs ("find", "build") are
 /// left out: "Find and blur the plates" is stated by the sentence that says what is wanted.
@@ -817,7 +1068,7 @@ static IMPERATIVE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// `text` with the bytes in `spans` replaced by spaces, byte offsets kept (a multi-byte
 /// character becomes as many spaces as it had bytes).
-fn blank_bytes(text: &str, spans: &[(usize, usize)]) -> String {
+pub(super) fn blank_bytes(text: &str, spans: &[(usize, usize)]) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, ch) in text.char_indices() {
         if spans.iter().any(|(a, b)| i >= *a && i < *b) {
@@ -857,6 +1108,14 @@ pub(super) enum Input {
     Phrase(String),
 }
 
+/// Where the head of an input phrase ends: a preposition or a clause that describes it.
+static INPUT_HEAD_END: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\s(of|on|at|lying|standing|sitting|that|which|where|while|when|taken|shot|placed|put)\s",
+    )
+    .expect("static regex")
+});
+
 /// The input phrases of `text` (see [`INPUT_PHRASE`]).
 pub(super) fn input_phrases(text: &str) -> Vec<Input> {
     INPUT_PHRASE
@@ -872,10 +1131,45 @@ pub(super) fn input_phrases(text: &str) -> Vec<Input> {
             if items >= 3 {
                 Input::Attributes
             } else {
-                Input::Phrase(without_negated(phrase.split(',').next().unwrap_or(phrase)))
+                let first = phrase.split(',').next().unwrap_or(phrase);
+                // The input is the phrase's head: what follows a preposition or a clause
+                // ("a photo of it lying on a table") describes it.
+                let head = INPUT_HEAD_END
+                    .find(first)
+                    .map(|m| &first[..m.start()])
+                    .unwrap_or(first);
+                Input::Phrase(without_negated(head))
             }
         })
         .collect()
+}
+
+/// The byte spans of the input phrases of `text` that enumerate three or more attributes
+/// ("from engine size, cylinders, fuel type and vehicle class"): they name what the model
+/// reads, so words of classes or quantities in them ("vehicle class") say nothing of what it
+/// outputs.
+pub(super) fn attribute_spans(text: &str) -> Vec<(usize, usize)> {
+    INPUT_PHRASE
+        .captures_iter(text)
+        .filter(|c| !PROVENANCE.is_match(&c[2]) && !DERIVED_FROM.is_match(&c[3]))
+        .filter_map(|c| {
+            let m = c.get(3)?;
+            let items = m
+                .as_str()
+                .split(',')
+                .flat_map(|p| p.split(" and "))
+                .filter(|p| !p.trim().is_empty())
+                .count();
+            (items >= 3).then_some((m.start(), m.end()))
+        })
+        .collect()
+}
+
+/// Whether objective evidence at byte `at` lies in one of the attribute lists `attributes`
+/// (see [`attribute_spans`]): it then names an input, not the output.
+fn names_an_input(claim: Claim, at: usize, attributes: &[(usize, usize)]) -> bool {
+    matches!(claim, Claim::Classification | Claim::Regression)
+        && attributes.iter().any(|(a, b)| at >= *a && at < *b)
 }
 
 /// How much an enumeration of attributes as the task's input counts for a table.
@@ -928,6 +1222,7 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
         let negated = negated_spans(&s.text);
         let task = task_sentences(&s.text);
         let converted = converted_spans(&s.text);
+        let attributes = attribute_spans(&s.text);
         // The input phrase of the task clause says what the model reads: its modality cues
         // count once more.
         for input in input_phrases(&s.text) {
@@ -954,7 +1249,12 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
                 }
             }
         }
-        for cue in CUES.iter() {
+        let units: &[Cue] = if attributes.is_empty() {
+            &UNIT_CUES
+        } else {
+            &[]
+        };
+        for cue in CUES.iter().chain(units) {
             let found: Vec<_> = cue
                 .re
                 .find_iter(&s.text)
@@ -963,6 +1263,7 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
                         .iter()
                         .any(|(a, b)| m.start() >= *a && m.start() < *b)
                         && !NEGATED_AFTER.is_match(&s.text[m.end()..])
+                        && !names_an_input(cue.claim, m.start(), &attributes)
                         && !(matches!(
                             cue.claim,
                             Claim::Modality(Modality::Image | Modality::Audio | Modality::Text)
@@ -1025,6 +1326,19 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
 mod tests {
     use super::*;
     use crate::agents::brief::sections;
+
+    #[test]
+    fn abbreviations_and_wrapped_lines_keep_offsets() {
+        let t = "Pears, plums etc. and e.g. figs vs. dates.";
+        let u = unabbreviate(t);
+        assert_eq!(u.len(), t.len());
+        assert_eq!(u, "Pears, plums etc  and e g  figs vs  dates.");
+        let w = "a long line of a paragraph that was wrapped by the writer's mail client\nat seventy characters\n\nShort label line\n- item";
+        let v = unwrap_lines(w);
+        assert_eq!(v.len(), w.len());
+        assert!(v.contains("client at seventy"));
+        assert!(v.contains("characters\n\nShort label line\n- item"));
+    }
 
     #[test]
     fn sections_by_heading() {
@@ -1108,7 +1422,7 @@ mod tests {
     fn the_input_phrase_names_what_the_model_reads() {
         assert_eq!(
             input_phrases("estimate the ripeness of a mango from a photo taken at the stall"),
-            vec![Input::Phrase("a photo taken at the stall".to_string())]
+            vec![Input::Phrase("a photo".to_string())]
         );
         assert_eq!(
             input_phrases("estimate the rent from the floor, district, size and view"),
