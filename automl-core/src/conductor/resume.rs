@@ -1,11 +1,12 @@
 //! Resuming a run that another process started and did not finish (a worker that died;
 //! decision 0094). The project's log, as the bus holds it, says which stages completed and
-//! what they decided; [`RunState::rebuild`] turns those events back into the stages' outputs
+//! what they decided; `RunState::rebuild` turns those events back into the stages' outputs
 //! without running the stages (no agent is asked again, no stage event is emitted), and the
-//! run continues at the first stage that had not completed. A completed TRAIN is rebuilt only
-//! from the best model it checkpointed ([`CheckpointStore`]); without one, TRAIN runs again.
-//! A stage whose output cannot be rebuilt (its data file is not readable here, its recomputed
-//! split differs from the recorded one) runs again, and RESUMED says so.
+//! run continues at the first stage that had not completed. A completed TRAIN is rebuilt
+//! only from the best model it checkpointed ([`CheckpointStore`](super::CheckpointStore));
+//! without one, TRAIN runs again. A stage whose output cannot be rebuilt (its data file is
+//! not readable here, its recomputed split differs from the recorded one) runs again, and
+//! RESUMED says so.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -352,7 +353,7 @@ impl RunState {
     }
 
     /// Saves the best model of the completed TRAIN as the run's checkpoint, when the
-    /// conductor has a [`CheckpointStore`]. A failure is a WARNING (`checkpoint_not_saved`):
+    /// conductor has a [`CheckpointStore`](super::CheckpointStore). A failure is a WARNING (`checkpoint_not_saved`):
     /// the run goes on, a takeover would train again.
     pub(crate) async fn save_checkpoint(&self) {
         let (Some(store), Some(best)) = (self.inner.checkpoints.clone(), self.best.clone()) else {
