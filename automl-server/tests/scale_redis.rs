@@ -645,6 +645,7 @@ pub(crate) mod scenario {
         );
         // Every run ends, gapless from 1, the same on A and B.
         let mut resumed = 0;
+        let mut resumed_0 = false;
         let mut logs = BTreeMap::new();
         for id in &ids {
             let mut on_a = Vec::new();
@@ -659,10 +660,53 @@ pub(crate) mod scenario {
                 Some("RUN_FINISHED".into()),
                 "{id}"
             );
-            resumed += on_a
+            for (i, r) in on_a
                 .iter()
-                .filter(|e| e["event"]["name"] == "RESUMED")
-                .count();
+                .enumerate()
+                .filter(|(_, e)| e["event"]["name"] == "RESUMED")
+            {
+                resumed += 1;
+                let p = &r["event"]["payload"];
+                // Stage-level resume: the stages the payload names rebuilt never start again.
+                let rebuilt: Vec<&str> = p["rebuilt"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                for e in &on_a[i + 1..] {
+                    if e["event"]["name"] == "STAGE_STATUS" {
+                        let st = e["event"]["payload"]["stage"].as_str().unwrap_or("");
+                        assert!(!rebuilt.contains(&st), "{id}: rebuilt {st} ran again: {r}");
+                    }
+                }
+                if *id == ids[0] {
+                    // Killed mid-TRAIN (or just after it, then from its checkpoint).
+                    match p["from"].as_str() {
+                        Some("stage") => assert_eq!(p["stage"], "TRAIN", "{r}"),
+                        Some("checkpoint") => assert_eq!(p["stage"], "REVIEW_EDIT", "{r}"),
+                        other => panic!("{id}: resumed from {other:?}, not a stage: {r}"),
+                    }
+                    assert_eq!(
+                        rebuilt,
+                        [
+                            "PARSE_INTENT",
+                            "DATA_SOURCE",
+                            "PROFILE_DATA",
+                            "PREPROCESS",
+                            "MODEL_SELECT"
+                        ][..]
+                            .iter()
+                            .chain(if p["from"] == "checkpoint" {
+                                &["TRAIN"][..]
+                            } else {
+                                &[][..]
+                            })
+                            .copied()
+                            .collect::<Vec<_>>(),
+                        "{r}"
+                    );
+                    resumed_0 = true;
+                }
+            }
             logs.insert(id.clone(), on_a);
         }
         assert_eq!(
@@ -680,6 +724,10 @@ pub(crate) mod scenario {
         );
         assert_eq!(on_a4, logs[&ids[4]]);
         assert!(resumed >= 1, "run 0 was taken over from the killed worker");
+        assert!(
+            resumed_0,
+            "run 0 was resumed at its stage, not from the start"
+        );
 
         // Artifacts: every run's folder, from the worker that ended it, downloads from both
         // servers through the store, byte for byte.
@@ -970,6 +1018,63 @@ mod listing {
         assert!(body.contains("shared_unavailable"), "{body}");
         assert!(body.contains("Redis"), "{body}");
         drop((a, b, c));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server; run by scripts/test.d/60-scale-out.sh"]
+    async fn the_worker_stores_the_summary_of_a_run_whose_queuing_server_is_gone() {
+        let redis = RedisServer::start();
+        let dirs: Vec<tempfile::TempDir> =
+            (0..2).map(|_| tempfile::tempdir().expect("tmp")).collect();
+        let a = start(dirs[0].path(), &redis).await;
+        let (status, text) = post(
+            a.addr,
+            "/api/demo/run/orphan-1?prompt=classify%20iris%20species&time_budget_s=2",
+        )
+        .await;
+        assert_eq!(status, 202, "{text}");
+        // The server that queued it is gone before the run starts: only the worker that
+        // runs it can store how it ended (no server lists it meanwhile).
+        a.shutdown().await.expect("server A stops");
+        let _w = worker(&redis, dirs[1].path());
+        let mut conn = redis::Client::open(redis.url())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let t = Instant::now();
+        let summary: Value = loop {
+            let s: Option<String> = redis::cmd("HGET")
+                .arg("automl:project:orphan-1")
+                .arg("summary")
+                .query_async(&mut conn)
+                .await
+                .expect("HGET");
+            if let Some(s) = s {
+                break serde_json::from_str(&s).expect("summary JSON");
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "no summary stored for the ended run"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let n: u64 = redis::cmd("XLEN")
+            .arg("automl:events:orphan-1")
+            .query_async(&mut conn)
+            .await
+            .expect("XLEN");
+        assert_eq!(summary["id"], "orphan-1", "{summary}");
+        assert_eq!(summary["status"], "finished", "{summary}");
+        assert_eq!(summary["prompt"], "classify iris species", "{summary}");
+        assert_eq!(summary["events"], n, "{summary}");
+        assert!(summary["model"].is_string(), "{summary}");
+        assert_eq!(summary["metric"]["name"], "accuracy", "{summary}");
+        // A server started now lists it finished, from that summary.
+        let b = start(dirs[0].path(), &redis).await;
+        let listed = projects(b.addr).await;
+        assert_eq!(find(&listed, "orphan-1"), Some(&summary), "{listed:?}");
+        b.shutdown().await.expect("server B stops");
     }
 }
 

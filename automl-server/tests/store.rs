@@ -111,3 +111,55 @@ async fn a_run_folder_round_trips_through_a_local_store() {
         "laid out as projects/<id>/<file>"
     );
 }
+
+#[tokio::test]
+async fn a_checkpoint_round_trips_through_the_store_and_a_missing_one_is_none() {
+    use automl_core::conductor::{CHECKPOINT_FILE, CheckpointStore};
+    use automl_server::scale::StoreCheckpoints;
+    let root = tempfile::tempdir().expect("tmp");
+    let store = ArtifactStore::open(&root.path().join("store").display().to_string())
+        .expect("folder store");
+    let ck = StoreCheckpoints::new(store.clone());
+    let dir = root.path().join("ck");
+    std::fs::create_dir_all(dir.join("base")).expect("dir");
+    std::fs::write(dir.join("model.json"), b"{\"format\":\"x\"}").expect("write");
+    std::fs::write(dir.join("base/weights.bin"), vec![7u8; 70_000]).expect("write");
+    std::fs::write(
+        dir.join(CHECKPOINT_FILE),
+        r#"{"run_id":"r-3","score":0.9,"model":"m","files":["model.json","base/weights.bin"]}"#,
+    )
+    .expect("write");
+    ck.save("p-ck", &dir).await.expect("saved");
+    assert!(
+        store
+            .has("p-ck", &format!("checkpoint/{CHECKPOINT_FILE}"))
+            .await
+            .expect("store")
+    );
+    let back = root.path().join("back");
+    assert!(ck.fetch("p-ck", &back).await.expect("fetched"));
+    for f in ["model.json", "base/weights.bin", CHECKPOINT_FILE] {
+        assert_eq!(
+            std::fs::read(back.join(f)).expect("fetched file"),
+            std::fs::read(dir.join(f)).expect("file"),
+            "{f}"
+        );
+    }
+    assert!(
+        !ck.fetch("p-none", &root.path().join("none"))
+            .await
+            .expect("no error")
+    );
+    // A checkpoint whose description names a file that is not there is an error, not a
+    // partial save.
+    std::fs::write(
+        dir.join(CHECKPOINT_FILE),
+        r#"{"run_id":"r-3","score":0.9,"model":"m","files":["gone.bin"]}"#,
+    )
+    .expect("write");
+    let err = ck
+        .save("p-bad", &dir)
+        .await
+        .expect_err("a listed file is missing");
+    assert!(err.to_string().contains("gone.bin"), "{err}");
+}

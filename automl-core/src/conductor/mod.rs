@@ -28,11 +28,17 @@ use crate::train::Trainer;
 /// The default training budget when neither the caller nor the prompt gives one.
 pub const DEFAULT_TIME_BUDGET_S: f64 = 60.0;
 
+mod checkpoint;
 pub mod defaults;
 mod request;
+mod resume;
 mod run;
 mod stages;
 
+pub use checkpoint::{
+    CHECKPOINT_DIR, CHECKPOINT_FILE, CheckpointInfo, CheckpointStore, FolderCheckpoints,
+    checkpoint_files,
+};
 pub use request::*;
 
 /// Builds a [`Conductor`].
@@ -48,6 +54,7 @@ pub struct ConductorBuilder {
     runs_dir: PathBuf,
     default_time_budget_s: f64,
     sink_drain_timeout: Duration,
+    checkpoints: Option<Arc<dyn CheckpointStore>>,
 }
 
 impl Default for ConductorBuilder {
@@ -67,6 +74,7 @@ impl Default for ConductorBuilder {
             runs_dir: PathBuf::from("runs"),
             default_time_budget_s: DEFAULT_TIME_BUDGET_S,
             sink_drain_timeout: Duration::from_secs(10),
+            checkpoints: None,
         }
     }
 }
@@ -142,6 +150,14 @@ impl ConductorBuilder {
         self
     }
 
+    /// Keeps the best model of every completed TRAIN in `store`, so that a process taking a
+    /// run over ([`Conductor::resume`]) continues after TRAIN instead of training again
+    /// (default: no checkpoints; a resumed run whose TRAIN had completed trains again).
+    pub fn checkpoints(mut self, store: Arc<dyn CheckpointStore>) -> Self {
+        self.checkpoints = Some(store);
+        self
+    }
+
     /// How long a run's end waits for its sinks to drain.
     pub fn sink_drain_timeout(mut self, d: Duration) -> Self {
         self.sink_drain_timeout = d;
@@ -172,6 +188,8 @@ impl ConductorBuilder {
                 runs_dir: self.runs_dir,
                 default_time_budget_s: self.default_time_budget_s,
                 sink_drain_timeout: self.sink_drain_timeout,
+                checkpoints: self.checkpoints,
+                model_formats: defaults::model_formats(),
             }),
         })
     }
@@ -282,6 +300,53 @@ impl Conductor {
     /// The request is checked first ([`RunRequest::validate`]); a bad one is refused here,
     /// before any project, event or folder exists.
     pub fn start(&self, req: RunRequest) -> Result<RunHandle> {
+        self.launch(req, None)
+    }
+
+    /// Continues a run that another process started and did not finish (a worker that
+    /// died): `req` is the run's request, with its `project_id`, and this conductor's bus
+    /// must hold the project's log so far (after [`EventBus::load`] from a shared backend).
+    /// The stages the log shows completed are not run again: their outputs are rebuilt from
+    /// their events (and TRAIN's from its checkpoint, see
+    /// [`ConductorBuilder::checkpoints`]); a RESUMED event after the last stored seq says
+    /// where the run continues, then the run goes on from there with gapless seqs. A stage
+    /// whose output cannot be rebuilt runs again, and RESUMED names it with the reason. `by`
+    /// names the process taking over (in RESUMED's message).
+    ///
+    /// Refused: a request without a project id, a project with no events (start it instead)
+    /// and a log that has already ended.
+    pub fn resume(&self, req: RunRequest, by: &str) -> Result<RunHandle> {
+        let Some(id) = req.project_id.clone() else {
+            return Err(AutomlError::InvalidOption {
+                name: "project_id".to_string(),
+                message: "a resumed run needs the project id of its log".to_string(),
+            });
+        };
+        let log = self.inner.bus.history(&id);
+        let refuse = |message: String| AutomlError::InvalidOption {
+            name: "resume".to_string(),
+            message,
+        };
+        match log.last() {
+            None => Err(refuse(format!(
+                "project {id} has no events to resume from; start the run instead"
+            ))),
+            Some(e) if e.event.is_terminal() => Err(refuse(format!(
+                "project {id} has already ended ({} at seq {})",
+                e.event.name(),
+                e.seq
+            ))),
+            Some(_) => self.launch(
+                req,
+                Some(run::Resume {
+                    log,
+                    by: by.to_string(),
+                }),
+            ),
+        }
+    }
+
+    fn launch(&self, req: RunRequest, resume: Option<run::Resume>) -> Result<RunHandle> {
         req.validate()?;
         let project_id = req.project_id.clone().unwrap_or_else(new_project_id);
         let cancel = CancellationToken::new();
@@ -296,6 +361,7 @@ impl Conductor {
             emitter,
             cancel.clone(),
             confirm_rx,
+            resume,
         ));
         Ok(RunHandle {
             project_id,

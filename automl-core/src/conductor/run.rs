@@ -23,7 +23,9 @@ use crate::event::{
 };
 use crate::sink::{EventSink, JsonlSink, join_sink, spawn_sink};
 use crate::train::Trainer;
-use crate::train::{BestModel, TrainContext, TrainInput};
+use crate::train::{BestModel, ModelFormats, TrainContext, TrainInput};
+
+use super::checkpoint::CheckpointStore;
 
 /// What every run of a conductor shares: its agents, trainers, sinks and bus.
 pub(crate) struct Inner {
@@ -37,6 +39,10 @@ pub(crate) struct Inner {
     pub(crate) runs_dir: PathBuf,
     pub(crate) default_time_budget_s: f64,
     pub(crate) sink_drain_timeout: Duration,
+    /// Where the best model of a completed TRAIN is kept for a takeover (none: not kept).
+    pub(crate) checkpoints: Option<Arc<dyn CheckpointStore>>,
+    /// How a checkpointed model is read back.
+    pub(crate) model_formats: ModelFormats,
 }
 
 /// Runs CPU-bound or file-writing work on tokio's blocking pool, so that the runtime's worker
@@ -58,6 +64,7 @@ pub(crate) async fn drive(
     em: Emitter,
     cancel: CancellationToken,
     confirm_rx: mpsc::UnboundedReceiver<(Stage, Choice)>,
+    resume: Option<Resume>,
 ) -> Result<RunOutcome> {
     let run_dir = req
         .out_dir
@@ -143,10 +150,16 @@ pub(crate) async fn drive(
         review: None,
         forecast: None,
         confirm_rx,
+        quiet: false,
+        trial_ids_used: 0,
     };
-    let result = match log_error {
-        Some(e) => Err(e),
-        None => state.execute().await,
+    let result = match (log_error, resume) {
+        (Some(e), _) => Err(e),
+        (None, None) => state.execute().await,
+        (None, Some(r)) => match state.rebuild(&r.log, &r.by).await {
+            Ok(stage) => state.run_from(stage).await,
+            Err(e) => Err(e),
+        },
     };
     let result = match result {
         Ok(o) => Ok(o),
@@ -199,6 +212,18 @@ pub(crate) struct RunState {
     /// The series split in time, for a forecasting request (set by PROFILE_DATA).
     pub(crate) forecast: Option<std::sync::Arc<crate::data::timeseries::ForecastData>>,
     pub(crate) confirm_rx: mpsc::UnboundedReceiver<(Stage, Choice)>,
+    /// While outputs are rebuilt from a log (a resumed run): emit nothing, the log has it.
+    pub(crate) quiet: bool,
+    /// The highest trial id (`r-N`) a resumed run's log holds; new trials number after it.
+    pub(crate) trial_ids_used: u64,
+}
+
+/// A run continued from its recorded log by another process (see `resume.rs`).
+pub(crate) struct Resume {
+    /// The project's log so far.
+    pub(crate) log: Vec<crate::event::Envelope>,
+    /// Who continues it, for RESUMED's message.
+    pub(crate) by: String,
 }
 
 impl RunState {
@@ -213,6 +238,9 @@ impl RunState {
     }
 
     pub(crate) fn emit(&self, e: Event) {
+        if self.quiet {
+            return;
+        }
         self.cx.emitter.emit(e);
     }
 
@@ -261,12 +289,30 @@ impl RunState {
         for s in Stage::ALL {
             self.emit(Event::stage(s, StageStatus::Pending, "queued"));
         }
-        self.parse_intent().await?;
-        self.data_source().await?;
-        self.profile_data().await?;
-        self.preprocess().await?;
-        self.model_select().await?;
-        self.train().await?;
+        self.run_from(Stage::ParseIntent).await
+    }
+
+    /// Runs the stages from `first` on (the earlier ones' outputs are in the state already:
+    /// a resumed run rebuilt them) and ends the run.
+    pub(crate) async fn run_from(&mut self, first: Stage) -> Result<RunOutcome> {
+        if first <= Stage::ParseIntent {
+            self.parse_intent().await?;
+        }
+        if first <= Stage::DataSource {
+            self.data_source().await?;
+        }
+        if first <= Stage::ProfileData {
+            self.profile_data().await?;
+        }
+        if first <= Stage::Preprocess {
+            self.preprocess().await?;
+        }
+        if first <= Stage::ModelSelect {
+            self.model_select().await?;
+        }
+        if first <= Stage::Train {
+            self.train().await?;
+        }
         self.review_edit().await?;
         let artifacts = self.export(false).await?;
         self.log_caught_up().await?;

@@ -490,6 +490,22 @@ pub struct WarningPayload {
 pub enum ResumePoint {
     /// From the first stage: the request runs again, its events after the stored ones.
     Start,
+    /// From the first stage the log does not show completed (`stage`); the stages before it
+    /// are not run again, their outputs are rebuilt from the log (`rebuilt`).
+    Stage,
+    /// After TRAIN, from the best model it checkpointed when it completed: `stage` is
+    /// REVIEW_EDIT, and TRAIN with every stage before it is rebuilt, not run again.
+    Checkpoint,
+}
+
+/// A stage the log shows completed that the new process runs again, and why its output could
+/// not be rebuilt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRerun {
+    /// The stage.
+    pub stage: Stage,
+    /// Why it runs again (e.g. its data file is not readable by the new process).
+    pub reason: String,
 }
 
 /// RESUMED: the process running this project stopped (a worker died) and another one took
@@ -500,6 +516,15 @@ pub struct ResumedPayload {
     pub after_seq: u64,
     /// Where the run starts again.
     pub from: ResumePoint,
+    /// The first stage the new process runs (absent for `start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    /// The completed stages whose outputs were rebuilt from the log instead of run again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rebuilt: Vec<Stage>,
+    /// Completed stages that run again all the same, each with the reason (a fallback).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rerun: Vec<StageRerun>,
     /// A line for people.
     pub message: String,
 }

@@ -268,8 +268,17 @@ pub(crate) fn examples() -> Vec<Event> {
         }),
         Event::Resumed(ResumedPayload {
             after_seq: 241,
-            from: ResumePoint::Start,
-            message: "the worker running this project stopped after seq 241; worker w-2 runs it again from the start".into(),
+            from: ResumePoint::Stage,
+            stage: Some(Stage::Train),
+            rebuilt: vec![
+                Stage::ParseIntent,
+                Stage::DataSource,
+                Stage::ProfileData,
+                Stage::Preprocess,
+                Stage::ModelSelect,
+            ],
+            rerun: vec![],
+            message: "the process running this project stopped after seq 241; w-2 continues it at TRAIN (PARSE_INTENT, DATA_SOURCE, PROFILE_DATA, PREPROCESS, MODEL_SELECT rebuilt from the log)".into(),
         }),
     ]
 }

@@ -419,6 +419,12 @@ impl TrainContext {
         )
     }
 
+    /// Makes the next trial ids start after `r-{used}`: a TRAIN resumed by another process
+    /// numbers its trials after the ones its log already holds, so no id names two trials.
+    pub fn skip_run_ids(&self, used: u64) {
+        self.board.counter.fetch_max(used, Ordering::SeqCst);
+    }
+
     /// Time left before the deadline.
     pub fn time_left(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())

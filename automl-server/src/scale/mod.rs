@@ -13,7 +13,7 @@ mod store;
 pub use projects::{IndexedProject, ProjectIndex};
 pub use queue::{RunJob, RunQueue, WorkerArgs, worker_cli};
 pub use redis_bus::RedisStreams;
-pub use store::{ARCHIVED_LOG, ArtifactStore, StoreError};
+pub use store::{ARCHIVED_LOG, ArtifactStore, StoreCheckpoints, StoreError};
 
 /// The prefix of every key `automl serve --redis` writes.
 pub const KEY_PREFIX: &str = "automl:";

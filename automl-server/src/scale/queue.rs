@@ -2,8 +2,10 @@
 //! queue on Redis instead of running it; `automl worker --redis` takes jobs, runs them with a
 //! bus whose backend is the same Redis (so every server streams them), heartbeats, and takes
 //! over the jobs of a worker that stopped heartbeating (apalis re-enqueues them). A job taken
-//! over continues the project's stored log: it loads it, says so with a RESUMED event naming
-//! the last stored seq, and runs the request again from the start.
+//! over continues the project's stored log: it loads it and resumes the run through
+//! [`Conductor::resume`] (decision 0094): the stages the log shows completed are rebuilt, not
+//! run again, and a RESUMED event after the last stored seq says where the run continues
+//! (`stage` TRAIN, or after TRAIN from the model checkpointed in the store).
 //! Cancel: the server sets `<prefix>cancel:<project>`; the worker holding the run polls it.
 
 use std::path::PathBuf;
@@ -13,11 +15,10 @@ use std::time::Duration;
 
 use apalis::prelude::*;
 use apalis_redis::{Config, RedisStorage};
-use automl_core::event::{ResumePoint, ResumedPayload};
-use automl_core::{BusBackend, Conductor, Event, EventBus, RunRequest};
+use automl_core::{BusBackend, Conductor, EventBus, RunRequest};
 use serde::{Deserialize, Serialize};
 
-use super::{ArtifactStore, KEY_PREFIX, ProjectIndex, RedisStreams};
+use super::{ArtifactStore, KEY_PREFIX, ProjectIndex, RedisStreams, StoreCheckpoints};
 
 /// The apalis queue's name.
 const QUEUE: &str = "automl:runs";
@@ -211,6 +212,30 @@ struct WorkerCtx {
     store: Option<ArtifactStore>,
     runs_dir: PathBuf,
     trim_after: Duration,
+    /// The project list the servers share (ended runs' summaries go there).
+    index: ProjectIndex,
+}
+
+/// The archive step of an ended run: its summary into the shared project list
+/// (`ProjectIndex::record_end`, so the list shows how it ended even when the server that
+/// queued it is gone), then its folder and log into the store (see [`archive`]).
+async fn archive_ended(
+    ctx: &WorkerCtx,
+    id: &str,
+    prompt: &str,
+    log: &[automl_core::event::Envelope],
+) {
+    if log.last().is_some_and(|e| e.event.is_terminal()) {
+        match crate::server::state::summarize(id, log, false, Some(prompt.to_string())) {
+            Some(summary) => {
+                if let Err(e) = ctx.index.record_end(&summary).await {
+                    tracing::warn!(project = %id, error = %e, "the ended run's summary is not in the shared project list");
+                }
+            }
+            None => tracing::warn!(project = %id, "an ended run without events is not summarised"),
+        }
+    }
+    archive(ctx, id, log).await;
 }
 
 /// Puts an ended run's folder and its whole log (`log`, as the bus holds it) into the store,
@@ -249,24 +274,26 @@ async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynErr
         if let Some(store) = &ctx.store
             && matches!(store.archived_log(&id).await, Ok(None))
         {
-            archive(&ctx, &id, &history).await;
+            archive_ended(&ctx, &id, &job.prompt, &history).await;
+        } else if let Err(e) =
+            match crate::server::state::summarize(&id, &history, false, Some(job.prompt.clone())) {
+                Some(s) => ctx.index.record_end(&s).await,
+                None => Ok(()),
+            }
+        {
+            tracing::warn!(project = %id, error = %e, "the ended run's summary is not in the shared project list");
         }
         bus.close(&id);
         bus.forget(&id);
         return Ok(());
     }
-    if last > 0 {
+    let handle = if last > 0 {
         tracing::warn!(project = %id, last, "taking over a run whose worker stopped");
-        bus.emitter(&id).emit(Event::Resumed(ResumedPayload {
-            after_seq: last,
-            from: ResumePoint::Start,
-            message: format!(
-                "the worker running this project stopped after seq {last}; worker {} runs it again from the start",
-                ctx.name
-            ),
-        }));
-    }
-    let handle = ctx.conductor.start(job.request())?;
+        ctx.conductor
+            .resume(job.request(), &format!("worker {}", ctx.name))?
+    } else {
+        ctx.conductor.start(job.request())?
+    };
     let control = handle.control();
     let mut conn = ctx.conn.clone();
     let key = cancel_key(&id);
@@ -288,7 +315,7 @@ async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynErr
     let log = bus.history(&id);
     bus.forget(&id);
     stored?;
-    archive(&ctx, &id, &log).await;
+    archive_ended(&ctx, &id, &job.prompt, &log).await;
     match outcome {
         Ok(o) => tracing::info!(project = %id, status = ?o.status, "run ended"),
         Err(e) => tracing::warn!(project = %id, error = %e, "run failed"),
@@ -332,6 +359,11 @@ async fn run_worker(args: WorkerArgs) -> Result<(), String> {
     if args.offline {
         builder = builder.offline("offline (the worker runs with --offline)");
     }
+    // With a store, a completed TRAIN's model is kept there: a worker taking the run over
+    // continues after TRAIN (decision 0094).
+    if let Some(s) = &store {
+        builder = builder.checkpoints(Arc::new(StoreCheckpoints::new(s.clone())));
+    }
     let conductor = builder.build().map_err(|e| e.to_string())?;
     let conn = redis::Client::open(args.redis.as_str())
         .map_err(|e| e.to_string())?
@@ -348,7 +380,9 @@ async fn run_worker(args: WorkerArgs) -> Result<(), String> {
         std::process::id(),
         chrono::Utc::now().timestamp_millis()
     );
+    let index = ProjectIndex::new(conn.clone(), KEY_PREFIX);
     let ctx = Arc::new(WorkerCtx {
+        index,
         name: name.clone(),
         conductor,
         bus,

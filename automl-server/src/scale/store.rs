@@ -370,3 +370,100 @@ fn walk(dir: &Path) -> Result<Vec<(String, PathBuf)>, (PathBuf, std::io::Error)>
     out.sort();
     Ok(out)
 }
+
+/// The folder of a project's checkpoint in the store (`projects/<id>/checkpoint/`).
+const CHECKPOINT_PREFIX: &str = automl_core::conductor::CHECKPOINT_DIR;
+
+/// The best model of a completed TRAIN kept in the object store (decision 0094), so that the
+/// worker taking over a run whose worker died after TRAIN continues from it: the model's
+/// files go under `projects/<id>/checkpoint/`, its description (`checkpoint.json`, which
+/// lists them) last, so its presence means the checkpoint is whole.
+pub struct StoreCheckpoints {
+    store: ArtifactStore,
+}
+
+impl StoreCheckpoints {
+    /// Checkpoints in `store`.
+    pub fn new(store: ArtifactStore) -> Self {
+        Self { store }
+    }
+}
+
+fn local_error(path: &Path, source: std::io::Error) -> automl_core::AutomlError {
+    automl_core::AutomlError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn checkpoint_error(e: impl std::fmt::Display) -> automl_core::AutomlError {
+    automl_core::AutomlError::Internal(format!("checkpoint: {e}"))
+}
+
+#[async_trait::async_trait]
+impl automl_core::conductor::CheckpointStore for StoreCheckpoints {
+    async fn save(&self, project_id: &str, dir: &Path) -> automl_core::Result<()> {
+        // The description is listed last: it is written last.
+        for rel in automl_core::conductor::checkpoint_files(dir)? {
+            self.store
+                .put_file(
+                    project_id,
+                    &format!("{CHECKPOINT_PREFIX}/{rel}"),
+                    &dir.join(&rel),
+                )
+                .await
+                .map_err(checkpoint_error)?;
+        }
+        Ok(())
+    }
+
+    async fn fetch(&self, project_id: &str, into: &Path) -> automl_core::Result<bool> {
+        let desc = format!(
+            "{CHECKPOINT_PREFIX}/{}",
+            automl_core::conductor::CHECKPOINT_FILE
+        );
+        if !self
+            .store
+            .has(project_id, &desc)
+            .await
+            .map_err(checkpoint_error)?
+        {
+            return Ok(false);
+        }
+        tokio::fs::create_dir_all(into)
+            .await
+            .map_err(|e| local_error(into, e))?;
+        let local = |rel: &str| into.join(rel);
+        let copy = |rel: String| async move {
+            let (_, mut stream) = self
+                .store
+                .get(project_id, &format!("{CHECKPOINT_PREFIX}/{rel}"))
+                .await
+                .map_err(checkpoint_error)?;
+            let path = local(&rel);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| local_error(parent, e))?;
+            }
+            let mut f = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| local_error(&path, e))?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(checkpoint_error)?;
+                f.write_all(&chunk)
+                    .await
+                    .map_err(|e| local_error(&path, e))?;
+            }
+            f.flush().await.map_err(|e| local_error(&path, e))?;
+            Ok::<(), automl_core::AutomlError>(())
+        };
+        copy(automl_core::conductor::CHECKPOINT_FILE.to_string()).await?;
+        for rel in automl_core::conductor::checkpoint_files(into)? {
+            if rel != automl_core::conductor::CHECKPOINT_FILE {
+                copy(rel).await?;
+            }
+        }
+        Ok(true)
+    }
+}

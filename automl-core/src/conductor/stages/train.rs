@@ -66,6 +66,8 @@ impl RunState {
             max_trials,
             &metric,
         );
+        // A resumed TRAIN numbers its trials after the ones the log holds.
+        tcx.skip_run_ids(self.trial_ids_used);
         self.train_cx = Some(tcx.clone());
         let input = self
             .input
@@ -185,6 +187,8 @@ impl RunState {
             message: format!("no trial finished within the {budget:.1} s budget"),
         })?;
         let refitted = self.refit(&best, &input, &tcx).await?;
+        // Before TRAIN is announced complete: a takeover that sees it completed finds the model.
+        self.save_checkpoint().await;
         self.complete(
             Stage::Train,
             format!(
