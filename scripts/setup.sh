@@ -3,8 +3,12 @@
 # (each installs one thing: a Python venv, npm packages, Chromium...). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$SECONDS
 for f in scripts/setup.d/*.sh; do
   [ -e "$f" ] || continue
   echo "== setup: $f"
+  t=$SECONDS
   bash "$f"
+  echo "== setup: $f took $((SECONDS - t)) s"
 done
+echo "== setup took $((SECONDS - t0)) s"

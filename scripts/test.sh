@@ -8,11 +8,15 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # Hermetic: the Hugging Face Hub is searched by default, so every suite (Python, Node, browser)
 # runs with it skipped; the Hub's own tests use fake Hubs on 127.0.0.1 with explicit settings.
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
+t0=$SECONDS
 echo "== cargo test --workspace"
 cargo test --workspace --locked
+echo "== cargo test --workspace took $((SECONDS - t0)) s"
 for f in scripts/test.d/*.sh; do
   [ -e "$f" ] || continue
   echo "== $f"
+  t=$SECONDS
   bash "$f"
+  echo "== $f took $((SECONDS - t)) s"
 done
-echo "== all test suites passed"
+echo "== all test suites passed in $((SECONDS - t0)) s"

@@ -1,14 +1,14 @@
 //! Accuracy of the embedded parser on the collected corpus of real task descriptions.
 //!
 //! Prints modality and objective accuracy on the tuning part
-//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 493 entries) and the fourth fresh held-out
-//! part (`parser_corpus_fresh4.txt`, 100 briefs written by hand before round 4 changed the parser), a confusion
+//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 593 entries) and the fifth fresh held-out
+//! part (`parser_corpus_fresh5.txt`, 100 briefs written by hand before round 5 changed the parser), a confusion
 //! table per part and every miss with its source URL. No LLM is involved.
 //!
-//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh4|all|written] [-v]`
-//! (default `all`: tuning and fresh4, printed separately; `written` is the older hand-written
+//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh5|all|written] [-v]`
+//! (default `all`: tuning and fresh5, printed separately; `written` is the older hand-written
 //! corpus; `-v` prints the weighed evidence behind every miss; `tuning -s` prints the scores
-//! of every entry, one line each). Tune on `tuning` only: `fresh4`
+//! of every entry, one line each). Tune on `tuning` only: `fresh5`
 //! is scored when reporting. Not a timed test: it reports, it does not assert.
 
 use std::collections::BTreeMap;
@@ -170,18 +170,18 @@ fn main() {
         return;
     }
     let tuning = load(include_str!("../tests/data/parser_corpus_tuning.txt"));
-    let fresh4 = load(include_str!("../tests/data/parser_corpus_fresh4.txt"));
+    let fresh5 = load(include_str!("../tests/data/parser_corpus_fresh5.txt"));
     let written = load(include_str!("../tests/data/parser_corpus.txt"));
     match part.as_str() {
         "written" => report("written (tests/data/parser_corpus.txt)", &written, verbose),
         "tuning" => report("tuning", &tuning, verbose),
-        "fresh4" => report("fresh4 held-out", &fresh4, verbose),
+        "fresh5" => report("fresh5 held-out", &fresh5, verbose),
         "all" => {
             report("tuning", &tuning, verbose);
-            report("fresh4 held-out", &fresh4, verbose);
+            report("fresh5 held-out", &fresh5, verbose);
         }
         other => {
-            eprintln!("unknown part {other:?}: use tuning, fresh4, all or written");
+            eprintln!("unknown part {other:?}: use tuning, fresh5, all or written");
             std::process::exit(2);
         }
     }

@@ -2,10 +2,10 @@
 //! - `tests/data/parser_corpus.txt`: multi-paragraph task descriptions written for automl;
 //! - `tests/data/parser_corpus_tuning.txt`: the tuning part of the corpus of real, public task
 //!   descriptions (Kaggle briefs, dataset cards, UCI/OpenML descriptions; see docs/parser.md);
-//! - `tests/data/parser_corpus_fresh4.txt`: the fourth fresh held-out part (hand-written briefs).
+//! - `tests/data/parser_corpus_fresh5.txt`: the fifth fresh held-out part (hand-written briefs).
 //!
 //! The floors below are the measured accuracy less a small margin, so a regression of the
-//! rules fails this test. The fresh held-out part (`parser_corpus_fresh4.txt`) was scored once,
+//! rules fails this test. The fresh held-out part (`parser_corpus_fresh5.txt`) was scored once,
 //! after tuning (`cargo run --locked --example parser_bench -- all`); its floors only guard
 //! against regressions and are not a target to tune towards.
 //!
@@ -19,16 +19,16 @@ use automl_core::event::{Modality, Objective};
 const MODALITY_FLOOR: f64 = 0.95;
 const OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the tuning part of the real corpus (493 entries since round 4, fresh2 and fresh3
-/// included; measured 0.945 / 0.949).
-const REAL_MODALITY_FLOOR: f64 = 0.94;
-const REAL_OBJECTIVE_FLOOR: f64 = 0.94;
+/// Floors on the tuning part of the real corpus (593 entries since round 5, fresh2, fresh3 and
+/// fresh4 included; measured 0.954 / 0.961).
+const REAL_MODALITY_FLOOR: f64 = 0.95;
+const REAL_OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the fourth fresh held-out part (100 hand-written briefs), scored once after the
-/// round 4 rules: measured 0.920 modality and 0.870 objective; the floors sit just under, so a
+/// Floors on the fifth fresh held-out part (100 hand-written briefs), scored once after the
+/// round 5 rules: measured 0.890 modality and 0.820 objective; the floors sit just under, so a
 /// regression fails. They must not be raised by tuning on this part.
-const FRESH_MODALITY_FLOOR: f64 = 0.91;
-const FRESH_OBJECTIVE_FLOOR: f64 = 0.86;
+const FRESH_MODALITY_FLOOR: f64 = 0.88;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.81;
 
 struct Entry {
     modality: String,
@@ -100,7 +100,7 @@ fn embedded_parser_accuracy_on_the_real_tuning_corpus() {
 
 #[test]
 fn embedded_parser_accuracy_on_the_fresh_held_out_corpus() {
-    let entries = load(include_str!("data/parser_corpus_fresh4.txt"));
+    let entries = load(include_str!("data/parser_corpus_fresh5.txt"));
     assert!(entries.len() >= 80, "corpus has {} entries", entries.len());
     let (ma, oa) = score(&entries);
     assert!(
@@ -117,7 +117,7 @@ fn embedded_parser_accuracy_on_the_fresh_held_out_corpus() {
 fn both_parts_of_the_real_corpus_are_labelled_and_attributed() {
     for (name, raw) in [
         ("tuning", include_str!("data/parser_corpus_tuning.txt")),
-        ("fresh4", include_str!("data/parser_corpus_fresh4.txt")),
+        ("fresh5", include_str!("data/parser_corpus_fresh5.txt")),
     ] {
         let mut n = 0;
         for line in raw.lines().filter(|l| l.starts_with("=== ")) {
@@ -136,7 +136,8 @@ fn both_parts_of_the_real_corpus_are_labelled_and_attributed() {
                 f[2].starts_with("http")
                     || f[2].starts_with("written:fresh2/")
                     || f[2].starts_with("written:fresh3/")
-                    || f[2].starts_with("written:fresh4/"),
+                    || f[2].starts_with("written:fresh4/")
+                    || f[2].starts_with("written:fresh5/"),
                 "{name}: {line}"
             );
         }

@@ -678,3 +678,30 @@ fn forecasting_without_a_time_column_is_bad_input() {
     ]);
     assert_bad_input(&out, &["time column"]);
 }
+
+#[test]
+fn a_bad_store_url_is_a_clear_startup_error() {
+    // `serve` refuses it before binding (exit 2); `worker` before connecting anything (exit 1).
+    let out = automl(&["serve", "--port", "0", "--store", "gs://bucket/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--store")
+            && err.contains("gs://bucket/x")
+            && err.contains("unsupported scheme"),
+        "{err}"
+    );
+    let out = automl(&[
+        "worker",
+        "--redis",
+        "redis://127.0.0.1:1",
+        "--store",
+        "s3://",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--store") && err.contains("no bucket"),
+        "{err}"
+    );
+}

@@ -1108,3 +1108,58 @@ async fn no_data_about_the_request_waits_for_an_upload_that_continues_the_run() 
     assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "{all:?}");
     srv.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_store_a_run_is_archived_and_any_server_of_that_store_serves_its_files() {
+    // `--store file:///dir`: the run of server 1 lands in the store when it ends; server 2,
+    // which never ran it, serves its files from there, byte-equal.
+    let root = tempfile::tempdir().expect("tmp");
+    let url = format!("file://{}", root.path().join("store").display());
+    let store = || automl_server::scale::ArtifactStore::open(&url).expect("store");
+    let (d1, d2) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let one = start(ServerConfig {
+        store: Some(store()),
+        ..config(d1.path())
+    })
+    .await;
+    let two = start(ServerConfig {
+        store: Some(store()),
+        ..config(d2.path())
+    })
+    .await;
+    assert_eq!(
+        demo(one.addr, "stored-1", "&max_trials=2").await.status,
+        202
+    );
+    let mut log = Vec::new();
+    until_terminal(&mut ws(one.addr, "stored-1", 0).await, &mut log).await;
+    let archived = root.path().join("store/projects/stored-1/events.jsonl");
+    let t = std::time::Instant::now();
+    while !archived.is_file() {
+        assert!(t.elapsed() < Duration::from_secs(30), "never archived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines: Vec<Value> = std::fs::read_to_string(&archived)
+        .expect("archived log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("envelope"))
+        .collect();
+    assert_eq!(lines, log, "the archived log is the streamed one");
+    for name in ["model_card.md", "model.json", "events.jsonl"] {
+        let path = format!("/api/projects/stored-1/artifacts/{name}");
+        let (a, b) = (get(one.addr, &path).await, get(two.addr, &path).await);
+        assert_eq!((a.status, b.status), (200, 200), "{name}: {}", b.text());
+        assert!(!a.body.is_empty() && a.body == b.body, "{name}: byte-equal");
+    }
+    let missing = get(two.addr, "/api/projects/stored-1/artifacts/nope.json").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.code(), "artifact_not_found");
+    // Without a store, server 2 does not know the project's files (today's behaviour).
+    let d3 = tempfile::tempdir().expect("tmp");
+    let three = start(config(d3.path())).await;
+    let r = get(three.addr, "/api/projects/stored-1/artifacts/metrics.json").await;
+    assert_eq!(r.status, 404);
+}

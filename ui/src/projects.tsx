@@ -25,7 +25,8 @@ export function ProjectList() {
   useEffect(() => {
     void refresh();
   }, [current, ended, started, refresh]);
-  const anyRunning = projects.some((p) => p.status === "running");
+  // A queued run (`serve --redis`, no worker has started it yet) will run: keep polling for it too.
+  const anyRunning = projects.some((p) => p.status === "running" || p.status === "queued");
   useEffect(() => {
     if (!anyRunning) return;
     const t = setInterval(() => void refresh(), 4000);

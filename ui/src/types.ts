@@ -120,7 +120,7 @@ export interface ForecastPlot {
 export interface ProjectSummary {
   id: string;
   prompt: string | null;
-  status: "running" | "finished" | "cancelled" | "failed" | string;
+  status: "queued" | "running" | "finished" | "cancelled" | "failed" | string;
   started: string | null;
   finished: string | null;
   model: string | null;

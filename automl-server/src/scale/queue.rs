@@ -17,7 +17,7 @@ use automl_core::event::{ResumePoint, ResumedPayload};
 use automl_core::{BusBackend, Conductor, Event, EventBus, RunRequest};
 use serde::{Deserialize, Serialize};
 
-use super::{KEY_PREFIX, RedisStreams};
+use super::{ArtifactStore, KEY_PREFIX, ProjectIndex, RedisStreams};
 
 /// The apalis queue's name.
 const QUEUE: &str = "automl:runs";
@@ -111,6 +111,7 @@ fn cancel_key(project_id: &str) -> String {
 pub struct RunQueue {
     storage: RedisStorage<RunJob>,
     conn: redis::aio::MultiplexedConnection,
+    index: ProjectIndex,
 }
 
 impl RunQueue {
@@ -126,17 +127,29 @@ impl RunQueue {
             .map_err(|e| format!("redis {url}: {e}"))?;
         Ok(Self {
             storage: RedisStorage::new(manager).with_config(queue_config(Duration::from_secs(5))),
+            index: ProjectIndex::new(conn.clone(), KEY_PREFIX),
             conn,
         })
     }
 
-    /// Queues `job`.
+    /// Queues `job`, first recording its project in the shared project list (taken back if
+    /// the job cannot be queued).
     pub async fn push(&self, job: RunJob) -> Result<(), String> {
+        let id = job.project_id.clone();
+        self.index.register(&id, &job.prompt).await?;
         let mut storage = self.storage.clone();
-        storage
-            .push(job)
-            .await
-            .map_err(|e| format!("cannot queue the run: {e}"))
+        if let Err(e) = storage.push(job).await {
+            if let Err(u) = self.index.unregister(&id).await {
+                tracing::warn!(project = %id, error = %u, "a project whose run was not queued stays in the shared list");
+            }
+            return Err(format!("cannot queue the run: {e}"));
+        }
+        Ok(())
+    }
+
+    /// The project list shared by the servers of this Redis.
+    pub fn index(&self) -> &ProjectIndex {
+        &self.index
     }
 
     /// Asks the worker holding `project_id`'s run to cancel it.
@@ -175,6 +188,15 @@ pub struct WorkerArgs {
     /// Never search the Hugging Face Hub.
     #[arg(long)]
     pub offline: bool,
+    /// The object store for ended runs' folders (`file:///dir`, a folder, or
+    /// `s3://bucket/prefix` with the `AWS_*` environment variables; decision 0090): the
+    /// servers serve downloads from it. Without it, run folders stay on this worker's disk.
+    #[arg(long, env = "AUTOML_STORE")]
+    pub store: Option<String>,
+    /// Seconds a finished project's Redis stream is kept once its log is archived in the
+    /// store; then it expires and followers read the archived log.
+    #[arg(long, default_value_t = 600)]
+    pub trim_after_s: u64,
 }
 
 struct WorkerCtx {
@@ -183,6 +205,36 @@ struct WorkerCtx {
     conductor: Conductor,
     bus: EventBus,
     conn: redis::aio::MultiplexedConnection,
+    /// The event logs in Redis (to trim archived ones).
+    streams: Arc<RedisStreams>,
+    /// `--store`.
+    store: Option<ArtifactStore>,
+    runs_dir: PathBuf,
+    trim_after: Duration,
+}
+
+/// Puts an ended run's folder and its whole log (`log`, as the bus holds it) into the store,
+/// then lets its Redis stream expire after the grace. A failure is logged: the stream then
+/// stays in Redis (nothing is lost), and downloads of that project answer 404.
+async fn archive(ctx: &WorkerCtx, id: &str, log: &[automl_core::event::Envelope]) {
+    let Some(store) = &ctx.store else { return };
+    if !log.last().is_some_and(|e| e.event.is_terminal()) {
+        tracing::error!(project = %id, "not archived: the log in this worker does not end the run");
+        return;
+    }
+    let dir = ctx.runs_dir.join(id);
+    let dir = dir.is_dir().then_some(dir);
+    match store.archive_run(id, dir.as_deref(), log).await {
+        Ok(n) => {
+            tracing::info!(project = %id, objects = n, store = %store.url(), "run folder archived");
+            if let Err(e) = ctx.streams.expire(id, ctx.trim_after).await {
+                tracing::warn!(project = %id, error = %e, "the archived log's stream was not set to expire");
+            }
+        }
+        Err(e) => {
+            tracing::error!(project = %id, error = %e, "run folder not archived; its log stays in Redis")
+        }
+    }
 }
 
 async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynError> {
@@ -193,6 +245,12 @@ async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynErr
     let history = bus.history(&id);
     if history.last().is_some_and(|e| e.event.is_terminal()) {
         tracing::info!(project = %id, "the run had ended before this worker took the job");
+        // Its worker may have died before archiving it.
+        if let Some(store) = &ctx.store
+            && matches!(store.archived_log(&id).await, Ok(None))
+        {
+            archive(&ctx, &id, &history).await;
+        }
         bus.close(&id);
         bus.forget(&id);
         return Ok(());
@@ -227,8 +285,10 @@ async fn execute(job: RunJob, ctx: Data<Arc<WorkerCtx>>) -> Result<(), BoxDynErr
     let outcome = handle.wait().await;
     watch.abort();
     let stored = bus.flush_backend(&id).await;
+    let log = bus.history(&id);
     bus.forget(&id);
     stored?;
+    archive(&ctx, &id, &log).await;
     match outcome {
         Ok(o) => tracing::info!(project = %id, status = ?o.status, "run ended"),
         Err(e) => tracing::warn!(project = %id, error = %e, "run failed"),
@@ -248,10 +308,19 @@ pub async fn worker_cli(args: WorkerArgs) -> ExitCode {
 }
 
 async fn run_worker(args: WorkerArgs) -> Result<(), String> {
+    // A bad store URL is refused before anything is connected.
+    let store = match &args.store {
+        None => None,
+        Some(url) => Some(ArtifactStore::open(url).map_err(|e| format!("--store: {e}"))?),
+    };
     let backend = RedisStreams::connect(&args.redis, KEY_PREFIX)
         .await
         .map_err(|e| e.to_string())?;
-    let backend: Arc<dyn BusBackend> = Arc::new(backend);
+    let streams = Arc::new(backend);
+    let backend: Arc<dyn BusBackend> = streams.clone();
+    if let Some(s) = &store {
+        s.check().await.map_err(|e| e.to_string())?;
+    }
     let bus = EventBus::with_backend(automl_core::bus::DEFAULT_LIVE_BUFFER, backend);
     let runs_dir = args.data_dir.join("runs");
     std::fs::create_dir_all(&runs_dir)
@@ -284,6 +353,10 @@ async fn run_worker(args: WorkerArgs) -> Result<(), String> {
         conductor,
         bus,
         conn,
+        streams,
+        store,
+        runs_dir: runs_dir.clone(),
+        trim_after: Duration::from_secs(args.trim_after_s),
     });
     eprintln!(
         "automl worker {name} on {} (concurrency {})",

@@ -110,6 +110,19 @@ impl RedisStreams {
             .map_err(|e| unavailable(&self.name, e))
     }
 
+    /// Lets `project_id`'s stream expire `after` from now (its log is archived in the
+    /// object store): followers that are behind have that long to read the end from Redis;
+    /// later ones read the archive. An expiry survives the process that set it.
+    pub async fn expire(&self, project_id: &str, after: Duration) -> Result<(), BusError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PEXPIRE")
+            .arg(self.key(project_id))
+            .arg(after.as_millis().max(1) as u64)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| unavailable(&self.name, e))
+    }
+
     fn decode(
         &self,
         project_id: &str,

@@ -401,17 +401,7 @@ pub async fn artifact(
     }
     let run_dir = state.config().run_dir(&id);
     let path = run_dir.join(&name);
-    match tokio::fs::symlink_metadata(&path).await {
-        Ok(m) if m.is_file() => {}
-        _ => return Err(not_found()),
-    }
-    // The run folder itself must be ours too (not a link out of the data folder).
-    if contained(&path, &[state.config().runs_dir()])
-        .await
-        .is_none()
-    {
-        return Err(not_found());
-    }
+    let local = matches!(tokio::fs::symlink_metadata(&path).await, Ok(m) if m.is_file());
     let ctype = match name.rsplit_once('.').map(|(_, e)| e) {
         Some("json") => "application/json",
         Some("jsonl") => "application/x-ndjson",
@@ -421,12 +411,42 @@ pub async fn artifact(
         Some("ipynb") => "application/x-ipynb+json",
         _ => "application/octet-stream",
     };
-    stream_file(
-        &path,
-        ctype,
-        Some(format!("attachment; filename=\"{name}\"")),
-    )
-    .await
+    let disposition = format!("attachment; filename=\"{name}\"");
+    if !local {
+        // Not on this server's disk: a run another process held, in the object store.
+        let Some(store) = state.config().store.as_ref() else {
+            return Err(not_found());
+        };
+        return match store.get(id.as_str(), &name).await {
+            Ok((size, stream)) => {
+                let mut resp = Body::from_stream(stream).into_response();
+                let h = resp.headers_mut();
+                h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(size));
+                h.insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(ctype),
+                );
+                if let Ok(v) = header::HeaderValue::from_str(&disposition) {
+                    h.insert(header::CONTENT_DISPOSITION, v);
+                }
+                h.insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    header::HeaderValue::from_static("nosniff"),
+                );
+                Ok(resp)
+            }
+            Err(crate::scale::StoreError::NotFound { .. }) => Err(not_found()),
+            Err(e) => Err(AppError::StoreUnavailable(e.to_string())),
+        };
+    }
+    // The run folder itself must be ours too (not a link out of the data folder).
+    if contained(&path, &[state.config().runs_dir()])
+        .await
+        .is_none()
+    {
+        return Err(not_found());
+    }
+    stream_file(&path, ctype, Some(disposition)).await
 }
 
 /// `path` canonicalised, when it lies inside one of `roots` (canonicalised too); `None` for
@@ -595,15 +615,22 @@ async fn event_image(
 }
 
 /// The projects of this server (runs in progress and those rebuilt from their logs), newest
-/// first. Open one by replaying its events: `/ws/projects/{id}?since=0`.
+/// first; under `--redis`, also every project any server of the same Redis queued (a queued
+/// run no worker has started yet has status `queued`). Open one by replaying its events:
+/// `/ws/projects/{id}?since=0`.
 #[utoipa::path(
     get,
     path = "/api/projects",
-    responses((status = 200, description = "The projects, newest first", body = [ProjectSummary])),
+    responses(
+        (status = 200, description = "The projects, newest first", body = [ProjectSummary]),
+        (status = 503, description = "Under `--redis`: the shared list cannot be read (`shared_unavailable`)", body = ErrorBody),
+    ),
     tag = "runs"
 )]
-pub async fn list_projects(State(state): State<AppState>) -> Json<Vec<ProjectSummary>> {
-    Json(state.projects())
+pub async fn list_projects(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ProjectSummary>>, AppError> {
+    Ok(Json(state.list_projects().await?))
 }
 
 /// Liveness: `{"status": "ok", ...}`.

@@ -113,6 +113,9 @@ pub enum AppError {
         /// The name asked for.
         name: String,
     },
+    /// The object store holding the artifact cannot be reached.
+    #[error("the artifact store is unavailable; try again later")]
+    StoreUnavailable(String),
     /// The server is stopping.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -129,6 +132,9 @@ pub enum AppError {
     /// Too many WebSocket clients, on this project or in all.
     #[error("too many live connections ({0}); try again later")]
     TooManyClients(&'static str),
+    /// Under `--redis`: what the servers share in Redis cannot be read now.
+    #[error("the state shared through Redis cannot be read ({0}); try again later")]
+    SharedUnavailable(String),
     /// Our fault or the machine's: the detail is logged, the client sees "internal error".
     #[error("internal error")]
     Internal(String),
@@ -159,8 +165,10 @@ impl AppError {
             Self::Upload(u) => u.code(),
             Self::ArtifactNotFound { .. } => "artifact_not_found",
             Self::ShuttingDown => "shutting_down",
+            Self::StoreUnavailable(_) => "store_unavailable",
             Self::Refused { code, .. } => code,
             Self::TooManyClients(_) => "too_many_clients",
+            Self::SharedUnavailable(_) => "shared_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -175,7 +183,10 @@ impl AppError {
             Self::ProjectExists(_) => StatusCode::CONFLICT,
             Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Upload(u) => u.status(),
-            Self::ShuttingDown | Self::TooManyClients(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown
+            | Self::TooManyClients(_)
+            | Self::SharedUnavailable(_)
+            | Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Refused { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -213,6 +224,7 @@ impl IntoResponse for AppError {
         let status = self.status();
         match &self {
             Self::Internal(detail) => tracing::error!(%detail, "internal error"),
+            Self::StoreUnavailable(detail) => tracing::warn!(%detail, "object store unavailable"),
             other => tracing::info!(code = other.code(), error = %other, "request refused"),
         }
         let body = ErrorBody {

@@ -189,6 +189,12 @@ pub async fn spawn(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
     if (config.exposed || !addr.ip().is_loopback()) && config.token.is_none() {
         return Err(StartError::TokenRequired { addr });
     }
+    if let Some(store) = &config.store {
+        store
+            .check()
+            .await
+            .map_err(|e| StartError::Backend(e.to_string()))?;
+    }
     std::fs::create_dir_all(config.runs_dir()).map_err(|e| StartError::DataDir {
         path: config.runs_dir(),
         source: e,
@@ -326,6 +332,12 @@ pub struct ServeArgs {
     /// this process.
     #[arg(long, env = "AUTOML_REDIS_URL")]
     pub redis: Option<String>,
+    /// The object store of ended runs' folders (decision 0090): `file:///dir`, a folder, or
+    /// `s3://bucket/prefix` with the usual `AWS_*` environment variables (`AWS_ENDPOINT_URL`
+    /// and `AWS_ALLOW_HTTP` for an S3-compatible server). Downloads come from it, so any
+    /// server serves any project's files. Default: this server's data folder only.
+    #[arg(long, env = "AUTOML_STORE")]
+    pub store: Option<String>,
 }
 
 /// `automl serve`: serves until Ctrl-C or SIGTERM, then tells every client and stops.
@@ -338,7 +350,16 @@ pub async fn cli(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let store = match args.store.as_deref().map(crate::scale::ArtifactStore::open) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            eprintln!("error: --store: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = ServerConfig {
+        store,
         data_dir: args.data_dir,
         ui_dir: args.ui_dir.or_else(find_ui),
         max_upload_bytes: args.max_upload_mb << 20,

@@ -24,6 +24,11 @@ pub struct ServerConfig {
     /// other servers of the same Redis (docs/scale-out.md). `None` (the default): this
     /// process's memory only.
     pub redis_url: Option<String>,
+    /// `--store`: the object store holding ended runs' folders (decision 0090). Downloads
+    /// of a project this server does not hold on its disk come from there, and a finished
+    /// project whose Redis stream has expired is replayed from its archived log. A run in
+    /// this process is archived there when it ends. `None` (the default): the disk only.
+    pub store: Option<crate::scale::ArtifactStore>,
     /// The built UI (`ui/dist`); `None` (the default) serves a notice instead.
     pub ui_dir: Option<PathBuf>,
     /// The bundled catalog (default: found at run time).
@@ -78,6 +83,7 @@ impl Default for ServerConfig {
         Self {
             data_dir: PathBuf::from("automl-data"),
             redis_url: None,
+            store: None,
             ui_dir: None,
             catalog_dir: None,
             offline: false,
@@ -200,6 +206,15 @@ pub struct HeadlineMetric {
     pub value: f64,
 }
 
+/// A request as the project list shows it: trimmed, cut to [`PROMPT_SHOWN`] characters.
+fn shown_prompt(p: &str) -> String {
+    let p = p.trim();
+    match p.char_indices().nth(PROMPT_SHOWN) {
+        Some((i, _)) => format!("{}…", &p[..i]),
+        None => p.to_string(),
+    }
+}
+
 /// Summarises a project's events for the project list; `None` when it has none.
 pub fn summarize(
     id: &str,
@@ -258,13 +273,7 @@ pub fn summarize(
     };
     Some(ProjectSummary {
         id: id.to_string(),
-        prompt: prompt.map(|p| {
-            let p = p.trim();
-            match p.char_indices().nth(PROMPT_SHOWN) {
-                Some((i, _)) => format!("{}…", &p[..i]),
-                None => p.to_string(),
-            }
-        }),
+        prompt: prompt.as_deref().map(shown_prompt),
         status: status.to_string(),
         started: Some(first.ts.clone()),
         finished: end.map(|(_, e)| e.ts.clone()),
@@ -463,6 +472,16 @@ impl AppState {
         if self.0.bus.backend_name().is_none() || lock(&self.0.runs).contains_key(id) {
             return;
         }
+        // A finished project whose stream has expired (its log archived in the store): Redis
+        // holds nothing, the store its whole log. It is replayed from a local copy.
+        if !self.0.bus.contains(id.as_str())
+            && !self.0.config.event_log(id).is_file()
+            && let Some(store) = self.0.config.store.clone()
+            && matches!(self.0.bus.load(id.as_str()).await, Ok(0))
+            && self.fetch_archived(&store, id).await
+        {
+            return;
+        }
         match self.0.bus.follow(id.as_str()).await {
             Ok(()) => {
                 if self.has_events(id) {
@@ -471,6 +490,39 @@ impl AppState {
             }
             Err(e) => {
                 tracing::warn!(project = %id, error = %e, "cannot follow the project in the shared event log")
+            }
+        }
+    }
+
+    /// Copies `id`'s archived log from the store to `runs/<id>/events.jsonl` (whole, then
+    /// renamed into place) and indexes it; true when there was one.
+    async fn fetch_archived(&self, store: &crate::scale::ArtifactStore, id: &ProjectId) -> bool {
+        let bytes = match store.archived_log(id.as_str()).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(project = %id, error = %e, "cannot read the archived event log");
+                return false;
+            }
+        };
+        let log = self.0.config.event_log(id);
+        let part = self.0.config.run_dir(id).join(format!(".{EVENT_LOG}.part"));
+        let written = std::fs::create_dir_all(self.0.config.run_dir(id))
+            .and_then(|()| std::fs::write(&part, &bytes))
+            .and_then(|()| std::fs::rename(&part, &log));
+        if let Err(e) = written {
+            tracing::warn!(project = %id, error = %e, "cannot keep the archived event log");
+            return false;
+        }
+        match self.restore_one(id, &log) {
+            Ok(n) => {
+                tracing::info!(project = %id, events = n, "finished project read from its archived log");
+                self.notify_created();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(project = %id, error = %e, "archived event log not loaded");
+                false
             }
         }
     }
@@ -584,6 +636,16 @@ impl AppState {
         if self.project_exists(id) || self.0.bus.load(id.as_str()).await.unwrap_or(0) > 0 {
             return Err(AppError::ProjectExists(id.to_string()));
         }
+        // A finished project whose stream has expired is in the store only.
+        if let Some(store) = &self.0.config.store {
+            let archived = store
+                .has(id.as_str(), crate::scale::ARCHIVED_LOG)
+                .await
+                .map_err(|e| AppError::StoreUnavailable(e.to_string()))?;
+            if archived {
+                return Err(AppError::ProjectExists(id.to_string()));
+            }
+        }
         let job =
             crate::scale::RunJob::from_request(id.as_str(), &req).map_err(AppError::BadRequest)?;
         queue.push(job).await.map_err(AppError::internal)?;
@@ -591,7 +653,126 @@ impl AppState {
         tracing::info!(project = %id, "run queued");
         self.follow_shared(id).await;
         self.notify_created();
+        self.record_end_when_over(id, req.prompt.clone(), queue.index().clone());
         Ok(())
+    }
+
+    /// Under `--redis`: stores the project's summary in the shared project list when its log
+    /// reaches a terminal event (the server that queued a run follows it to the end).
+    fn record_end_when_over(
+        &self,
+        id: &ProjectId,
+        prompt: String,
+        index: crate::scale::ProjectIndex,
+    ) {
+        let state = self.clone();
+        let id = id.clone();
+        let mut sub = self.0.bus.subscribe(id.as_str(), 0);
+        let stop = self.0.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    n = sub.next() => n,
+                    () = stop.cancelled() => return,
+                };
+                match next {
+                    Some(e) if e.event.is_terminal() => break,
+                    Some(_) => {}
+                    None => return,
+                }
+            }
+            let events = state.0.bus.history(id.as_str());
+            let Some(summary) = summarize(id.as_str(), &events, false, Some(prompt)) else {
+                return;
+            };
+            if let Err(e) = index.record_end(&summary).await {
+                tracing::warn!(project = %id, error = %e, "the finished project's summary is not in the shared list; the next listing makes it from the log");
+            }
+        });
+    }
+
+    /// `GET /api/projects`: this server's projects and, under `--redis`, every project any
+    /// server of the same Redis queued, newest first. A shared project this server follows
+    /// is summarised from its copy; another from its stored summary, or, while it has none,
+    /// from its event stream (`queued` while it has no events).
+    pub async fn list_projects(&self) -> Result<Vec<ProjectSummary>, AppError> {
+        let mut out = self.projects();
+        let Some(queue) = self.0.queue.clone() else {
+            return Ok(out);
+        };
+        let index = queue.index();
+        let unavailable = |e: String| {
+            tracing::warn!(error = %e, "shared project list");
+            AppError::SharedUnavailable(e)
+        };
+        let listed = index.list().await.map_err(unavailable)?;
+        // Sort key: the first event's time, else the time the run was queued.
+        let mut queued_at: HashMap<String, String> = HashMap::new();
+        let mut pending = Vec::new();
+        for p in listed {
+            if let Some(q) = &p.queued {
+                queued_at.insert(p.id.clone(), q.clone());
+            }
+            if let Some(local) = out.iter_mut().find(|o| o.id == p.id) {
+                if local.prompt.is_none() {
+                    local.prompt = p.prompt.as_deref().map(shown_prompt);
+                }
+                continue;
+            }
+            match p.summary {
+                Some(mut s) => {
+                    if s.prompt.is_none() {
+                        s.prompt = p.prompt.as_deref().map(shown_prompt);
+                    }
+                    out.push(s);
+                }
+                None => pending.push(p),
+            }
+        }
+        let ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
+        let ends = index.ends(&ids).await.map_err(unavailable)?;
+        for (p, ends) in pending.into_iter().zip(ends) {
+            let prompt = p.prompt.clone();
+            let summary = match ends {
+                None => ProjectSummary {
+                    id: p.id.clone(),
+                    prompt: prompt.as_deref().map(shown_prompt),
+                    status: "queued".into(),
+                    started: None,
+                    finished: None,
+                    model: None,
+                    metric: None,
+                    events: 0,
+                },
+                Some((_, last)) if last.event.is_terminal() => {
+                    // Ended: summarise the whole log once and store it for every server.
+                    let events = index.log(&p.id).await.map_err(unavailable)?;
+                    let Some(s) = summarize(&p.id, &events, false, prompt) else {
+                        continue;
+                    };
+                    if let Err(e) = index.record_end(&s).await {
+                        tracing::warn!(project = %p.id, error = %e, "summary not stored in the shared list");
+                    }
+                    s
+                }
+                Some((first, last)) => {
+                    let Some(mut s) = summarize(&p.id, &[first, last.clone()], true, prompt) else {
+                        continue;
+                    };
+                    s.events = last.seq;
+                    s
+                }
+            };
+            out.push(summary);
+        }
+        let key = |s: &ProjectSummary| {
+            s.started
+                .clone()
+                .or_else(|| queued_at.get(&s.id).cloned())
+                .unwrap_or_default()
+        };
+        out.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
     }
 
     /// Starts a run for a project that has none yet.
@@ -655,6 +836,16 @@ impl AppState {
             if let Err(e) = state.0.bus.flush_backend(id.as_str()).await {
                 tracing::error!(project = %id, error = %e, "the run's events did not all reach the shared event log");
             }
+            if let Some(store) = &state.0.config.store {
+                let log = state.0.bus.history(id.as_str());
+                let dir = state.0.config.run_dir(&id);
+                match store.archive_run(id.as_str(), Some(&dir), &log).await {
+                    Ok(n) => tracing::info!(project = %id, objects = n, "run folder archived"),
+                    Err(e) => {
+                        tracing::error!(project = %id, error = %e, "run folder not archived in the store")
+                    }
+                }
+            }
             // The JSONL sink has written the whole log (wait() joins the sinks): keep only a
             // summary in memory, and replay from the file from now on.
             state.evict(&id);
@@ -693,7 +884,8 @@ impl AppState {
             .filter_map(|id| {
                 let pid = ProjectId::parse(&id).ok()?;
                 let events = self.0.bus.history(&id);
-                let is_running = running.contains(&pid);
+                // Under a shared bus, a log without an end is a run on a worker.
+                let is_running = running.contains(&pid) || self.shared_bus();
                 summarize(&id, &events, is_running, self.prompt(&pid))
             })
             .collect();

@@ -11,6 +11,9 @@
 //! into it. Printed per row: delivered events, p50/p99/max latency, server memory per
 //! connection (the server process's RSS growth once every client is connected, divided by the
 //! clients), and clients dropped (closed by the server, errors, or connections that failed).
+//!
+//! `--redis`: two `automl serve --redis` processes on one Redis instead, fed by a publisher in
+//! a worker's place (see `redis_mode.rs`; figures in docs/scale-out.md).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,6 +24,8 @@ use clap::Parser;
 use futures::StreamExt;
 use std::io::{BufRead, Write};
 use tokio_tungstenite::tungstenite::Message;
+
+mod redis_mode;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -39,9 +44,16 @@ struct Args {
     /// Internal: run as the client process.
     #[arg(long, hide = true)]
     role_clients: Option<String>,
+    /// Two `automl serve --redis` processes and a publisher writing to Redis Streams instead
+    /// of one in-process server (see `redis_mode`).
+    #[arg(long)]
+    redis: bool,
+    /// The `automl` binary for `--redis` (default: beside this one).
+    #[arg(long)]
+    automl: Option<std::path::PathBuf>,
 }
 
-fn now_ns() -> u128 {
+pub(crate) fn now_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -60,7 +72,7 @@ fn rss_kib() -> u64 {
 }
 
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct ClientReport {
+pub(crate) struct ClientReport {
     connected: usize,
     failed_connects: usize,
     dropped: usize,
@@ -88,6 +100,9 @@ fn main() -> std::process::ExitCode {
     };
     if let Some(spec) = args.role_clients.clone() {
         return rt.block_on(clients_role(&spec));
+    }
+    if args.redis {
+        return rt.block_on(redis_mode::driver(&args));
     }
     rt.block_on(driver(args))
 }
@@ -295,6 +310,8 @@ async fn clients_role(spec: &str) -> std::process::ExitCode {
     };
     let n: usize = n.parse().unwrap_or(0);
     let ids: Vec<String> = ids.split(',').map(str::to_string).collect();
+    // One server, or several (`--redis`): a project's clients are spread over all of them.
+    let addrs: Vec<String> = addr.split(',').map(str::to_string).collect();
     let rss0 = rss_kib();
     let mut sockets = Vec::with_capacity(n);
     let mut failed = 0usize;
@@ -302,6 +319,7 @@ async fn clients_role(spec: &str) -> std::process::ExitCode {
     for chunk_start in (0..n).step_by(200) {
         let mut wave = Vec::new();
         for c in chunk_start..(chunk_start + 200).min(n) {
+            let addr = &addrs[(c / ids.len()) % addrs.len()];
             let url = format!("ws://{addr}/ws/projects/{}?since=0", ids[c % ids.len()]);
             wave.push(tokio::spawn(async move {
                 for _ in 0..3 {

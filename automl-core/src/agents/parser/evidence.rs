@@ -430,7 +430,7 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         // Content the model must write or transform, named by its verb and its output rather
         // than by "generation": a rewrite, a reply, a headline, a sharper picture.
         c(
-            r"\b(rewrit(e|es|ing)\s+(it|them|each|every|all|our|my|these|those|their)|upscal\w*|super[- ]resolution|sharpen\w*|coloui?ri[sz]\w*|inpaint\w*|style transfer|text[- ]to[- ]sql|into sql)\b|\b(write|writes|writing|produce|produces|draft|drafts|compose|composes)\s+(a\s|an\s|the\s|one\s|each\s)?([\w-]+\s){0,3}?(summary|summaries|headlines?|captions?|repl(y|ies)|descriptions?|stor(y|ies)|poems?|letters?)\b|\bcontinue\s(it|them|the\s(story|text|sentence|paragraph))\b|\b(correct|correcting|fix|fixing)\s(the\s)?(grammar|spelling|typos)\b|\b(repl(y|ies)|respond\w*|answer\w*)\s(to\s)?([\w-]+\s){0,3}automatically\b|\b(turn|convert|transform)s?\s([\w-]+\s){1,4}into\s([\w-]+\s){0,2}(versions?|style)\b",
+            r"\b(rewrit(e|es|ing)\s+(it|them|each|every|all|our|my|these|those|their)|upscal\w*|super[- ]resolution|sharpen\w*|colou?ri[sz]\w*|inpaint\w*|style transfer|text[- ]to[- ]sql|into sql)\b|\b(write|writes|writing|produce|produces|draft|drafts|compose|composes)\s+(a\s|an\s|the\s|one\s|each\s)?([\w-]+\s){0,3}?(summary|summaries|headlines?|captions?|repl(y|ies)|descriptions?|stor(y|ies)|poems?|letters?)\b|\bcontinue\s(it|them|the\s(story|text|sentence|paragraph))\b|\b(correct|correcting|fix|fixing)\s(the\s)?(grammar|spelling|typos)\b|\b(repl(y|ies)|respond\w*|answer\w*)\s(to\s)?([\w-]+\s){0,3}automatically\b|\b(turn|convert|transform)s?\s([\w-]+\s){1,4}into\s([\w-]+\s){0,2}(versions?|style)\b",
             Unsupported("generation"),
             2.5,
         ),
@@ -536,6 +536,97 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         c(
             r"\b(anomal(y|ies|ous)|outliers?|novelty detection|look(s)? like the rest|unlike the rest)\b",
             Unsupported("anomaly_detection"),
+            2.5,
+        ),
+        // --- round 5: what the output IS, by its form
+        // A made artefact: a verb of making with a piece of writing, code or a picture as its
+        // object ("write catchy titles", "generate product photos", "write the SQL query") is
+        // generation, whatever the artefact is called. Only as a command or a request ("to
+        // write", "that writes", at the start of a clause): "students write essays" and "the
+        // camera produces images" describe the data.
+        c(
+            r"(^|[.!?:;,\n]\s*|\b(to|please|can|could|would|should|will|must|that|which|who|and|then|automatically|you|it|me|us|i|we)\s+)(generat(e|es|ing)|creat(e|ing)|writ(e|es|ing)|draft(s|ing)?|produc(e|ing)|compos(e|es|ing)|render(ing)?|synthesi[sz](e|es|ing)|come up with|invent)\s+(me\s+|us\s+)?((a|an|the|one|new|some|short|catchy|realistic|fake|synthetic|original)\s+)*([\w'-]+\s+){0,3}?(titles?|names?|slogans?|taglines?|headlines?|descriptions?|summar(y|ies)|captions?|repl(y|ies)|responses?|e-?mails?|letters?|tweets?|ad copy|copy|paragraphs?|articles?|essays?|stor(y|ies)|poems?|lyrics|jokes?|quiz(zes)?|sql|quer(y|ies)|code|scripts?|programs?|translations?|subtitles?|digests?|abstracts?|alt[- ]text|images?|pictures?|photos?|photographs?|illustrations?|artwork|drawings?|logos?|icons?|avatars?|portraits?|videos?|animations?|music|melod(y|ies)|songs?|voices?)\b",
+            Unsupported("generation"),
+            3.0,
+        ),
+        // Answering people's questions (a help bot, an assistant over documents) is question
+        // answering, whoever asks: "answers employees' questions", "responds to staff queries".
+        // Only as an ask ("a bot that answers", "answer our ..."): "humans are good at answering
+        // questions" and "our chatbot answers questions" describe the context.
+        c(
+            r"(^|[.!?:;,\n]\s*|\b(to|please|can|could|would|should|will|must|that|which|who|and|then|automatically|it|i|we)\s+)((answer|answers)\s+(the\s+|our\s+|their\s+|any\s+|all\s+)?([\w'-]+\s+){0,2}?(questions?|quer(y|ies)|faqs?|inquir(y|ies)|enquir(y|ies))|(respond|responds|reply|replies)\s+to\s+(the\s+|our\s+|their\s+|any\s+|all\s+)?([\w'-]+\s+){0,2}?questions?)\b|\b(bot|assistant|agent|copilot)\s+(that|which|to)\s+(answer|respond|repl|help)\w*",
+            Unsupported("question_answering"),
+            3.0,
+        ),
+        // Sounds named by their source: a podcast, a voice note, a cough, a phone call, a
+        // sentence read aloud are recordings of sound.
+        c(
+            r"\b(podcasts?|radio (shows?|broadcasts?|programs?)|voicemails?|voice (notes?|messages?|memos?|recordings?|clips?)|cough(s|ing)?|snor(e|es|ing)|sneez\w*|crying|barking|gunshots?|sirens?|phone calls?|call (recordings?|audio)|audiobooks?|dictations?|wake[- ]?words?|hot[- ]?words?|bird ?calls?|heart sounds?|lung sounds?|pronunciation|read(s|ing)? (it |them |a [\w-]+ )?(aloud|out loud))\b",
+            Modality(crate::event::Modality::Audio),
+            2.0,
+        ),
+        // Speech turned into text, and who speaks when, are tasks on recordings.
+        c(
+            r"\btranscri(be|bes|bing|ption)\b[^.;\n]{0,60}?\b(recordings?|calls?|audio|speech|interviews?|meetings?|voice\w*|podcasts?|episodes?|lectures?|dictations?|conversations?|videos?|voicemails?)\b|\bwho (is )?(speaking|talking|speaks|talks)\b|\bdiari[sz]ation\b",
+            Unsupported("speech_recognition"),
+            3.0,
+        ),
+        c(
+            r"\btranscri(be|bes|bing|ption)\b[^.;\n]{0,60}?\b(recordings?|calls?|audio|speech|interviews?|meetings?|voice\w*|podcasts?|episodes?|lectures?|dictations?|voicemails?)\b|\bwho (is )?(speaking|talking|speaks|talks)\b|\bdiari[sz]ation\b",
+            Modality(crate::event::Modality::Audio),
+            2.0,
+        ),
+        // A yes/no asked of the future or of a case: "predict if a trial converts", "tell me
+        // whether ...", "which members are about to cancel" ("hard to tell whether" is not an
+        // ask).
+        c(
+            r"\b(predict\w*|forecast\w*|know|determin\w*|check\w*|decid\w*|guess\w*|find out|estimat\w*|flag\w*)\s+(if|whether)\b|\b(tell|let)\s+(me|us|them|the [\w-]+)\s+(know\s+)?(if|whether)\b|\bwhich\s+([\w-]+\s+){1,2}?(will|would|are going to|are about to|are likely to|is likely to|is going to|is about to)\b",
+            Classification,
+            2.5,
+        ),
+        // A statistic of a quantity ("the average daily rate", "expected power", "the total
+        // spend") is a number.
+        c(
+            r"\b(predict\w*|estimat\w*|forecast\w*|want|need|get|give|compute|calculate|model)\b[^.;\n]{0,30}?\b(average|mean|median|total|expected|typical|fair|annual|lifetime|cumulative)\s+[a-z][\w-]*",
+            Regression,
+            2.0,
+        ),
+        // A target named like a column whose last part is a quantity ("predict sold_price",
+        // "estimate delivery_minutes").
+        c(
+            r"\b(predict\w*|estimat\w*|forecast\w*|target\w*)\s*:?\s+(the\s+)?`?[a-z0-9]+_([a-z0-9]+_)*(price|cost|amount|count|value|sales|revenue|time|minutes|mins|hours|days|duration|age|weight|score|rate|total|qty|quantity|kg|km|usd|eur|pct|percent|mw|kw|kwh|volume|level|size|length|height|income|spend|units)\b",
+            Regression,
+            2.5,
+        ),
+        // An aggregate over a period ("average daily rate", "total monthly spend") is one
+        // number per row, not a series: it takes back what the period word gave.
+        c(
+            r"\b(average|mean|median|max(imum)?|min(imum)?|total|avg)\s+(daily|weekly|monthly|hourly|yearly)\b",
+            Modality(crate::event::Modality::TimeSeries),
+            -0.6,
+        ),
+        // Readings at a fixed step ("readings every 30 min", "half-hourly") are a series.
+        c(
+            r"\b(half|quarter)[- ]hour(ly|s)?\b|\b(readings?|measurements?|samples?|values?|observations?|data ?points?|snapshots?)\s+(every|each|per)\s+(\d+\s*)?(ms|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|days?)\b",
+            Modality(crate::event::Modality::TimeSeries),
+            2.0,
+        ),
+        // How much to make or order for the coming periods is a forecast of demand.
+        c(
+            r"\bhow (many|much)\b[^.?;\n]{0,60}?\b(should|must|to|do)\s+([\w'-]+\s+){0,2}?(bake|order|stock|produce|prepare|buy|cook|staff|reorder|restock|schedule)\b",
+            Modality(crate::event::Modality::TimeSeries),
+            1.8,
+        ),
+        // Kinds of writing the earlier lists lack: clauses, speeches, manuals, patents, CVs.
+        c(
+            r"\b(clauses?|contracts|memos?|speeches|lyrics|poems?|subtitles?|chat ?logs?|chats|manuals?|handbooks?|leaflets?|brochures?|pdfs?|judg(e)?ments|rulings|patents?|resumes|cvs|cover letters?|press releases?|blog posts?|forum posts?|(clinical|medical|doctors'?|case|meeting|field|nursing) notes)\b",
+            Modality(crate::event::Modality::Text),
+            0.9,
+        ),
+        // Maximising or minimising a business quantity is choosing a plan.
+        c(
+            r"\b(maximi[sz]\w*|minimi[sz]\w*)\s+(the\s+|our\s+|total\s+)*(margin|margins|profits?|revenue|costs?|overtime|waste|emissions|fuel( use)?|travel time|idle time|downtime|empty (miles|km)|delays?)\b",
+            Unsupported("optimisation"),
             2.5,
         ),
     ]
@@ -690,13 +781,18 @@ static PURPOSE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The byte ranges of the sentences of `text` that state the task (see [`TASK_SENTENCE`]).
 pub(super) fn task_sentences(text: &str) -> Vec<(usize, usize)> {
+    // A negated task verb ("no need for a prediction model") states no task.
+    let plain = blank_bytes(text, &negated_spans(text));
     let mut out = Vec::new();
     let mut start = 0;
     for (i, ch) in text.char_indices() {
         let end = i + ch.len_utf8();
         let boundary = matches!(ch, '.' | '!' | '?' | ';' | '\n');
         if boundary || end == text.len() {
-            if let Some(v) = TASK_SENTENCE.find(&text[start..end]) {
+            let found = TASK_SENTENCE
+                .find(&plain[start..end])
+                .or_else(|| IMPERATIVE.find(&plain[start..end]));
+            if let Some(v) = found {
                 // What follows "so that", "in order to" is what the answer is for, not the
                 // task: it ends the task clause.
                 let stop = PURPOSE
@@ -706,6 +802,28 @@ pub(super) fn task_sentences(text: &str) -> Vec<(usize, usize)> {
                 out.push((start, stop));
             }
             start = end;
+        }
+    }
+    out
+}
+
+/// A sentence that opens with a command to plan or to make something ("Optimise the price of
+/// ...", "Generate a caption ...") states the task too. Generic verbs ("find", "build") are
+/// left out: "Find and blur the plates" is stated by the sentence that says what is wanted.
+static IMPERATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(please\s+)?(optimi[sz]e|maximi[sz]e|minimi[sz]e|generate|write|draft|translate|summari[sz]e|transcribe|colou?ri[sz]e)\b")
+        .expect("static regex")
+});
+
+/// `text` with the bytes in `spans` replaced by spaces, byte offsets kept (a multi-byte
+/// character becomes as many spaces as it had bytes).
+fn blank_bytes(text: &str, spans: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, ch) in text.char_indices() {
+        if spans.iter().any(|(a, b)| i >= *a && i < *b) {
+            out.extend(std::iter::repeat_n(' ', ch.len_utf8()));
+        } else {
+            out.push(ch);
         }
     }
     out

@@ -833,6 +833,15 @@ impl Scores {
     }
 }
 
+/// The score of modality `m` in `modal`.
+fn score_of(modal: &[(Modality, f64)], m: Modality) -> f64 {
+    modal
+        .iter()
+        .find(|(mm, _)| *mm == m)
+        .map(|x| x.1)
+        .unwrap_or(0.0)
+}
+
 /// Parses a request with the embedded rules.
 pub fn parse(text: &str) -> Intent {
     let lower = text.to_lowercase();
@@ -898,8 +907,12 @@ pub fn parse(text: &str) -> Intent {
                     | "information_extraction"
             ) || (tt == "generation" && !IMAGE_OUTPUT.is_match(&lower))
             {
-                if modality == Modality::Tabular {
-                    // Answering, tagging, translating and writing are about text.
+                // Answering, tagging, translating and writing are about text, unless the
+                // brief names a table as the input and no text at all ("generate a
+                // description for each row of our product table").
+                let text_score = score_of(&modal, Modality::Text);
+                let table_named = score_of(&modal, Modality::Tabular) >= TABULAR_PRIOR + 2.5;
+                if modality == Modality::Tabular && (text_score > 0.0 || !table_named) {
                     modality = Modality::Text;
                 }
             }
@@ -1415,6 +1428,117 @@ mod tests {
         );
         assert!(i.supported, "{i:?}");
         assert_eq!(i.objective, Objective::Classification, "{i:?}");
+    }
+
+    /// Round 5: artefacts, answers, sounds by their source, yes/no asks, statistics.
+    #[test]
+    fn a_made_artefact_is_generation_but_a_described_habit_is_not() {
+        refused_as(
+            "Please write the SQL for each analyst question; we keep 300 worked examples.",
+            "generation",
+        );
+        refused_as(
+            "Come up with five names for our new oat drink brand.",
+            "generation",
+        );
+        refused_as("Colorize scanned postcards from the 1920s.", "generation");
+        // Said of what people or devices do, writing is the data, not the ask.
+        let i = parse("Pupils write essays and teachers mark them from 0 to 10; predict the mark.");
+        assert!(i.supported, "{i:?}");
+        let i = parse(
+            "The line camera produces images of every bottle; classify each as sealed or leaking.",
+        );
+        assert!(i.supported, "{i:?}");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+    }
+
+    #[test]
+    fn generation_from_a_named_table_stays_tabular() {
+        let i = parse(
+            "From our catalogue table with sku, colour, size, material and price columns, generate a description for every row.",
+        );
+        assert!(!i.supported, "{i:?}");
+        assert_eq!(i.modality, Modality::Tabular, "{i:?}");
+        let i = parse("Write a friendly description for each of our hiking trails.");
+        assert!(!i.supported, "{i:?}");
+        assert_eq!(i.modality, Modality::Text, "{i:?}");
+    }
+
+    #[test]
+    fn answering_anyones_questions_is_question_answering() {
+        refused_as(
+            "I want an assistant that answers our drivers' questions about the fuel card rules.",
+            "question_answering",
+        );
+        // Questions answered in the past are data; the ask is a number.
+        let i = parse(
+            "Agents answered 40k customer questions last year; predict how many minutes each took.",
+        );
+        assert!(i.supported, "{i:?}");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+    }
+
+    #[test]
+    fn sounds_named_by_their_source_are_audio() {
+        let i = parse("Spot which voicemails were left by robocallers.");
+        assert_eq!(i.modality, Modality::Audio, "{i:?}");
+        assert!(!i.supported, "{i:?}");
+        let i = parse("Tell snoring apart from apnea episodes in the bedroom recordings.");
+        assert_eq!(i.modality, Modality::Audio, "{i:?}");
+        let i = parse("Transcribe the board meetings we recorded last year into minutes.");
+        assert_eq!(i.modality, Modality::Audio, "{i:?}");
+        assert!(!i.supported, "{i:?}");
+        let i = parse("In each interview tape, mark who is talking and when.");
+        assert_eq!(i.modality, Modality::Audio, "{i:?}");
+    }
+
+    #[test]
+    fn yes_no_asks_and_statistics_of_quantities() {
+        let i = parse("From the loyalty table, predict if a shopper comes back within 30 days.");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        let i = parse("Gym sheet: age, plan, visits. Which subscribers will lapse before renewal?");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        let i =
+            parse("Give me the expected monthly spend of each new tenant from the lease sheet.");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+        // An aggregate over a period is one number per row, not a series.
+        let i = parse(
+            "Predict the average weekly spend of each card holder from their age, region and income.",
+        );
+        assert_eq!(i.modality, Modality::Tabular, "{i:?}");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+        // A target named like a column with a quantity part is a number, though another
+        // column lists its values in brackets.
+        let i = parse(
+            "Laptops table: cpu, ram_gb, ssd_gb, quality_tier (low/mid/high), resale_price. Predict resale_price.",
+        );
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+    }
+
+    #[test]
+    fn readings_at_a_step_and_how_much_to_make_are_series() {
+        let i = parse(
+            "Soil moisture readings every 20 min from 300 fields over two seasons; predict the moisture for the next day.",
+        );
+        assert_eq!(i.modality, Modality::TimeSeries, "{i:?}");
+        let i = parse(
+            "How many salads should the canteen prepare? We keep the count sold per day since 2021.",
+        );
+        assert_eq!(i.modality, Modality::TimeSeries, "{i:?}");
+        assert_eq!(i.objective, Objective::Regression, "{i:?}");
+    }
+
+    #[test]
+    fn clauses_are_text_and_maximising_a_margin_is_a_plan() {
+        let i = parse(
+            "Sort the clauses of our supplier contracts into liability, payment or termination.",
+        );
+        assert_eq!(i.modality, Modality::Text, "{i:?}");
+        assert_eq!(i.objective, Objective::Classification, "{i:?}");
+        refused_as(
+            "We need no forecasting model. Set the shelf prices of our 300 wines to maximise margin.",
+            "optimisation",
+        );
     }
 
     #[test]
