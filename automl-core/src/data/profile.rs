@@ -177,8 +177,7 @@ fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> Co
         n_unique = counts.len() as u64;
         top = top_values(counts.iter().map(|(v, c)| ((*v).to_string(), *c)));
         let sample: Vec<&str> = strings.iter().flatten().take(2000).collect();
-        let words: usize = sample.iter().map(|s| s.split_whitespace().count()).sum();
-        mean_words = words as f64 / sample.len().max(1) as f64;
+        mean_words = crate::data::text::mean_words(sample.iter().copied());
         date_like = !sample.is_empty()
             && sample.iter().filter(|s| looks_like_date(s)).count() * 100 >= sample.len() * 95;
         bool_like = n_unique == 2
@@ -210,7 +209,9 @@ fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> Co
         } else {
             ColumnKind::Numeric
         }
-    } else if mean_words >= 4.0 || short_text(mean_words, n_unique, non_missing, n_rows) {
+    } else if mean_words >= crate::data::text::FREE_TEXT_WORDS
+        || short_text(mean_words, n_unique, non_missing, n_rows)
+    {
         ColumnKind::Text
     } else if n_rows > 20 && n_unique as f64 >= 0.95 * non_missing as f64 {
         ColumnKind::Identifier
