@@ -484,20 +484,21 @@ impl GbdtModel {
         m.pipeline.validate()?;
         let mut width = 0usize;
         for c in &m.encoder.columns {
-            if let TreeColumn::Text { buckets, .. } = c {
-                if *buckets == 0 || *buckets > MAX_TEXT_BUCKETS {
+            match c {
+                TreeColumn::Text { buckets, .. }
+                    if *buckets == 0 || *buckets > MAX_TEXT_BUCKETS =>
+                {
                     return Err(format!(
                         "a text column has {buckets} buckets (1 to {MAX_TEXT_BUCKETS} allowed)"
                     ));
                 }
-            }
-            if let TreeColumn::Words { words, .. } = c {
-                if words.len() > MAX_SAVED_WORDS {
+                TreeColumn::Words { words, .. } if words.len() > MAX_SAVED_WORDS => {
                     return Err(format!(
                         "a text column has {} words (at most {MAX_SAVED_WORDS} allowed)",
                         words.len()
                     ));
                 }
+                _ => {}
             }
             width += match c {
                 TreeColumn::Text { buckets, .. } => *buckets,
