@@ -222,15 +222,17 @@ fn many_batches_keep_every_row() {
 #[test]
 fn profile_kinds_and_warnings() {
     let d = tempfile::tempdir().expect("tmp");
-    let mut body = b"id,when,flag,const,note,city,copy,y\n".to_vec();
+    let mut body = b"id,when,flag,const,note,city,name,code,side,copy,y\n".to_vec();
     for i in 0..300u32 {
         let y = if i % 25 == 0 { "rare" } else { "common" };
         body.extend(
             format!(
-                "{i},2021-03-{:02} 10:00,{},k,the quick brown fox {i} jumps,c{},{y},{y}\n",
+                "{i},2021-03-{:02} 10:00,{},k,the quick brown fox {i} jumps,c{},make{} model{i},X{i},{} side,{y},{y}\n",
                 i % 28 + 1,
                 if i % 2 == 0 { "yes" } else { "no" },
-                i % 5
+                i % 5,
+                i % 7,
+                if i % 3 == 0 { "north" } else { "south" }
             )
             .as_bytes(),
         );
@@ -250,6 +252,11 @@ fn profile_kinds_and_warnings() {
     assert_eq!(k("const"), ColumnKind::Constant);
     assert_eq!(k("note"), ColumnKind::Text);
     assert_eq!(k("city"), ColumnKind::Categorical);
+    // A few words per value, mostly unique: short text (its words are the features), where a
+    // single token per unique value is an identifier and a few repeated phrases are categories.
+    assert_eq!(k("name"), ColumnKind::Text);
+    assert_eq!(k("code"), ColumnKind::Identifier);
+    assert_eq!(k("side"), ColumnKind::Categorical);
     let w = p.warnings.join("\n");
     assert!(w.contains("\"id\" looks like an identifier"), "{w}");
     assert!(w.contains("\"const\" is constant"), "{w}");

@@ -93,6 +93,19 @@ static DATE_RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| 
     .expect("static regex")
 });
 
+/// Whether a string column of a few words per value is short text rather than categories or
+/// identifiers: names and titles ("chevrolet chevelle malibu", "Ketchikan International
+/// Airport") that rarely repeat whole but share words (a make, "International") that carry the
+/// signal. Such a column is mostly unique (at least half its values distinct) or has more
+/// distinct values than the trees give codes to; its words are then its features, where a
+/// category code would be seen once and an identifier would be dropped.
+fn short_text(mean_words: f64, n_unique: u64, non_missing: u64, n_rows: usize) -> bool {
+    n_rows > 20
+        && mean_words >= 2.0
+        && n_unique > 30
+        && (n_unique * 2 >= non_missing || n_unique > 250)
+}
+
 /// True when a text value looks like a date or a date-time.
 pub fn looks_like_date(s: &str) -> bool {
     DATE_RE.is_match(s.trim())
@@ -164,8 +177,7 @@ fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> Co
         n_unique = counts.len() as u64;
         top = top_values(counts.iter().map(|(v, c)| ((*v).to_string(), *c)));
         let sample: Vec<&str> = strings.iter().flatten().take(2000).collect();
-        let words: usize = sample.iter().map(|s| s.split_whitespace().count()).sum();
-        mean_words = words as f64 / sample.len().max(1) as f64;
+        mean_words = crate::data::text::mean_words(sample.iter().copied());
         date_like = !sample.is_empty()
             && sample.iter().filter(|s| looks_like_date(s)).count() * 100 >= sample.len() * 95;
         bool_like = n_unique == 2
@@ -197,7 +209,9 @@ fn profile_column(name: &str, col: &arrow::array::ArrayRef, n_rows: usize) -> Co
         } else {
             ColumnKind::Numeric
         }
-    } else if mean_words >= 4.0 {
+    } else if mean_words >= crate::data::text::FREE_TEXT_WORDS
+        || short_text(mean_words, n_unique, non_missing, n_rows)
+    {
         ColumnKind::Text
     } else if n_rows > 20 && n_unique as f64 >= 0.95 * non_missing as f64 {
         ColumnKind::Identifier

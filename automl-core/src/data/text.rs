@@ -5,6 +5,21 @@
 
 use std::collections::HashMap;
 
+/// Mean words per value from which a string column is free text (messages, reviews): the
+/// text is then what the task is about. Below it, a text column is short text (names,
+/// titles), one feature among the others.
+pub const FREE_TEXT_WORDS: f64 = 4.0;
+
+/// Mean whitespace-separated words per value over the first 2,000 present values.
+pub fn mean_words<'a>(values: impl IntoIterator<Item = &'a str>) -> f64 {
+    let (mut n, mut words) = (0usize, 0usize);
+    for v in values.into_iter().take(2000) {
+        n += 1;
+        words += v.split_whitespace().count();
+    }
+    words as f64 / n.max(1) as f64
+}
+
 /// An n-gram must appear in at least this many training documents to be kept.
 pub const MIN_DF: u32 = 2;
 /// Most n-grams kept per text column (the highest document frequencies).
@@ -249,5 +264,21 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
         assert!(rows[1].is_empty(), "no kept gram in unseen text");
         assert!(rows[2].is_empty(), "missing text gives no entries");
+    }
+
+    /// Names and titles are short text, messages free text; the mean reads at most 2,000 values.
+    #[test]
+    fn mean_words_tells_short_from_free_text() {
+        let names = [
+            "chevrolet chevelle malibu",
+            "buick skylark 320",
+            "ford torino",
+        ];
+        assert!(mean_words(names) < FREE_TEXT_WORDS);
+        let sms = ["Free entry in 2 a wkly comp to win FA Cup final tkts"];
+        assert!(mean_words(sms) >= FREE_TEXT_WORDS);
+        assert_eq!(mean_words(std::iter::empty()), 0.0);
+        let many = std::iter::repeat_n("one", 2000).chain(std::iter::repeat_n("a b c d e f", 10));
+        assert_eq!(mean_words(many), 1.0);
     }
 }

@@ -5,6 +5,11 @@ use std::sync::Arc;
 use crate::conductor::run::{RunState, blocking};
 use crate::data::Dataset;
 use crate::data::preprocess;
+use crate::data::text;
+
+/// Features a text column counts as in the trainers' cost models (the most word features the
+/// trees take from one column).
+const TEXT_COST_FEATURES: usize = 256;
 use crate::data::timeseries::ForecastData;
 use crate::error::{AutomlError, Result};
 use crate::event::{Event, FeatureStep, PreprocessSummary, SplitSizes, Stage, TaskKind};
@@ -127,11 +132,18 @@ impl RunState {
             .ok_or_else(|| AutomlError::Internal("no input".into()))?;
         Ok(match input {
             TrainInput::Tabular(d) => TaskSpec {
-                modality: if d.pipeline.steps.iter().any(|s| {
-                    matches!(
-                        s,
-                        FeatureStep::TextHash { .. } | FeatureStep::TextTfidf { .. }
-                    )
+                // Text when a text column is free text; short text (names, titles) is one
+                // feature among others and leaves the task tabular.
+                modality: if d.pipeline.steps.iter().any(|s| match s {
+                    FeatureStep::TextHash { column, .. }
+                    | FeatureStep::TextTfidf { column, .. } => {
+                        d.train_rows.column_by_name(column).is_some_and(|c| {
+                            let values = crate::data::column_str(c);
+                            text::mean_words(values.iter().flatten().map(String::as_str))
+                                >= text::FREE_TEXT_WORDS
+                        })
+                    }
+                    _ => false,
                 }) {
                     "text".to_string()
                 } else {
@@ -139,7 +151,18 @@ impl RunState {
                 },
                 task: profile.task,
                 n_rows: d.x_train.nrows() as u64,
-                n_features: d.pipeline.width() as u64,
+                // For the cost models, a text column counts as TEXT_COST_FEATURES features, not
+                // its TF-IDF width: the trees see at most that many of its words, and the sparse
+                // linear model's cost follows the non-zeros (a few hundred per row at most).
+                // Counting tens of thousands of n-grams would rank the quick linear model last,
+                // and the last trainer gets the rest of the budget.
+                n_features: (d.pipeline.dense_width()
+                    + d.pipeline
+                        .steps
+                        .iter()
+                        .filter(|s| s.is_sparse())
+                        .map(|s| s.width().min(TEXT_COST_FEATURES))
+                        .sum::<usize>()) as u64,
                 n_classes: d.pipeline.classes.len() as u64,
             },
             TrainInput::Forecast(d) => TaskSpec {

@@ -326,9 +326,23 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         (data.train_rows.clone(), data.y_train.clone())
     };
     let k = data.pipeline.classes.len();
-    let encoder = TreeEncoder::fit(&data.pipeline, &rows);
-    let width = encoder.width();
     let n = rows.num_rows();
+    let fits = if cv {
+        crate::data::preprocess::CV_FOLDS
+    } else {
+        1
+    };
+    let encoder = TreeEncoder::fit_for_budget(
+        &data.pipeline,
+        &rows,
+        &targets,
+        n * fits,
+        cx.time_left().as_secs_f64(),
+    );
+    if super::no_tree_columns(&encoder, cx) {
+        return Ok(());
+    }
+    let width = encoder.width();
     let (x, _) = encoder.encode(&rows);
     let cats = encoder.categorical();
     let mappers: Vec<BinMapper> = (0..width)

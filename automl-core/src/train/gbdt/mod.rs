@@ -3,7 +3,8 @@
 //!
 //! Trees get their own encoding of the raw rows ([`TreeEncoder`]): numbers as they are with
 //! missing values as NaN (each split learns where missing values go), categories as ordinal
-//! codes split natively on category sets, free text as a small hashed bag of words. The search
+//! codes split natively on category sets, free text as indicators of its most telling words
+//! (as many as the budget affords: [`text_words_per_column`]). The search
 //! is cost-frugal: configurations go from cheap to dear, each boosts until its validation loss
 //! stops improving (early stopping), and every round checks the deadline and the cancel token,
 //! so a trial is cut short rather than overrun; loss curves stream as METRIC_SCALAR events.
@@ -55,8 +56,96 @@ pub fn load(file: &std::path::Path, json: serde_json::Value) -> Result<Box<dyn T
 }
 /// Most categories per column given their own code; rarer ones share the missing branch.
 const MAX_CATEGORIES: usize = 250;
-/// Hashed bag-of-words width for text columns (trees need far fewer than linear models).
-const TEXT_BUCKETS: usize = 256;
+/// Most word indicators one text column gives the trees.
+pub const MAX_TEXT_WORDS: usize = 256;
+/// Fewest word indicators per text column, however tight the budget (a make in a car's name,
+/// a "Christmas" in a title: a few words carry most of a short text's signal).
+pub const MIN_TEXT_WORDS: usize = 8;
+/// A word must appear in at least this many training rows to become a tree feature.
+pub const MIN_WORD_ROWS: u64 = 3;
+/// Boosting throughput the width rule assumes, in row × feature cells per second per round
+/// (the cost model of [`GbdtTrainer::candidates`]).
+const CELLS_PER_S: f64 = 5e7;
+/// Boosting rounds the width rule wants the budget to afford (some 50 configurations of 200
+/// rounds, what the local search needs to move): wider inputs would leave it too few trials.
+const ROUNDS_TO_AFFORD: f64 = 10_000.0;
+/// Most word indicators a text column may have in a saved model.
+const MAX_SAVED_WORDS: usize = 1 << 16;
+
+/// How many word indicators each of `text_columns` text columns gives the trees: what
+/// `seconds` of boosting afford on `rows` rows beside the `other_columns` other features (at
+/// [`CELLS_PER_S`] for [`ROUNDS_TO_AFFORD`] rounds), split evenly, within
+/// [`MIN_TEXT_WORDS`]..=[`MAX_TEXT_WORDS`]. Small tables get the full width; large tables on a
+/// short budget keep only their most telling words, so a text column never halves the search.
+pub fn text_words_per_column(
+    rows: usize,
+    other_columns: usize,
+    text_columns: usize,
+    seconds: f64,
+) -> usize {
+    if text_columns == 0 {
+        return 0;
+    }
+    let affordable = CELLS_PER_S * seconds.max(0.0) / (ROUNDS_TO_AFFORD * rows.max(1) as f64);
+    let spare = (affordable - other_columns as f64).max(0.0) / text_columns as f64;
+    (spare.floor() as usize).clamp(MIN_TEXT_WORDS, MAX_TEXT_WORDS)
+}
+
+/// The lowercase alphanumeric words of `text`, each once.
+fn words_of(text: &str) -> HashSet<String> {
+    text.to_lowercase()
+        .split(|ch: char| !ch.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `k` words of `values` that best separate the target, found on the training rows: each
+/// word in at least [`MIN_WORD_ROWS`] rows (and not in all) is scored by the squared error a
+/// split on its indicator removes, `n_w (n − n_w) / n · Σ_o (ȳ_w,o − ȳ_¬w,o)²` over the outputs
+/// `o` (the value for regression, each class's indicator for classification), and the best
+/// `k` are kept, ties by name. `y` holds one target per row.
+pub fn telling_words(values: &[Option<String>], y: &Targets, k: usize) -> Vec<String> {
+    let n = values.len();
+    if n == 0 || k == 0 || y.len() != n {
+        return Vec::new();
+    }
+    let outputs = match y {
+        Targets::Values(_) => 1,
+        Targets::Classes(c) => c.iter().copied().max().map_or(1, |m| m + 1),
+    };
+    let target = |i: usize, out: &mut [f64]| match y {
+        Targets::Values(v) => out[0] += v[i],
+        Targets::Classes(c) => out[c[i]] += 1.0,
+    };
+    let mut total = vec![0.0; outputs];
+    let mut per_word: HashMap<String, (u64, Vec<f64>)> = HashMap::new();
+    for (i, v) in values.iter().enumerate() {
+        target(i, &mut total);
+        let Some(text) = v else { continue };
+        for w in words_of(text) {
+            let e = per_word.entry(w).or_insert_with(|| (0, vec![0.0; outputs]));
+            e.0 += 1;
+            target(i, &mut e.1);
+        }
+    }
+    let nf = n as f64;
+    let mut scored: Vec<(f64, String)> = per_word
+        .into_iter()
+        .filter(|(_, (df, _))| *df >= MIN_WORD_ROWS && (*df as usize) < n)
+        .map(|(w, (df, sums))| {
+            let (nw, nr) = (df as f64, nf - df as f64);
+            let gap: f64 = sums
+                .iter()
+                .zip(&total)
+                .map(|(s, t)| (s / nw - (t - s) / nr).powi(2))
+                .sum();
+            (nw * nr / nf * gap, w)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    scored.into_iter().take(k).map(|(_, w)| w).collect()
+}
 
 /// One input column as the trees see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,12 +163,20 @@ pub enum TreeColumn {
         /// Known categories, most frequent first.
         categories: Vec<String>,
     },
-    /// Hashed bag of words (log counts).
+    /// Hashed bag of words (log counts): the encoding of models saved before word
+    /// indicators; still read and applied.
     Text {
         /// Input column.
         column: String,
         /// Buckets.
         buckets: usize,
+    },
+    /// One 0/1 indicator per word: whether the text holds it (lowercase, alphanumeric words).
+    Words {
+        /// Input column.
+        column: String,
+        /// The words, in output order.
+        words: Vec<String>,
     },
 }
 
@@ -91,8 +188,15 @@ pub struct TreeEncoder {
 }
 
 impl TreeEncoder {
-    /// Uses the same columns as `pipeline`, re-encoded for trees from the training rows.
-    pub fn fit(pipeline: &Pipeline, train: &RecordBatch) -> TreeEncoder {
+    /// Uses the same columns as `pipeline`, re-encoded for trees from the training rows `train`
+    /// (targets `y`); each text column gives its `text_words` most telling words
+    /// ([`telling_words`]), none when no word repeats enough.
+    pub fn fit(
+        pipeline: &Pipeline,
+        train: &RecordBatch,
+        y: &Targets,
+        text_words: usize,
+    ) -> TreeEncoder {
         let mut columns = Vec::new();
         for step in &pipeline.steps {
             match step {
@@ -119,14 +223,39 @@ impl TreeEncoder {
                     });
                 }
                 FeatureStep::TextHash { column, .. } | FeatureStep::TextTfidf { column, .. } => {
-                    columns.push(TreeColumn::Text {
-                        column: column.clone(),
-                        buckets: TEXT_BUCKETS,
-                    })
+                    let values = train.column_by_name(column).map(column_str);
+                    let words = telling_words(values.as_deref().unwrap_or(&[]), y, text_words);
+                    if !words.is_empty() {
+                        columns.push(TreeColumn::Words {
+                            column: column.clone(),
+                            words,
+                        })
+                    }
                 }
             }
         }
         TreeEncoder { columns }
+    }
+
+    /// Fits the encoder with the text width [`text_words_per_column`] gives `seconds` of
+    /// boosting over `effective_rows` rows (the rows times the fits per trial).
+    pub fn fit_for_budget(
+        pipeline: &Pipeline,
+        train: &RecordBatch,
+        y: &Targets,
+        effective_rows: usize,
+        seconds: f64,
+    ) -> TreeEncoder {
+        let is_text = |s: &FeatureStep| {
+            matches!(
+                s,
+                FeatureStep::TextHash { .. } | FeatureStep::TextTfidf { .. }
+            )
+        };
+        let text = pipeline.steps.iter().filter(|s| is_text(s)).count();
+        let other = pipeline.steps.len() - text;
+        let k = text_words_per_column(effective_rows, other, text, seconds);
+        TreeEncoder::fit(pipeline, train, y, k)
     }
 
     /// Output width.
@@ -135,6 +264,7 @@ impl TreeEncoder {
             .iter()
             .map(|c| match c {
                 TreeColumn::Text { buckets, .. } => *buckets,
+                TreeColumn::Words { words, .. } => words.len(),
                 _ => 1,
             })
             .sum()
@@ -152,6 +282,7 @@ impl TreeEncoder {
                 }
                 TreeColumn::Number { .. } => off += 1,
                 TreeColumn::Text { buckets, .. } => off += buckets,
+                TreeColumn::Words { words, .. } => off += words.len(),
             }
         }
         out
@@ -167,7 +298,8 @@ impl TreeEncoder {
             let name = match c {
                 TreeColumn::Number { column }
                 | TreeColumn::Ordinal { column, .. }
-                | TreeColumn::Text { column, .. } => column,
+                | TreeColumn::Text { column, .. }
+                | TreeColumn::Words { column, .. } => column,
             };
             let col = batch.column_by_name(name);
             if col.is_none() {
@@ -232,6 +364,25 @@ impl TreeEncoder {
                     }
                     off += buckets;
                 }
+                TreeColumn::Words { words, .. } => {
+                    out[off * n..(off + words.len()) * n].fill(0.0);
+                    let index: HashMap<&str, usize> = words
+                        .iter()
+                        .enumerate()
+                        .map(|(j, w)| (w.as_str(), j))
+                        .collect();
+                    if let Some(col) = col {
+                        for (i, v) in column_str(col).into_iter().enumerate() {
+                            let Some(text) = v else { continue };
+                            for w in words_of(&text) {
+                                if let Some(j) = index.get(w.as_str()) {
+                                    out[(off + j) * n + i] = 1.0;
+                                }
+                            }
+                        }
+                    }
+                    off += words.len();
+                }
             }
         }
         (out, report)
@@ -248,10 +399,30 @@ impl TreeEncoder {
                 TreeColumn::Text { column, buckets } => {
                     v.extend(std::iter::repeat_n(column.clone(), *buckets))
                 }
+                TreeColumn::Words { column, words } => {
+                    v.extend(std::iter::repeat_n(column.clone(), words.len()))
+                }
             }
         }
         v
     }
+}
+
+/// True, after a warning event, when `encoder` has no column for the trees (only text columns
+/// whose words never repeat): the tree trainers then have nothing to fit and leave the search
+/// to the others.
+pub fn no_tree_columns(encoder: &TreeEncoder, cx: &TrainContext) -> bool {
+    if encoder.width() > 0 {
+        return false;
+    }
+    cx.emit(Event::warning(
+        "no_tree_features",
+        format!(
+            "the tree models were skipped: no column is usable by trees (no word of the text \
+             columns appears in {MIN_WORD_ROWS} or more training rows)"
+        ),
+    ));
+    true
 }
 
 fn fnv(s: &str) -> u64 {
@@ -313,15 +484,25 @@ impl GbdtModel {
         m.pipeline.validate()?;
         let mut width = 0usize;
         for c in &m.encoder.columns {
-            if let TreeColumn::Text { buckets, .. } = c {
-                if *buckets == 0 || *buckets > MAX_TEXT_BUCKETS {
+            match c {
+                TreeColumn::Text { buckets, .. }
+                    if *buckets == 0 || *buckets > MAX_TEXT_BUCKETS =>
+                {
                     return Err(format!(
                         "a text column has {buckets} buckets (1 to {MAX_TEXT_BUCKETS} allowed)"
                     ));
                 }
+                TreeColumn::Words { words, .. } if words.len() > MAX_SAVED_WORDS => {
+                    return Err(format!(
+                        "a text column has {} words (at most {MAX_SAVED_WORDS} allowed)",
+                        words.len()
+                    ));
+                }
+                _ => {}
             }
             width += match c {
                 TreeColumn::Text { buckets, .. } => *buckets,
+                TreeColumn::Words { words, .. } => words.len(),
                 _ => 1,
             };
         }
@@ -499,8 +680,18 @@ fn params_object(params: &Params) -> serde_json::Map<String, serde_json::Value> 
 /// for ensemble selection.
 fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
     let (rows, _, targets) = data.train_and_valid()?;
-    let encoder = TreeEncoder::fit(&data.pipeline, &rows);
     let n = rows.num_rows();
+    // Each trial fits every fold and then all rows.
+    let encoder = TreeEncoder::fit_for_budget(
+        &data.pipeline,
+        &rows,
+        &targets,
+        n * crate::data::preprocess::CV_FOLDS,
+        cx.time_left().as_secs_f64(),
+    );
+    if no_tree_columns(&encoder, cx) {
+        return Ok(());
+    }
     let (x, _) = encoder.encode(&rows);
     let cats = encoder.categorical();
     let mappers: Vec<BinMapper> = (0..encoder.width())
@@ -806,7 +997,16 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
     if data.use_cv() {
         return search_cv(data, cx);
     }
-    let encoder = TreeEncoder::fit(&data.pipeline, &data.train_rows);
+    let encoder = TreeEncoder::fit_for_budget(
+        &data.pipeline,
+        &data.train_rows,
+        &data.y_train,
+        data.train_rows.num_rows(),
+        cx.time_left().as_secs_f64(),
+    );
+    if no_tree_columns(&encoder, cx) {
+        return Ok(());
+    }
     let (x_train, _) = encoder.encode(&data.train_rows);
     let (x_valid, _) = encoder.encode(&data.valid_rows);
     let n_train = data.train_rows.num_rows();
@@ -950,4 +1150,93 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
     };
     search::run(cx, n_train, &base, start_configs(n_train, cx.seed), trial)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The width rule: the full width on small tables, the floor on large tables with a short
+    /// budget, more words with more time or fewer rows, and the other columns come first.
+    #[test]
+    fn text_width_scales_with_rows_and_budget() {
+        assert_eq!(text_words_per_column(1000, 5, 0, 10.0), 0);
+        // 150 rows, 10 s: 5e7 · 10 / (10000 · 150) = 333 columns afford the cap.
+        assert_eq!(text_words_per_column(150, 8, 1, 10.0), MAX_TEXT_WORDS);
+        // 47,000 rows and 23 other columns on 10 s: only the floor.
+        assert_eq!(text_words_per_column(47_000, 23, 1, 10.0), MIN_TEXT_WORDS);
+        // In between, the spare columns, split over the text columns: 1000 rows on 10 s
+        // afford 50 columns, 40 beside 10 others.
+        let one = text_words_per_column(1000, 10, 1, 10.0);
+        assert_eq!(one, 40);
+        assert_eq!(text_words_per_column(1000, 10, 2, 10.0), 20);
+        assert!(text_words_per_column(1000, 10, 1, 30.0) > one);
+        assert!(text_words_per_column(2000, 10, 1, 10.0) < one);
+        assert!(text_words_per_column(1000, 30, 1, 10.0) < one);
+        // No time left, or no rows: the floor, never a panic.
+        assert_eq!(text_words_per_column(0, 0, 1, 0.0), MIN_TEXT_WORDS);
+        assert_eq!(text_words_per_column(100, 3, 1, f64::NAN), MIN_TEXT_WORDS);
+    }
+
+    fn names(n: usize) -> Vec<Option<String>> {
+        (0..n)
+            .map(|i| match i % 10 {
+                9 => None,
+                _ => Some(format!("The make{} model{i}, series-{}", i % 3, i % 5)),
+            })
+            .collect()
+    }
+
+    /// The words kept are those that split the target: the make for a class that is the make,
+    /// not a word every row holds, nor one seen in fewer than MIN_WORD_ROWS rows.
+    #[test]
+    fn telling_words_rank_by_the_split_they_give() {
+        let values = names(300);
+        let classes = Targets::Classes((0..300).map(|i| i % 3).collect());
+        let top = telling_words(&values, &classes, 3);
+        let mut sorted = top.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["make0", "make1", "make2"], "{top:?}");
+        let all = telling_words(&values, &classes, 1000);
+        assert!(all.iter().all(|w| !w.starts_with("model")), "{all:?}");
+        // "the" is in 90% of rows (missing text counts as without it), so it stays; it tells
+        // nothing and ranks below every make.
+        let the = all.iter().position(|w| w == "the").expect("the is kept");
+        assert!(the >= 3, "{all:?}");
+        // Regression: the value is the series number.
+        let values_y = Targets::Values((0..300).map(|i| (i % 5) as f64 * 10.0).collect());
+        let top = telling_words(&values, &values_y, 2);
+        assert!(
+            top.iter().all(|w| ["0", "4"].contains(&w.as_str())),
+            "{top:?}"
+        );
+        // Mismatched lengths or k = 0: nothing.
+        assert!(telling_words(&values, &Targets::Values(vec![1.0]), 5).is_empty());
+        assert!(telling_words(&values, &classes, 0).is_empty());
+    }
+
+    /// The encoder turns each kept word into a 0/1 column, the same at predict time, and a
+    /// saved model with too many words is refused.
+    #[test]
+    fn word_columns_encode_presence() {
+        let values = names(60);
+        let arr: arrow::array::ArrayRef = Arc::new(arrow::array::StringArray::from(values));
+        let batch = RecordBatch::try_from_iter([("name", arr)]).expect("batch");
+        let enc = TreeEncoder {
+            columns: vec![TreeColumn::Words {
+                column: "name".to_string(),
+                words: vec!["make1".to_string(), "series".to_string()],
+            }],
+        };
+        assert_eq!(enc.width(), 2);
+        let (x, report) = enc.encode(&batch);
+        assert!(report.missing_columns.is_empty());
+        let n = 60;
+        for i in 0..n {
+            let present = i % 10 != 9;
+            assert_eq!(x[i], f64::from(u8::from(present && i % 3 == 1)), "row {i}");
+            assert_eq!(x[n + i], f64::from(u8::from(present)), "row {i}");
+        }
+        assert_eq!(enc.owner(), ["name", "name"]);
+    }
 }
