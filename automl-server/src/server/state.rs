@@ -476,12 +476,14 @@ impl AppState {
         if self.0.bus.backend_name().is_none() || lock(&self.0.runs).contains_key(id) {
             return;
         }
-        // A finished project whose stream has expired (its log archived in the store): Redis
-        // holds nothing, the store its whole log. It is replayed from a local copy.
+        // A finished project whose log is archived in the store: the archive is whole (the
+        // log is its last object), while its Redis stream expires soon after. The archive is
+        // asked first: reading the stream page by page could race its expiry and leave a log
+        // cut short, which a socket would then wait on for ever. It is replayed from a local
+        // copy.
         if !self.0.bus.contains(id.as_str())
             && !self.0.config.event_log(id).is_file()
             && let Some(store) = self.0.config.store.clone()
-            && matches!(self.0.bus.load(id.as_str()).await, Ok(0))
             && self.fetch_archived(&store, id).await
         {
             return;
