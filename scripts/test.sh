@@ -8,6 +8,13 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # Hermetic: the Hugging Face Hub is searched by default, so every suite (Python, Node, browser)
 # runs with it skipped; the Hub's own tests use fake Hubs on 127.0.0.1 with explicit settings.
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
+# The machine's own Hugging Face cache is not searched either: a data set cached there (say, one
+# about house prices) changes which data a prompt finds, and a test that expects "no data set
+# matches" then trains on it. Tests of the cache build their own and name it explicitly.
+hf_cache=$(mktemp -d)
+trap 'rm -rf "$hf_cache"' EXIT
+export HF_HUB_CACHE="$hf_cache"
+unset HUGGINGFACE_HUB_CACHE
 t0=$SECONDS
 echo "== cargo test --workspace"
 cargo test --workspace --locked

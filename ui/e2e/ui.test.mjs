@@ -29,8 +29,16 @@ before(async () => {
   server = spawn(bin, ["serve", "--port", "0", "--data-dir", dataDir, "--ui-dir", join(repo, "ui/dist")], {
     cwd: repo,
     stdio: ["ignore", "ignore", "pipe"],
-    // Hermetic: the Hub (on by default) is skipped; the bundled catalog serves.
-    env: { ...process.env, AUTOML_LOG: process.env.AUTOML_LOG ?? "info", HF_HUB_OFFLINE: "1" },
+    // Hermetic: the Hub (on by default) is skipped, and the machine's Hugging Face cache is
+    // replaced by an empty one (a cached set about house prices would end the upload test);
+    // the bundled catalog serves.
+    env: {
+      ...process.env,
+      AUTOML_LOG: process.env.AUTOML_LOG ?? "info",
+      HF_HUB_OFFLINE: "1",
+      HF_HUB_CACHE: join(dataDir, "hf-cache"),
+      HUGGINGFACE_HUB_CACHE: "",
+    },
   });
   base = await new Promise((ok, fail) => {
     let err = "";
