@@ -17,6 +17,7 @@ use redis::streams::StreamRangeReply;
 
 use automl_core::event::Envelope;
 
+use crate::scale::redis_bus::{StreamError, decode_entry, read_stream};
 use crate::server::state::ProjectSummary;
 
 /// One project of the shared list, as stored.
@@ -203,7 +204,12 @@ impl ProjectIndex {
             .map_err(|e| redis_err("cannot read the projects' event streams", e))?;
         let mut out = Vec::with_capacity(ids.len());
         for (id, pair) in ids.iter().zip(replies.chunks(2)) {
-            let one = |r: &StreamRangeReply| r.ids.first().map(|e| decode(id, e)).transpose();
+            let one = |r: &StreamRangeReply| {
+                r.ids
+                    .first()
+                    .map(|e| decode_entry(id, e).map_err(|m| format!("project {id}: {m}")))
+                    .transpose()
+            };
             let first = pair.first().map(one).transpose()?.flatten();
             let last = pair.get(1).map(one).transpose()?.flatten();
             out.push(first.zip(last));
@@ -213,47 +219,12 @@ impl ProjectIndex {
 
     /// A project's whole event log from its stream.
     pub async fn log(&self, id: &str) -> Result<Vec<Envelope>, String> {
-        let key = self.stream_key(id);
         let mut conn = self.conn.clone();
-        let mut out = Vec::new();
-        let mut after = 0u64;
-        loop {
-            let reply: StreamRangeReply = redis::cmd("XRANGE")
-                .arg(&key)
-                .arg(format!("(0-{after}"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(PAGE)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| redis_err("cannot read the project's event stream", e))?;
-            for entry in &reply.ids {
-                let env = decode(id, entry)?;
-                after = env.seq;
-                out.push(env);
-            }
-            if reply.ids.len() < PAGE {
-                return Ok(out);
-            }
-        }
+        read_stream(&mut conn, &self.stream_key(id), id, 0)
+            .await
+            .map_err(|e| match e {
+                StreamError::Redis(e) => redis_err("cannot read the project's event stream", e),
+                StreamError::Corrupt(m) => format!("project {id}: {m}"),
+            })
     }
-}
-
-/// Entries per read of a whole log.
-const PAGE: usize = 1000;
-
-/// One stream entry of project `id` (ID `0-<seq>`, field `e` the envelope).
-fn decode(id: &str, entry: &redis::streams::StreamId) -> Result<Envelope, String> {
-    let raw: String = entry
-        .get("e")
-        .ok_or_else(|| format!("entry {} of project {id} has no field e", entry.id))?;
-    let env: Envelope = serde_json::from_str(&raw)
-        .map_err(|e| format!("entry {} of project {id} is not an envelope: {e}", entry.id))?;
-    if entry.id != format!("0-{}", env.seq) || env.project_id != id {
-        return Err(format!(
-            "entry {} of project {id} holds seq {} of project {:?}",
-            entry.id, env.seq, env.project_id
-        ));
-    }
-    Ok(env)
 }

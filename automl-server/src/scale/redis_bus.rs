@@ -66,6 +66,70 @@ fn unavailable(name: &str, e: impl std::fmt::Display) -> BusError {
     }
 }
 
+/// Why a project's stream could not be read: Redis failed, or an entry is not what this
+/// backend writes.
+pub(crate) enum StreamError {
+    Redis(redis::RedisError),
+    Corrupt(String),
+}
+
+/// Every entry of project `project_id`'s stream `key` after seq `after`, read
+/// `READ_COUNT` at a time (`XRANGE key (0-<after> + COUNT n`), decoded and checked.
+pub(crate) async fn read_stream(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+    project_id: &str,
+    after: u64,
+) -> Result<Vec<Envelope>, StreamError> {
+    let mut out = Vec::new();
+    let mut after = after;
+    loop {
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(format!("(0-{after}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .query_async(conn)
+            .await
+            .map_err(StreamError::Redis)?;
+        let n = reply.ids.len();
+        for entry in &reply.ids {
+            let env = decode_entry(project_id, entry).map_err(StreamError::Corrupt)?;
+            after = env.seq;
+            out.push(env);
+        }
+        if n < READ_COUNT {
+            return Ok(out);
+        }
+    }
+}
+
+/// One stream entry of project `project_id`: its ID is `0-<seq>` and its field `e` the
+/// envelope of that seq and project.
+pub(crate) fn decode_entry(
+    project_id: &str,
+    entry: &redis::streams::StreamId,
+) -> Result<Envelope, String> {
+    let id = &entry.id;
+    let seq = id
+        .strip_prefix("0-")
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| format!("entry id {id} is not 0-<seq>"))?;
+    let raw: String = entry
+        .get("e")
+        .ok_or_else(|| format!("entry {id} has no field e"))?;
+    let env: Envelope =
+        serde_json::from_str(&raw).map_err(|e| format!("entry {id} is not an envelope: {e}"))?;
+    if env.seq != seq || env.project_id != project_id {
+        return Err(format!(
+            "entry {id} holds seq {} of project {:?}",
+            env.seq, env.project_id
+        ));
+    }
+    Ok(env)
+}
+
 impl RedisStreams {
     /// Connects to `url` (`redis://HOST:PORT[/DB]`); keys start with `prefix` (e.g.
     /// `automl:`). Fails with [`BusError::Unavailable`] when the server cannot be reached.
@@ -121,34 +185,6 @@ impl RedisStreams {
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| unavailable(&self.name, e))
-    }
-
-    fn decode(
-        &self,
-        project_id: &str,
-        id: &str,
-        fields: &redis::streams::StreamId,
-    ) -> Result<Envelope, BusError> {
-        let corrupt = |message: String| BusError::Corrupt {
-            project_id: project_id.to_string(),
-            message,
-        };
-        let seq = id
-            .strip_prefix("0-")
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| corrupt(format!("entry id {id} is not 0-<seq>")))?;
-        let raw: String = fields
-            .get("e")
-            .ok_or_else(|| corrupt(format!("entry {id} has no field e")))?;
-        let env: Envelope = serde_json::from_str(&raw)
-            .map_err(|e| corrupt(format!("entry {id} is not an envelope: {e}")))?;
-        if env.seq != seq || env.project_id != project_id {
-            return Err(corrupt(format!(
-                "entry {id} holds seq {} of project {:?}",
-                env.seq, env.project_id
-            )));
-        }
-        Ok(env)
     }
 
     async fn tail_conn(&self) -> Result<MultiplexedConnection, BusError> {
@@ -213,30 +249,16 @@ impl BusBackend for RedisStreams {
     }
 
     async fn range(&self, project_id: &str, since: u64) -> Result<Vec<Envelope>, BusError> {
-        let key = self.key(project_id);
         let mut conn = self.conn.clone();
-        let mut out = Vec::new();
-        let mut after = since;
-        loop {
-            let reply: StreamRangeReply = redis::cmd("XRANGE")
-                .arg(&key)
-                .arg(format!("(0-{after}"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(READ_COUNT)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| unavailable(&self.name, e))?;
-            let n = reply.ids.len();
-            for entry in &reply.ids {
-                let env = self.decode(project_id, &entry.id, entry)?;
-                after = env.seq;
-                out.push(env);
-            }
-            if n < READ_COUNT {
-                return Ok(out);
-            }
-        }
+        read_stream(&mut conn, &self.key(project_id), project_id, since)
+            .await
+            .map_err(|e| match e {
+                StreamError::Redis(e) => unavailable(&self.name, e),
+                StreamError::Corrupt(message) => BusError::Corrupt {
+                    project_id: project_id.to_string(),
+                    message,
+                },
+            })
     }
 
     async fn read_after(
@@ -278,7 +300,12 @@ impl BusBackend for RedisStreams {
                 continue;
             };
             for entry in &stream.ids {
-                out.push(self.decode(project_id, &entry.id, entry)?);
+                out.push(
+                    decode_entry(project_id, entry).map_err(|message| BusError::Corrupt {
+                        project_id: project_id.to_string(),
+                        message,
+                    })?,
+                );
             }
         }
         Ok(out)
