@@ -20,16 +20,18 @@ use automl_core::event::{Modality, Objective};
 const MODALITY_FLOOR: f64 = 0.95;
 const OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the tuning part of the real corpus (693 entries since round 6, fresh2 to fresh5
-/// included; measured 0.971 / 0.971).
-const REAL_MODALITY_FLOOR: f64 = 0.96;
-const REAL_OBJECTIVE_FLOOR: f64 = 0.96;
+/// Floors on the tuning part of the real corpus (793 entries since round 7, fresh2 to fresh6
+/// included; measured 0.995 / 0.987 with the learned second opinion, which is fitted on this
+/// very file, so these are in-sample figures: the cross-validated ones are in docs/parser.md).
+const REAL_MODALITY_FLOOR: f64 = 0.99;
+const REAL_OBJECTIVE_FLOOR: f64 = 0.98;
 
-/// Floors on the sixth fresh held-out part (100 hand-written briefs), scored once after the
-/// round 6 rules: measured 0.880 modality and 0.730 objective; the floors sit just under, so a
-/// regression fails. They must not be raised by tuning on this part.
-const FRESH_MODALITY_FLOOR: f64 = 0.87;
-const FRESH_OBJECTIVE_FLOOR: f64 = 0.72;
+/// Floors on the seventh fresh held-out part (102 real public task descriptions), scored once
+/// after round 7 (rules and learned second opinion): measured 0.892 modality and 0.853
+/// objective; the floors sit just under, so a regression fails. They must not be raised by
+/// tuning on this part.
+const FRESH_MODALITY_FLOOR: f64 = 0.88;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.84;
 
 struct Entry {
     modality: String,

@@ -945,12 +945,14 @@ fn blend(mut d: RuleDecision, o: &learned::Opinion) -> RuleDecision {
     if !d.supported {
         return d;
     }
-    if let Some((m, p)) = o.modality.first().copied() {
-        if m != d.modality && p >= MODEL_MODALITY_P && d.modality_margin < MODEL_MODALITY_MARGIN {
-            d.modality = m;
-            (d.objective, d.task_type) =
-                task_type_of(d.modality, d.objective, d.classification, d.regression);
-        }
+    if let Some((m, p)) = o.modality.first().copied()
+        && m != d.modality
+        && p >= MODEL_MODALITY_P
+        && d.modality_margin < MODEL_MODALITY_MARGIN
+    {
+        d.modality = m;
+        (d.objective, d.task_type) =
+            task_type_of(d.modality, d.objective, d.classification, d.regression);
     }
     let refuse = |d: &mut RuleDecision| {
         d.supported = false;
@@ -1311,7 +1313,7 @@ mod tests {
         );
         assert!(!d.supported);
         assert_eq!(d.objective, Objective::Other);
-        assert!(d.reason.unwrap().contains("model"));
+        assert!(d.reason.as_deref().is_some_and(|r| r.contains("model")));
         // Sure: refuses whatever the rules' evidence, with the rules' kind when they saw one.
         let sure = opinion(&[(Modality::Image, 0.6)], &[("unsupported", 0.95)]);
         let mut r = decision(Modality::Image, Objective::Classification, 9.0, 0.0);
