@@ -108,64 +108,78 @@ fn fnv(text: &str) -> u64 {
 pub struct Model {
     labels: Vec<String>,
     bias: Vec<f64>,
-    /// Feature → one weight per label.
-    weights: HashMap<String, Vec<f64>>,
+    /// Feature → its row in `weights`.
+    vocab: HashMap<String, usize>,
+    /// One row of `labels.len()` weights per feature.
+    weights: Vec<f64>,
 }
 
 impl Model {
     /// Fits on `(label, text)` pairs. Labels are kept sorted.
     pub fn fit<'a>(examples: impl IntoIterator<Item = (&'a str, &'a str)>) -> Model {
-        let mut examples: Vec<(&str, &str)> = examples.into_iter().collect();
+        let examples: Vec<(&str, &str)> = examples.into_iter().collect();
+        let feats: Vec<BTreeSet<String>> = examples.iter().map(|(_, t)| features(t)).collect();
+        Model::fit_features(examples.iter().zip(&feats).map(|((l, t), f)| (*l, *t, f)))
+    }
+
+    /// Fits on `(label, text, features of the text)`: the features computed once serve
+    /// both models.
+    fn fit_features<'a>(
+        examples: impl IntoIterator<Item = (&'a str, &'a str, &'a BTreeSet<String>)>,
+    ) -> Model {
+        let mut examples: Vec<(&str, &str, &BTreeSet<String>)> = examples.into_iter().collect();
         // The training order: by a hash of the text, so it neither depends on the corpus's
         // order nor runs label by label.
-        examples.sort_by(|a, b| {
-            fnv(a.1)
-                .cmp(&fnv(b.1))
-                .then_with(|| a.1.cmp(b.1))
-                .then_with(|| a.0.cmp(b.0))
-        });
+        examples.sort_by_cached_key(|e| (fnv(e.1), e.1, e.0));
         let labels: Vec<String> = examples
             .iter()
-            .map(|(l, _)| l.to_string())
+            .map(|(l, _, _)| l.to_string())
             .collect::<BTreeSet<String>>()
             .into_iter()
             .collect();
-        let docs: Vec<(usize, Vec<String>)> = examples
+        // Features are numbered once, so the passes below index arrays instead of hashing
+        // strings (fitting the embedded corpus takes milliseconds, not seconds).
+        let mut vocab: HashMap<String, usize> = HashMap::new();
+        let docs: Vec<(usize, Vec<usize>)> = examples
             .iter()
-            .map(|(l, t)| {
-                (
-                    labels.iter().position(|x| x == l).unwrap_or_default(),
-                    features(t).into_iter().collect(),
-                )
+            .map(|(l, _, f)| {
+                let fs = f
+                    .iter()
+                    .map(|f| {
+                        let next = vocab.len();
+                        *vocab.entry(f.clone()).or_insert(next)
+                    })
+                    .collect();
+                (labels.iter().position(|x| x == l).unwrap_or_default(), fs)
             })
             .collect();
         let k = labels.len();
         let mut bias = vec![0.0; k];
-        let mut weights: HashMap<String, Vec<f64>> = HashMap::new();
-        let mut grad_sq: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut weights = vec![0.0; vocab.len() * k];
+        let mut grad_sq = vec![1e-8; vocab.len() * k];
+        let mut s = vec![0.0; k];
+        let mut g = vec![0.0; k];
         let n = docs.len();
         for epoch in 0..EPOCHS {
             for j in 0..n {
                 let (y, fs) = &docs[(j + 7 * epoch) % n];
                 let scale = (fs.len().max(1) as f64).sqrt();
-                let mut s = bias.clone();
-                for f in fs {
-                    if let Some(w) = weights.get(f) {
-                        for (sk, wk) in s.iter_mut().zip(w) {
-                            *sk += wk / scale;
-                        }
+                s.copy_from_slice(&bias);
+                for &f in fs {
+                    for (sk, wk) in s.iter_mut().zip(&weights[f * k..(f + 1) * k]) {
+                        *sk += wk / scale;
                     }
                 }
                 let p = softmax(&s);
-                let g: Vec<f64> = (0..k)
-                    .map(|c| p[c] - if c == *y { 1.0 } else { 0.0 })
-                    .collect();
+                for c in 0..k {
+                    g[c] = p[c] - if c == *y { 1.0 } else { 0.0 };
+                }
                 for (b, gc) in bias.iter_mut().zip(&g) {
                     *b -= BIAS_STEP * gc;
                 }
-                for f in fs {
-                    let w = weights.entry(f.clone()).or_insert_with(|| vec![0.0; k]);
-                    let gs = grad_sq.entry(f.clone()).or_insert_with(|| vec![1e-8; k]);
+                for &f in fs {
+                    let w = &mut weights[f * k..(f + 1) * k];
+                    let gs = &mut grad_sq[f * k..(f + 1) * k];
                     for c in 0..k {
                         let d = g[c] / scale + L2 * w[c];
                         gs[c] += d * d;
@@ -177,6 +191,7 @@ impl Model {
         Model {
             labels,
             bias,
+            vocab,
             weights,
         }
     }
@@ -186,10 +201,11 @@ impl Model {
     pub fn predict(&self, text: &str) -> Vec<(String, f64)> {
         let fs = features(text);
         let scale = (fs.len().max(1) as f64).sqrt();
+        let k = self.labels.len();
         let mut s = self.bias.clone();
         for f in &fs {
-            if let Some(w) = self.weights.get(f) {
-                for (sk, wk) in s.iter_mut().zip(w) {
+            if let Some(&i) = self.vocab.get(f) {
+                for (sk, wk) in s.iter_mut().zip(&self.weights[i * k..(i + 1) * k]) {
                     *sk += wk / scale;
                 }
             }
@@ -255,9 +271,17 @@ impl Models {
                     && ["classification", "regression", "unsupported"].contains(&e.answer.as_str())
             })
             .collect();
+        let feats: Vec<BTreeSet<String>> = ok.iter().map(|e| features(&e.text)).collect();
+        let with = |label: fn(&Example) -> &str| {
+            Model::fit_features(
+                ok.iter()
+                    .zip(&feats)
+                    .map(move |(e, f)| (label(e), e.text.as_str(), f)),
+            )
+        };
         Models {
-            modality: Model::fit(ok.iter().map(|e| (e.modality.as_str(), e.text.as_str()))),
-            answer: Model::fit(ok.iter().map(|e| (e.answer.as_str(), e.text.as_str()))),
+            modality: with(|e| e.modality.as_str()),
+            answer: with(|e| e.answer.as_str()),
         }
     }
 
