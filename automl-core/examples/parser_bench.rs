@@ -1,19 +1,21 @@
 //! Accuracy of the embedded parser on the collected corpus of real task descriptions.
 //!
 //! Prints modality and objective accuracy on the tuning part
-//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 693 entries) and the sixth fresh held-out
-//! part (`parser_corpus_fresh6.txt`, 100 briefs written by hand before round 6 changed the parser), a confusion
+//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 793 entries) and the seventh fresh held-out
+//! part (`parser_corpus_fresh7.txt`, 102 real public task descriptions collected before round 7
+//! changed the parser), a confusion
 //! table per part and every miss with its source URL. No LLM is involved.
 //!
-//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh6|all|written] [-v]`
-//! (default `all`: tuning and fresh6, printed separately; `written` is the older hand-written
+//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh7|all|written] [-v]`
+//! (default `all`: tuning and fresh7, printed separately; `written` is the older hand-written
 //! corpus; `-v` prints the weighed evidence behind every miss; `tuning -s` prints the scores
-//! of every entry, one line each). Tune on `tuning` only: `fresh6`
-//! is scored when reporting. Not a timed test: it reports, it does not assert.
+//! of every entry, one line each). Tune on `tuning` only: `fresh7`
+//! is scored when reporting. Not a timed test: it reports, it does not assert. `RULES_ONLY=1`
+//! scores the rules without the learned second opinion (decision 0099).
 
 use std::collections::BTreeMap;
 
-use automl_core::agents::parser::{explain, parse};
+use automl_core::agents::parser::{explain, parse, parse_rules};
 use automl_core::event::Objective;
 
 struct Entry {
@@ -35,7 +37,7 @@ fn load(raw: &str) -> Vec<Entry> {
                 text: String::new(),
             });
         } else if let Some(e) = out.last_mut() {
-            if line.starts_with("# from:") {
+            if line.starts_with("# from:") || line.starts_with("# source:") {
                 continue;
             }
             e.text.push_str(line);
@@ -54,6 +56,14 @@ fn answer(objective: Objective, supported: bool) -> &'static str {
 }
 
 fn report(name: &str, entries: &[Entry], verbose: bool) {
+    // `RULES_ONLY=1` scores the rules without the learned second opinion, for comparison.
+    let parse = |t: &str| {
+        if std::env::var("RULES_ONLY").is_ok_and(|v| v == "1") {
+            parse_rules(t)
+        } else {
+            parse(t)
+        }
+    };
     let (mut m_ok, mut o_ok) = (0usize, 0usize);
     let mut modality_confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut objective_confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -170,18 +180,18 @@ fn main() {
         return;
     }
     let tuning = load(include_str!("../tests/data/parser_corpus_tuning.txt"));
-    let fresh6 = load(include_str!("../tests/data/parser_corpus_fresh6.txt"));
+    let fresh7 = load(include_str!("../tests/data/parser_corpus_fresh7.txt"));
     let written = load(include_str!("../tests/data/parser_corpus.txt"));
     match part.as_str() {
         "written" => report("written (tests/data/parser_corpus.txt)", &written, verbose),
         "tuning" => report("tuning", &tuning, verbose),
-        "fresh6" => report("fresh6 held-out", &fresh6, verbose),
+        "fresh7" => report("fresh7 held-out", &fresh7, verbose),
         "all" => {
             report("tuning", &tuning, verbose);
-            report("fresh6 held-out", &fresh6, verbose);
+            report("fresh7 held-out", &fresh7, verbose);
         }
         other => {
-            eprintln!("unknown part {other:?}: use tuning, fresh6, all or written");
+            eprintln!("unknown part {other:?}: use tuning, fresh7, all or written");
             std::process::exit(2);
         }
     }

@@ -2,10 +2,11 @@
 //! - `tests/data/parser_corpus.txt`: multi-paragraph task descriptions written for automl;
 //! - `tests/data/parser_corpus_tuning.txt`: the tuning part of the corpus of real, public task
 //!   descriptions (Kaggle briefs, dataset cards, UCI/OpenML descriptions; see docs/parser.md);
-//! - `tests/data/parser_corpus_fresh6.txt`: the sixth fresh held-out part (hand-written briefs).
+//! - `tests/data/parser_corpus_fresh7.txt`: the seventh fresh held-out part (real public task
+//!   descriptions collected with the search tools).
 //!
 //! The floors below are the measured accuracy less a small margin, so a regression of the
-//! rules fails this test. The fresh held-out part (`parser_corpus_fresh6.txt`) was scored once,
+//! rules fails this test. The fresh held-out part (`parser_corpus_fresh7.txt`) was scored once,
 //! after tuning (`cargo run --locked --example parser_bench -- all`); its floors only guard
 //! against regressions and are not a target to tune towards.
 //!
@@ -19,16 +20,18 @@ use automl_core::event::{Modality, Objective};
 const MODALITY_FLOOR: f64 = 0.95;
 const OBJECTIVE_FLOOR: f64 = 0.95;
 
-/// Floors on the tuning part of the real corpus (693 entries since round 6, fresh2 to fresh5
-/// included; measured 0.971 / 0.971).
-const REAL_MODALITY_FLOOR: f64 = 0.96;
-const REAL_OBJECTIVE_FLOOR: f64 = 0.96;
+/// Floors on the tuning part of the real corpus (793 entries since round 7, fresh2 to fresh6
+/// included; measured 0.995 / 0.987 with the learned second opinion, which is fitted on this
+/// very file, so these are in-sample figures: the cross-validated ones are in docs/parser.md).
+const REAL_MODALITY_FLOOR: f64 = 0.99;
+const REAL_OBJECTIVE_FLOOR: f64 = 0.98;
 
-/// Floors on the sixth fresh held-out part (100 hand-written briefs), scored once after the
-/// round 6 rules: measured 0.880 modality and 0.730 objective; the floors sit just under, so a
-/// regression fails. They must not be raised by tuning on this part.
-const FRESH_MODALITY_FLOOR: f64 = 0.87;
-const FRESH_OBJECTIVE_FLOOR: f64 = 0.72;
+/// Floors on the seventh fresh held-out part (102 real public task descriptions), scored once
+/// after round 7 (rules and learned second opinion): measured 0.892 modality and 0.853
+/// objective; the floors sit just under, so a regression fails. They must not be raised by
+/// tuning on this part.
+const FRESH_MODALITY_FLOOR: f64 = 0.88;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.84;
 
 struct Entry {
     modality: String,
@@ -40,7 +43,8 @@ fn corpus() -> Vec<Entry> {
     load(include_str!("data/parser_corpus.txt"))
 }
 
-/// Entries start with "=== <modality> <objective> [source]"; "# from:" lines are attribution.
+/// Entries start with "=== <modality> <objective> [source]"; "# from:" and "# source:" lines
+/// are attribution.
 fn load(raw: &str) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
     for line in raw.lines() {
@@ -54,7 +58,7 @@ fn load(raw: &str) -> Vec<Entry> {
                 text: String::new(),
             });
         } else if let Some(e) = out.last_mut() {
-            if line.starts_with("# from:") {
+            if line.starts_with("# from:") || line.starts_with("# source:") {
                 continue;
             }
             e.text.push_str(line);
@@ -100,7 +104,7 @@ fn embedded_parser_accuracy_on_the_real_tuning_corpus() {
 
 #[test]
 fn embedded_parser_accuracy_on_the_fresh_held_out_corpus() {
-    let entries = load(include_str!("data/parser_corpus_fresh6.txt"));
+    let entries = load(include_str!("data/parser_corpus_fresh7.txt"));
     assert!(entries.len() >= 80, "corpus has {} entries", entries.len());
     let (ma, oa) = score(&entries);
     assert!(
@@ -117,7 +121,7 @@ fn embedded_parser_accuracy_on_the_fresh_held_out_corpus() {
 fn both_parts_of_the_real_corpus_are_labelled_and_attributed() {
     for (name, raw) in [
         ("tuning", include_str!("data/parser_corpus_tuning.txt")),
-        ("fresh6", include_str!("data/parser_corpus_fresh6.txt")),
+        ("fresh7", include_str!("data/parser_corpus_fresh7.txt")),
     ] {
         let mut n = 0;
         for line in raw.lines().filter(|l| l.starts_with("=== ")) {
