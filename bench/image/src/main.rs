@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use automl_core::train::image::{ArchSpec, throughput};
+use automl_core::train::image::{ArchSpec, ImageTrainer, ImageTrainerConfig, throughput};
 use automl_core::{Conductor, RunRequest};
 
 /// mimalloc keeps freed pages for reuse; glibc's malloc hands the large, short-lived tensors
@@ -34,6 +34,9 @@ struct Args {
     python: PathBuf,
     out: Option<PathBuf>,
     only: Option<(String, usize)>,
+    /// The image trainer's settings (`--width`, `--flat-head`, `--batch`, `--lr`,
+    /// `--min-epochs`, `--no-pretrained`), to compare recipes.
+    image: ImageTrainerConfig,
 }
 
 fn parse() -> Result<Args, String> {
@@ -45,6 +48,7 @@ fn parse() -> Result<Args, String> {
         python: PathBuf::from("bench/image/.venv/bin/python"),
         out: None,
         only: None,
+        image: ImageTrainerConfig::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,6 +66,20 @@ fn parse() -> Result<Args, String> {
                 let batch = val()?.parse().map_err(|e| format!("--only batch: {e}"))?;
                 a.only = Some((spec, batch));
             }
+            "--width" => a.image.width = Some(val()?.parse().map_err(|e| format!("--width: {e}"))?),
+            "--flat-head" => {
+                a.image.flat_head = Some(val()?.parse().map_err(|e| format!("--flat-head: {e}"))?)
+            }
+            "--batch" => {
+                a.image.batch_size = Some(val()?.parse().map_err(|e| format!("--batch: {e}"))?)
+            }
+            "--lr" => a.image.lr = val()?.parse().map_err(|e| format!("--lr: {e}"))?,
+            "--min-epochs" => {
+                a.image.min_epochs = val()?.parse().map_err(|e| format!("--min-epochs: {e}"))?
+            }
+            "--no-pretrained" => a.image.weight_cache = false,
+            "--rotate" => a.image.rotate = val()?.parse().map_err(|e| format!("--rotate: {e}"))?,
+            "--zoom" => a.image.zoom = val()?.parse().map_err(|e| format!("--zoom: {e}"))?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -141,7 +159,18 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for set in &args.sets {
         let dir = args.data_root.join(set);
-        let conductor = match Conductor::builder().runs_dir(scratch.join("runs")).build() {
+        let mut builder = Conductor::builder()
+            .runs_dir(scratch.join("runs"))
+            .without_default_trainers();
+        for t in automl_core::conductor::defaults::trainers() {
+            if t.name() == "image" {
+                builder =
+                    builder.trainer(std::sync::Arc::new(ImageTrainer::new(args.image.clone())));
+            } else {
+                builder = builder.trainer(t);
+            }
+        }
+        let conductor = match builder.build() {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("bench-image: {e}");
@@ -186,6 +215,10 @@ async fn main() {
                 in_channels: get("channels"),
                 side: get("side"),
                 n_classes,
+                flat_head: p
+                    .get("flat_head")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
             };
             let batch = get("batch_size");
             let ours = throughput(&arch, batch, args.steps, 0).map_err(|e| e.to_string());

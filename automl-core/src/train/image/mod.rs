@@ -85,6 +85,20 @@ pub struct ImageTrainerConfig {
     /// When no weights are named, look for the EfficientNet-Lite0 file the setup script
     /// caches (see [`weights::cache_dir`]). Default true.
     pub weight_cache: bool,
+    /// Width of the from-scratch nets; `None` sizes it to the data and the time budget (see
+    /// [`ImageTrainerConfig::min_epochs`]).
+    pub width: Option<usize>,
+    /// Epochs a from-scratch net should get in its share of the time: when the measured
+    /// step time says the data-sized width gets fewer, narrower widths are measured and the
+    /// widest that gets them is trained (at least [`MIN_WIDTH`]).
+    pub min_epochs: usize,
+    /// Whether the head of the from-scratch nets reads the last feature map flattened;
+    /// `None` decides from the data (see [`flat_head_for`]).
+    pub flat_head: Option<bool>,
+    /// Random rotations of the training images of up to this many degrees (0 = off).
+    pub rotate: f32,
+    /// Random zoom of the training images of up to this fraction (0 = off).
+    pub zoom: f32,
 }
 
 impl Default for ImageTrainerConfig {
@@ -99,6 +113,11 @@ impl Default for ImageTrainerConfig {
             batch_size: None,
             pretrained: None,
             weight_cache: true,
+            width: None,
+            min_epochs: 12,
+            flat_head: None,
+            rotate: 10.0,
+            zoom: 0.1,
         }
     }
 }
@@ -220,6 +239,8 @@ fn device() -> Result<Device> {
 /// Decoded training and validation images with their preprocessing.
 struct Prepared {
     spec: PreprocessSpec,
+    /// Median shorter side of the training images as stored, before any resizing.
+    native_side: usize,
     augment: Augment,
     classes: Vec<String>,
     train: decode::Decoded,
@@ -227,8 +248,8 @@ struct Prepared {
 }
 
 /// Chooses the training size and colour from a sample of the training files:
-/// (side, channels).
-fn choose_size(files: &[&PathBuf], max_side: usize) -> (usize, usize) {
+/// (side, channels, the median shorter side as stored).
+fn choose_size(files: &[&PathBuf], max_side: usize) -> (usize, usize, usize) {
     let mut sides = Vec::new();
     let mut any_colour = false;
     for p in files.iter().take(48) {
@@ -240,15 +261,16 @@ fn choose_size(files: &[&PathBuf], max_side: usize) -> (usize, usize) {
     sides.sort_unstable();
     let median = sides.get(sides.len() / 2).copied().unwrap_or(max_side);
     let side = median.clamp(8, max_side.max(8));
-    (side, if any_colour { 3 } else { 1 })
+    (side, if any_colour { 3 } else { 1 }, median)
 }
 
-fn prepare(data: &ImageData, cx: &TrainContext, max_side: usize) -> Result<Prepared> {
+fn prepare(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConfig) -> Result<Prepared> {
+    let max_side = config.max_side;
     let folder = &data.folder;
     let train_files = data.files_at(&data.split.train);
     let valid_files = data.files_at(&data.split.valid);
     let sample: Vec<&PathBuf> = train_files.iter().map(|(p, _)| p).collect();
-    let (side, channels) = choose_size(&sample, max_side);
+    let (side, channels, native_side) = choose_size(&sample, max_side);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (train, mut failed) = decode::decode_all(&train_files, side, channels, threads);
     let (valid, failed_v) = decode::decode_all(&valid_files, side, channels, threads);
@@ -285,10 +307,13 @@ fn prepare(data: &ImageData, cx: &TrainContext, max_side: usize) -> Result<Prepa
             mean,
             std,
         },
+        native_side,
         augment: Augment {
             flip: colour,
             shift: (side / 8).max(1),
             jitter: if colour { 0.1 } else { 0.0 },
+            rotate: config.rotate.max(0.0),
+            zoom: config.zoom.max(0.0),
         },
         classes: folder.classes.clone(),
         train,
@@ -358,7 +383,7 @@ fn find_pretrained(config: &ImageTrainerConfig, dev: &Device) -> Result<Option<F
 }
 
 fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConfig) -> Result<()> {
-    let prep = prepare(data, cx, config.max_side)?;
+    let prep = prepare(data, cx, config)?;
     let dev = device()?;
     let found = find_pretrained(config, &dev)?;
     let mut pretrained = None;
@@ -372,6 +397,23 @@ fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConf
             ),
         )),
         Some(Found::Own(p)) => pretrained = Some(p),
+        Some(Found::Backbone(w)) if prep.native_side * 2 < transfer::MIN_SIDE => {
+            // The backbone would see the images blown up more than twice (all its input
+            // interpolated) at the square of the cost of their own size, while the nets
+            // from scratch train at that size: the time goes to them.
+            cx.emit(Event::warning(
+                "pretrained_skipped",
+                format!(
+                    "the images are {0}x{0} px: {1} would need them upscaled to at least {2} \
+                     px, more than twice their size, at {3:.0}x the pixels; the pretrained \
+                     backbone is left out and the nets train from scratch at {0} px",
+                    prep.native_side,
+                    w.backbone.name(),
+                    transfer::MIN_SIDE,
+                    (transfer::MIN_SIDE as f64 / prep.native_side.max(1) as f64).powi(2)
+                ),
+            ));
+        }
         Some(Found::Backbone(w)) => {
             // Transfer learning first: it is the strongest candidate on photos. It takes
             // what it needs of the time (embedding, head, fine-tuning), at most 60 %.
@@ -406,7 +448,7 @@ fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConf
             }
         }
     }
-    let archs = affordable_archs(&prep, cx, config, &dev)?;
+    let archs = plan_archs(&prep, cx, config, &dev)?;
     let n_archs = archs.len();
     for (i, arch) in archs.iter().enumerate() {
         if !cx.may_start_trial() {
@@ -417,7 +459,7 @@ fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConf
         let deadline = Instant::now() + share;
         let run_id = cx.next_run_id();
         if let Some(record) = run_trial(
-            arch,
+            arch.clone(),
             &prep,
             cx,
             &run_id,
@@ -447,50 +489,117 @@ fn batch_size(config: &ImageTrainerConfig, n_train: usize) -> usize {
     config.batch_size.unwrap_or(32).clamp(2, n_train.max(2))
 }
 
-/// The architectures that fit the time left: the first always; each further one only if,
-/// with the time shared equally, every trial still gets [`MIN_STEPS_PER_TRIAL`] steps. The
-/// step time of the first is measured on three real batches (after one untimed step) and
-/// scaled by compute for the others. Left-out architectures are named in a WARNING.
-fn affordable_archs(
+/// Narrowest width the from-scratch nets are given when the time budget is short.
+pub const MIN_WIDTH: usize = 12;
+
+/// Whether a from-scratch net's head should read its last feature map flattened: on small
+/// grayscale images (glyphs, digits, scans), where a feature's place in the frame carries
+/// the class; photos keep the global average, which does not care where an object is.
+pub fn flat_head_for(spec: &ArchSpec) -> bool {
+    spec.in_channels == 1 && spec.final_side() <= 8
+}
+
+/// The architectures to train and their widths. The first architecture's width is sized
+/// to the time: its data-sized width ([`ArchSpec::sized`]) unless the step time, measured
+/// on three real batches (after one untimed step), says that it would get fewer than
+/// [`ImageTrainerConfig::min_epochs`] epochs in the time left, in which case narrower
+/// widths (down to [`MIN_WIDTH`]) are measured and the widest that gets them (else the
+/// narrowest) is used; later architectures take the same width. Each further architecture
+/// is kept only if, with the time shared equally, every trial still gets
+/// [`MIN_STEPS_PER_TRIAL`] steps and its epochs (its step time scaled by compute).
+/// Left-out architectures are named in a WARNING.
+fn plan_archs(
     prep: &Prepared,
     cx: &TrainContext,
     config: &ImageTrainerConfig,
     dev: &Device,
-) -> Result<Vec<String>> {
-    if config.archs.len() <= 1 {
-        return Ok(config.archs.clone());
-    }
+) -> Result<Vec<ArchSpec>> {
     let n_train = prep.train.labels.len();
     let bs = batch_size(config, n_train);
-    let spec_of = |a: &str| {
-        ArchSpec::sized(
+    let steps_per_epoch = (n_train / bs).max(1) as f64;
+    let spec_of = |a: &str, width: Option<usize>| {
+        let mut s = ArchSpec::sized(
             a,
             prep.spec.channels,
             prep.spec.side,
             prep.classes.len(),
             n_train,
-        )
+        );
+        if let Some(w) = width.or(config.width) {
+            s.width = w.max(1);
+        }
+        s.flat_head = config.flat_head.unwrap_or_else(|| flat_head_for(&s));
+        s
     };
-    let first = spec_of(&config.archs[0]);
-    let step_s = step_seconds(&first, prep, bs, dev)?;
+    let Some(first_arch) = config.archs.first() else {
+        return Ok(vec![]);
+    };
     let left = cx.time_left().as_secs_f64();
-    let mut keep = vec![config.archs[0].clone()];
+    // Validation passes and batch assembly: about a tenth on top of the steps.
+    let epochs_in = |step_s: f64, share: f64| share / (step_s * steps_per_epoch * 1.1);
+    let mut first = spec_of(first_arch, None);
+    let mut step_s = step_seconds(&first, prep, bs, dev)?;
+    if config.width.is_none() {
+        let sized = first.width;
+        let mut tried = vec![(sized, step_s)];
+        for w in [sized * 3 / 4, sized / 2, MIN_WIDTH] {
+            if epochs_in(step_s, left) >= config.min_epochs as f64 {
+                break;
+            }
+            if w >= sized || w < MIN_WIDTH || tried.iter().any(|(t, _)| *t == w) {
+                continue;
+            }
+            let narrower = spec_of(first_arch, Some(w));
+            step_s = step_seconds(&narrower, prep, bs, dev)?;
+            first = narrower;
+            tried.push((w, step_s));
+        }
+        if first.width != sized {
+            cx.emit(Event::warning(
+                "image_width_reduced",
+                format!(
+                    "{:.0} s left: {} of width {} takes {:.3} s per step of {} images, about \
+                     {:.1} epochs; trained at width {} ({:.3} s per step, about {:.1} epochs) \
+                     (measured: {})",
+                    left,
+                    first_arch,
+                    sized,
+                    tried[0].1,
+                    bs,
+                    epochs_in(tried[0].1, left),
+                    first.width,
+                    step_s,
+                    epochs_in(step_s, left),
+                    tried
+                        .iter()
+                        .map(|(w, s)| format!("width {w}: {s:.3} s"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    let width = Some(first.width);
+    let need_steps = MIN_STEPS_PER_TRIAL.max(config.min_epochs as f64 * steps_per_epoch);
+    let mut keep = vec![first.clone()];
     let mut cost = step_s;
     for a in &config.archs[1..] {
-        let c = step_s * spec_of(a).forward_macs() / first.forward_macs().max(1.0);
+        let spec = spec_of(a, width);
+        let c = step_s * spec.forward_macs() / first.forward_macs().max(1.0);
         let n = (keep.len() + 1) as f64;
         // Every kept trial needs its minimum steps within an equal share of the time.
-        if (cost.max(c)) * MIN_STEPS_PER_TRIAL * n > left {
+        if cost.max(c) * need_steps * n > left {
             break;
         }
         cost = cost.max(c);
-        keep.push(a.clone());
+        keep.push(spec);
     }
     if keep.len() < config.archs.len() {
         let skipped: Vec<&str> = config.archs[keep.len()..]
             .iter()
             .map(String::as_str)
             .collect();
+        let kept: Vec<&str> = keep.iter().map(|s| s.arch.as_str()).collect();
         cx.emit(Event::warning(
             "architectures_skipped",
             format!(
@@ -499,8 +608,8 @@ fn affordable_archs(
                 left,
                 step_s,
                 skipped.join(", "),
-                keep.join(", "),
-                keep.join(", ")
+                kept.join(", "),
+                kept.join(", ")
             ),
         ));
     }
@@ -749,7 +858,7 @@ fn predict_pixels(
 
 #[allow(clippy::too_many_arguments)]
 fn run_trial(
-    arch: &str,
+    arch_spec: ArchSpec,
     prep: &Prepared,
     cx: &TrainContext,
     run_id: &str,
@@ -760,13 +869,8 @@ fn run_trial(
 ) -> Result<Option<TrialRecord>> {
     let started = Instant::now();
     let n_train = prep.train.labels.len();
-    let arch_spec = ArchSpec::sized(
-        arch,
-        prep.spec.channels,
-        prep.spec.side,
-        prep.classes.len(),
-        n_train,
-    );
+    let arch = arch_spec.arch.clone();
+    let arch = arch.as_str();
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, dev);
     let net = Net::new(&arch_spec, vb).map_err(cerr("build"))?;
@@ -785,6 +889,7 @@ fn run_trial(
     let mut params = serde_json::Map::new();
     params.insert("arch".into(), arch.into());
     params.insert("width".into(), arch_spec.width.into());
+    params.insert("flat_head".into(), arch_spec.flat_head.into());
     params.insert("side".into(), prep.spec.side.into());
     params.insert("channels".into(), prep.spec.channels.into());
     params.insert("batch_size".into(), bs.into());
@@ -1086,6 +1191,8 @@ pub fn throughput(arch: &ArchSpec, batch: usize, steps: usize, seed: u64) -> Res
         flip: arch.in_channels == 3,
         shift: (arch.side / 8).max(1),
         jitter: if arch.in_channels == 3 { 0.1 } else { 0.0 },
+        rotate: ImageTrainerConfig::default().rotate,
+        zoom: ImageTrainerConfig::default().zoom,
     };
     let idx: Vec<usize> = (0..n).collect();
     let mut t0 = Instant::now();

@@ -17,6 +17,11 @@ pub struct ArchSpec {
     pub side: usize,
     /// Output classes.
     pub n_classes: usize,
+    /// The head reads the last feature map flattened (keeping where in the image a feature
+    /// is) instead of its global average. Only for small final maps (see
+    /// [`ArchSpec::final_side`]); absent in older `model.json` files, which means the average.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flat_head: bool,
 }
 
 impl ArchSpec {
@@ -36,6 +41,33 @@ impl ArchSpec {
             in_channels,
             side,
             n_classes,
+            flat_head: false,
+        }
+    }
+
+    /// Side of the last feature map (what the head reads).
+    pub fn final_side(&self) -> usize {
+        let s = self.side;
+        match self.arch.as_str() {
+            "resnet" => {
+                let s0 = if s > 32 { s / 2 } else { s };
+                s0.div_ceil(2).div_ceil(2)
+            }
+            _ => {
+                let s2 = s / 4;
+                if s2 > 8 { s2 / 2 } else { s2 }
+            }
+        }
+        .max(1)
+    }
+
+    /// Features the head reads: the last map's channels, times its area when flat.
+    pub fn head_inputs(&self) -> usize {
+        let c = 4 * self.width;
+        if self.flat_head {
+            c * self.final_side().pow(2)
+        } else {
+            c
         }
     }
 
@@ -219,13 +251,14 @@ enum Body {
 pub struct Net {
     body: Body,
     head: Linear,
+    flat_head: bool,
 }
 
 impl Net {
     /// Builds the network's variables under `vb`.
     pub fn new(spec: &ArchSpec, vb: VarBuilder) -> Result<Self> {
         let (c, w) = (spec.in_channels, spec.width);
-        let (body, feat) = match spec.arch.as_str() {
+        let (body, _) = match spec.arch.as_str() {
             "resnet" => {
                 let stem = ConvBn::new(c, w, 3, 1, vb.pp("stem"))?;
                 let blocks = vec![
@@ -252,8 +285,12 @@ impl Net {
             ),
             other => candle_core::bail!("unknown architecture {other:?}"),
         };
-        let head = candle_nn::linear(feat, spec.n_classes, vb.pp("head"))?;
-        Ok(Self { body, head })
+        let head = candle_nn::linear(spec.head_inputs(), spec.n_classes, vb.pp("head"))?;
+        Ok(Self {
+            body,
+            head,
+            flat_head: spec.flat_head,
+        })
     }
 
     /// Logits for a batch `n × c × side × side`.
@@ -279,7 +316,11 @@ impl Net {
                 }
             }
         }
-        let x = x.mean(D::Minus1)?.mean(D::Minus1)?;
+        let x = if self.flat_head {
+            x.flatten_from(1)?
+        } else {
+            x.mean(D::Minus1)?.mean(D::Minus1)?
+        };
         self.head.forward(&x)
     }
 }

@@ -357,3 +357,79 @@ async fn transfer_learning_end_to_end_with_installed_weights() {
     eprintln!("cats_dogs test accuracy {acc:.3} on {} images", pa.nrows());
     assert!(acc >= 0.9, "test accuracy {acc}");
 }
+
+/// Images much smaller than the backbone's smallest input (here 12 px against 64) are not
+/// blown up for it: the backbone is left out with a WARNING saying why, and no transfer
+/// trial starts, even though valid weights were named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_images_leave_the_backbone_out_and_say_why() {
+    use super::{ImageTrainer, ImageTrainerConfig};
+    use crate::bus::EventBus;
+    use crate::event::Event;
+    use crate::train::{TrainContext, TrainInput, Trainer};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let weights = write(
+        tmp.path(),
+        "lite0.safetensors",
+        &synthetic(Backbone::EfficientnetLite0, false),
+    );
+    let root = tmp.path().join("images");
+    for (ci, class) in ["a", "b"].iter().enumerate() {
+        let d = root.join(class);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        for k in 0..10u32 {
+            let img = image::GrayImage::from_fn(12, 12, |x, y| {
+                image::Luma([if (if ci == 0 { x } else { y } + k) % 4 < 2 {
+                    220
+                } else {
+                    30
+                }])
+            });
+            img.save(d.join(format!("{k}.png"))).expect("png");
+        }
+    }
+    let folder = crate::data::load_image_folder(&root, &Default::default()).expect("folder");
+    let rows: Vec<usize> = (0..folder.files.len()).collect();
+    let strata: Vec<usize> = folder.files.iter().map(|(_, c)| *c).collect();
+    let split = crate::data::preprocess::split_rows(&rows, Some(&strata), 0);
+    let data = Arc::new(crate::train::ImageData { folder, split });
+    let bus = EventBus::default();
+    let cx = TrainContext::new(
+        bus.emitter("p-small"),
+        tokio_util::sync::CancellationToken::new(),
+        Instant::now() + Duration::from_secs(60),
+        0,
+        None,
+        "accuracy",
+    );
+    let cfg = ImageTrainerConfig {
+        archs: vec![],
+        pretrained: Some(weights),
+        ..Default::default()
+    };
+    ImageTrainer::new(cfg)
+        .train(TrainInput::Images(data), cx.clone())
+        .await
+        .expect("train");
+    let ev: Vec<Event> = bus
+        .history("p-small")
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    let why = ev.iter().find_map(|e| match e {
+        Event::Warning(w) if w.code == "pretrained_skipped" => Some(w.message.clone()),
+        _ => None,
+    });
+    let why = why.expect("a pretrained_skipped warning");
+    assert!(
+        why.contains("12x12") && why.contains("64 px"),
+        "the warning names the sizes: {why}"
+    );
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::TrainRunStarted(p) if p.params.get("backbone").is_some())),
+        "no transfer trial on 12 px images"
+    );
+}

@@ -341,3 +341,117 @@ async fn the_conductor_runs_an_image_folder_through_all_stages() {
     let reloaded = load_model(&tmp.path().join("run")).expect("exported model loads");
     assert_eq!(reloaded.model_name(), review.model);
 }
+
+/// The head's input size computed from the spec agrees with what the body really outputs,
+/// for both architectures, both heads and small to medium sides: a wrong count would be a
+/// shape error in the head's matrix product.
+#[test]
+fn the_head_reads_what_the_body_outputs_at_every_size() {
+    let dev = Device::Cpu;
+    for arch in ["small_cnn", "resnet"] {
+        for side in [8, 12, 28, 32, 40, 64] {
+            for flat in [false, true] {
+                let mut spec = ArchSpec::sized(arch, 1, side, 3, 100);
+                spec.width = 4;
+                spec.flat_head = flat;
+                let varmap = VarMap::new();
+                let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+                let net = Net::new(&spec, vb).expect("net");
+                let x = Tensor::zeros((2, 1, side, side), DType::F32, &dev).expect("x");
+                let y = net
+                    .forward_t(&x, false)
+                    .unwrap_or_else(|e| panic!("{arch} side {side} flat {flat}: {e}"));
+                assert_eq!(y.dims(), &[2, 3], "{arch} side {side} flat {flat}");
+            }
+        }
+    }
+    let spec = ArchSpec::sized("small_cnn", 1, 28, 10, 100);
+    assert_eq!(spec.final_side(), 7);
+    assert_eq!(ArchSpec::sized("small_cnn", 1, 64, 10, 100).final_side(), 8);
+    assert_eq!(
+        ArchSpec::sized("small_cnn", 1, 96, 10, 100).final_side(),
+        12
+    );
+}
+
+#[test]
+fn small_grayscale_images_get_the_flat_head_photos_the_average() {
+    assert!(flat_head_for(&ArchSpec::sized("small_cnn", 1, 28, 10, 100)));
+    assert!(flat_head_for(&ArchSpec::sized("small_cnn", 1, 8, 10, 100)));
+    assert!(!flat_head_for(&ArchSpec::sized(
+        "small_cnn",
+        3,
+        28,
+        10,
+        100
+    )));
+    assert!(!flat_head_for(&ArchSpec::sized(
+        "small_cnn",
+        1,
+        96,
+        10,
+        100
+    )));
+}
+
+/// A `model.json` written before the flat head existed still reads (as the average head),
+/// and the average head is not written out, so such files stay as they were.
+#[test]
+fn an_arch_spec_without_flat_head_reads_as_the_average_head() {
+    let old = r#"{"arch":"small_cnn","width":24,"in_channels":1,"side":12,"n_classes":2}"#;
+    let spec: ArchSpec = serde_json::from_str(old).expect("old spec");
+    assert!(!spec.flat_head);
+    assert_eq!(serde_json::to_string(&spec).expect("json"), old);
+    let mut flat = spec.clone();
+    flat.flat_head = true;
+    let back: ArchSpec =
+        serde_json::from_str(&serde_json::to_string(&flat).expect("json")).expect("read");
+    assert!(back.flat_head);
+}
+
+fn started_width(ev: &[Event]) -> Option<u64> {
+    ev.iter().find_map(|e| match e {
+        Event::TrainRunStarted(p) => p.params.get("width").and_then(|w| w.as_u64()),
+        _ => None,
+    })
+}
+
+/// When the measured step time says the data-sized net would get fewer epochs than
+/// `min_epochs`, narrower widths are measured and the narrowest is trained, with a WARNING;
+/// when it gets them, the width stays the data's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_budget_narrows_the_net_and_says_so() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    synthetic_folder(tmp.path(), 24, 5);
+    let data = image_data(tmp.path(), 0);
+    let sized = ArchSpec::sized("small_cnn", 1, 12, 2, 30).width as u64;
+    for (min_epochs, want) in [(1_000_000, MIN_WIDTH as u64), (1, sized)] {
+        let bus = EventBus::default();
+        let cx = context(&bus, "p-w", Duration::from_secs(30), 1);
+        let cfg = ImageTrainerConfig {
+            max_epochs: 2,
+            min_epochs,
+            ..small_config()
+        };
+        ImageTrainer::new(cfg)
+            .train(TrainInput::Images(data.clone()), cx.clone())
+            .await
+            .expect("train");
+        let ev = events(&bus, "p-w");
+        assert_eq!(started_width(&ev), Some(want), "min_epochs {min_epochs}");
+        let warned = ev
+            .iter()
+            .any(|e| matches!(e, Event::Warning(w) if w.code == "image_width_reduced"));
+        assert_eq!(warned, want != sized, "min_epochs {min_epochs}");
+        let flat = ev.iter().find_map(|e| match e {
+            Event::TrainRunStarted(p) => p.params.get("flat_head").and_then(|f| f.as_bool()),
+            _ => None,
+        });
+        assert_eq!(flat, Some(true), "12 px grayscale images get the flat head");
+        let best = cx.best().expect("a trial");
+        let saved = tempfile::tempdir().expect("tmp");
+        best.model.save(saved.path()).expect("save");
+        let reloaded = load_model(saved.path()).expect("reload the flat-head model");
+        assert_eq!(reloaded.model_name(), "small_cnn");
+    }
+}

@@ -30,6 +30,9 @@ use crate::train::{ImageData, TrainContext, TrainedModel, TrialRecord};
 /// Input sides tried, largest first; the largest whose embedding fits the time is used.
 const SIDES: [usize; 8] = [224, 192, 160, 128, 112, 96, 80, 64];
 
+/// The smallest input side a backbone is run at.
+pub(crate) const MIN_SIDE: usize = SIDES[SIDES.len() - 1];
+
 /// Share of the trial's time the embedding may take.
 const EMBED_SHARE: f64 = 0.55;
 
@@ -422,6 +425,7 @@ pub(crate) fn run_transfer_trial(
             in_channels: 3,
             side,
             n_classes: k,
+            flat_head: false,
         },
         net,
         weights_source: weights.path.clone(),
