@@ -23,6 +23,7 @@ pub mod gbdt;
 pub mod image;
 pub mod linear;
 pub mod path;
+pub mod target;
 use crate::data::ImageFolder;
 use crate::data::preprocess::{Split, TabularData};
 use crate::data::timeseries::{ForecastData, ForecastSetup};
