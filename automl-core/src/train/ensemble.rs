@@ -26,7 +26,8 @@ use crate::train::{
 
 /// The `format` field of a saved ensemble.
 pub const FORMAT: &str = "automl-ensemble/1";
-/// Candidates considered: the best trials of the chosen prediction rows.
+/// Candidates considered: the best trials of the chosen prediction rows (and the best trial of
+/// each model family beyond them).
 pub const MAX_CANDIDATES: usize = 16;
 /// Most selection rounds (members with repetition).
 pub const MAX_ROUNDS: usize = 30;
@@ -322,12 +323,19 @@ pub fn select(
     metric: &str,
     deadline: Instant,
 ) -> Option<Selection> {
-    let scored: Vec<(usize, Metrics)> = pool
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| rows_metrics(y, &t.predictions.predictions).map(|m| (i, m)))
-        .take(MAX_CANDIDATES)
-        .collect();
+    // The best candidates, and the best of each model family beyond them: a linear model
+    // ranked below dozens of tree configurations can still be what an ensemble of trees lacks.
+    let mut families = std::collections::HashSet::new();
+    let mut scored: Vec<(usize, Metrics)> = Vec::new();
+    for (i, t) in pool.iter().enumerate() {
+        let Some(m) = rows_metrics(y, &t.predictions.predictions) else {
+            continue;
+        };
+        let family_best = families.insert(t.model_name.as_str());
+        if scored.len() < MAX_CANDIDATES || family_best {
+            scored.push((i, m));
+        }
+    }
     if scored.len() < 2 {
         return None;
     }

@@ -75,7 +75,7 @@ pub fn skewness(y: &[f64]) -> Option<f64> {
     }
     let mean = y.iter().sum::<f64>() / n;
     let m2 = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    if !(m2 > 1e-12 * mean.abs().max(1.0).powi(2)) {
+    if m2.is_nan() || m2 <= 1e-12 * mean.abs().max(1.0).powi(2) {
         return None;
     }
     let m3 = y.iter().map(|v| (v - mean).powi(3)).sum::<f64>() / n;

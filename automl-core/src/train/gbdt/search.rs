@@ -454,7 +454,7 @@ mod tests {
             scores.push(-d);
             Ok(Outcome::Scored((-d, 0.0)))
         })
-        .unwrap();
+        .expect("the search runs");
         assert_eq!(ended, Ended::Stopped);
         assert_eq!(scores.len(), MAX_TRIALS);
         let first = scores[0];
@@ -477,7 +477,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_micros(400));
             Ok(Outcome::Scored((0.5, 0.0)))
         })
-        .unwrap();
+        .expect("the search runs");
         assert_eq!(ended, Ended::Stopped);
         assert!(started.elapsed().as_secs_f64() >= 0.45);
         assert!(n > 200, "{n} trials");
@@ -502,7 +502,7 @@ mod tests {
             tried.push(signature(p));
             Ok(Outcome::Scored((p.learning_rate, 0.0)))
         })
-        .unwrap();
+        .expect("the search runs");
         assert_eq!(ended, Ended::Converged);
         assert!(started.elapsed().as_secs_f64() < 5.0);
         let distinct: HashSet<_> = tried.iter().collect();
@@ -537,7 +537,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_micros(100));
             Ok(Outcome::Scored((0.5, 0.0)))
         })
-        .unwrap();
+        .expect("the search runs");
         assert!(plain > 20 && logged > 20, "{plain} plain, {logged} log1p");
     }
 
