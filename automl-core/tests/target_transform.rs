@@ -180,3 +180,50 @@ async fn a_symmetric_target_gets_no_transform_trial() {
         "a transformed trial on a symmetric target"
     );
 }
+
+/// Small data (decisions/0098): least squares is cross-validated on the same folds as the
+/// trees, so on a linear target it is scored like them and ends up the exported model or a
+/// member of the exported ensemble.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_squares_is_cross_validated_and_joins_the_ensemble_on_small_data() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (rows, test) = (600, 100);
+    let (all, _, _) = write_table(tmp.path(), rows, test, |a, b, c, z| {
+        10.0 + 3.0 * a + 2.0 * b - c + 0.3 * z
+    });
+    let conductor = Conductor::builder()
+        .runs_dir(tmp.path().join("runs"))
+        .build()
+        .expect("build");
+    let mut req = RunRequest::new("predict y")
+        .data(&all)
+        .target("y")
+        .metric("r2")
+        .time_budget(3.0)
+        .seed(0)
+        .out_dir(tmp.path().join("run"));
+    req.test_rows = Some((rows - test..rows).collect());
+    let outcome = conductor
+        .start(req)
+        .expect("valid request")
+        .wait()
+        .await
+        .expect("run");
+    let linear = outcome
+        .leaderboard
+        .iter()
+        .find(|r| r.model == "linear_regression")
+        .expect("a least-squares trial");
+    assert_eq!(
+        linear.params.get("cv_folds").and_then(|v| v.as_u64()),
+        Some(5)
+    );
+    let top = &outcome.leaderboard[0];
+    let in_top = top.run_id == linear.run_id
+        || top
+            .params
+            .get("members")
+            .and_then(|m| m.as_array())
+            .is_some_and(|m| m.iter().any(|x| x["run_id"] == linear.run_id.as_str()));
+    assert!(in_top, "top row {} {:?}", top.model, top.params);
+}
