@@ -141,6 +141,7 @@ pub fn model_formats() -> ModelFormats {
     let f = ModelFormats::new()
         .register(linear::FORMAT, linear::load)
         .register(gbdt::FORMAT, gbdt::load)
+        .register(gbdt::FORMAT_TRANSFORMED, gbdt::load)
         .register(gbdt::forest::FORMAT, gbdt::forest::load)
         .register(ensemble::FORMAT, load_ensemble)
         .register(decision::FORMAT, load_decision)

@@ -331,9 +331,9 @@ pub struct LeaderboardPayload {
 pub enum SearchStop {
     /// The time budget ran out while configurations were still being proposed.
     Budget,
-    /// Every trainer stopped before the deadline because its search had converged (no better
-    /// configuration found after the step size shrank to its floor and restarts did not help),
-    /// or its fixed list was done.
+    /// Every trainer stopped before the deadline because its search had converged (restarts in
+    /// a row found no configuration it had not already tried: decisions/0098), or its fixed
+    /// list was done.
     Converged,
     /// The caller's trial count was reached.
     TrialLimit,

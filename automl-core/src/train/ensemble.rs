@@ -26,7 +26,8 @@ use crate::train::{
 
 /// The `format` field of a saved ensemble.
 pub const FORMAT: &str = "automl-ensemble/1";
-/// Candidates considered: the best trials of the chosen prediction rows.
+/// Candidates considered: the best trials of the chosen prediction rows (and the best trial of
+/// each model family beyond them).
 pub const MAX_CANDIDATES: usize = 16;
 /// Most selection rounds (members with repetition).
 pub const MAX_ROUNDS: usize = 30;
@@ -322,12 +323,19 @@ pub fn select(
     metric: &str,
     deadline: Instant,
 ) -> Option<Selection> {
-    let scored: Vec<(usize, Metrics)> = pool
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| rows_metrics(y, &t.predictions.predictions).map(|m| (i, m)))
-        .take(MAX_CANDIDATES)
-        .collect();
+    // The best candidates, and the best of each model family beyond them: a linear model
+    // ranked below dozens of tree configurations can still be what an ensemble of trees lacks.
+    let mut families = std::collections::HashSet::new();
+    let mut scored: Vec<(usize, Metrics)> = Vec::new();
+    for (i, t) in pool.iter().enumerate() {
+        let Some(m) = rows_metrics(y, &t.predictions.predictions) else {
+            continue;
+        };
+        let family_best = families.insert(t.model_name.as_str());
+        if scored.len() < MAX_CANDIDATES || family_best {
+            scored.push((i, m));
+        }
+    }
     if scored.len() < 2 {
         return None;
     }
@@ -454,6 +462,69 @@ mod tests {
         assert_eq!(s.best_single["accuracy"], 0.75);
         let ids: Vec<usize> = s.picks.iter().map(|p| p.0).collect();
         assert_eq!(ids, vec![0, 1]);
+    }
+
+    /// The best trial of another family is a candidate even when more than
+    /// [`MAX_CANDIDATES`] trials of one family rank above it: twenty copies of one model that
+    /// gets the second half wrong, and below them a weaker model of another family that gets
+    /// it right, combine to a perfect score. With that model in the same family (so only the
+    /// top [`MAX_CANDIDATES`] are considered) the rule does not fire and nothing is gained.
+    #[test]
+    fn each_familys_best_is_a_candidate() {
+        let y = Targets::Classes(vec![1, 1, 0, 0]);
+        let far = Instant::now() + std::time::Duration::from_secs(10);
+        let mut pool: Vec<PooledTrial> = (0..20)
+            .map(|i| trial(&format!("r-{i}"), &[0.9, 0.45, 0.2, 0.1]))
+            .collect();
+        let mut other = trial("r-lin", &[0.45, 0.9, 0.1, 0.2]);
+        other.model_name = "linear".into();
+        pool.push(other.clone());
+        let s = select(&pool, &y, "accuracy", far).expect("a selection");
+        assert_eq!(s.best_single["accuracy"], 0.75);
+        assert_eq!(s.metrics["accuracy"], 1.0);
+        assert!(s.picks.iter().any(|p| p.0 == 20), "{:?}", s.picks);
+        other.model_name = "fixed".into();
+        pool[20] = other;
+        let s = select(&pool, &y, "accuracy", far).expect("a selection");
+        assert_eq!(s.metrics["accuracy"], 0.75);
+        assert!(s.picks.iter().all(|p| p.0 < 20), "{:?}", s.picks);
+    }
+
+    /// The leaderboard keeps predictions for its best [`crate::train::POOLED_TRIALS`] trials
+    /// and for the best trial of every other family, however low it ranks; the rest drop theirs.
+    #[test]
+    fn the_pool_keeps_each_familys_best() {
+        use crate::train::{POOLED_TRIALS, TrainContext, TrialRecord};
+        let bus = crate::bus::EventBus::default();
+        let cx = TrainContext::new(
+            bus.emitter("t"),
+            tokio_util::sync::CancellationToken::new(),
+            Instant::now() + std::time::Duration::from_secs(30),
+            0,
+            None,
+            "accuracy",
+        );
+        let report = |t: PooledTrial, acc: f64| {
+            cx.report_trial(TrialRecord {
+                run_id: t.run_id,
+                model_name: t.model_name,
+                params: Default::default(),
+                metrics: Metrics::from([("accuracy".to_string(), acc)]),
+                model: t.model,
+                refit: None,
+                duration_s: 0.0,
+                predictions: Some(t.predictions),
+            })
+        };
+        let mut low = trial("r-lin", &[0.45, 0.9, 0.1, 0.2]);
+        low.model_name = "linear".into();
+        report(low, 0.5);
+        for i in 0..30 {
+            report(trial(&format!("r-{i}"), &[0.9, 0.45, 0.2, 0.1]), 0.75);
+        }
+        let pool = cx.pool();
+        assert_eq!(pool.len(), POOLED_TRIALS + 1);
+        assert_eq!(pool.last().map(|t| t.run_id.as_str()), Some("r-lin"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod gbdt;
 pub mod image;
 pub mod linear;
 pub mod path;
+pub mod target;
 use crate::data::ImageFolder;
 use crate::data::preprocess::{Split, TabularData};
 use crate::data::timeseries::{ForecastData, ForecastSetup};
@@ -317,7 +318,8 @@ struct Entry {
     predictions: Option<TrialPredictions>,
 }
 
-/// How many of the best trials keep their out-of-sample predictions for ensemble selection.
+/// How many of the best trials keep their out-of-sample predictions for ensemble selection
+/// (besides the best trial of each model family).
 pub const POOLED_TRIALS: usize = 24;
 
 /// A leaderboard trial with its stored predictions (what ensemble selection works from).
@@ -486,9 +488,14 @@ impl TrainContext {
             // Ranked by the requested metric, ties broken by log loss / RMSE; stable, so among
             // full ties the earlier (cheaper) trial stays ahead.
             rows.sort_by(|a, b| compare_keys(a.key, b.key));
-            // Only the best trials keep their predictions for ensembling (bounds memory).
-            for r in rows.iter_mut().skip(POOLED_TRIALS) {
-                r.predictions = None;
+            // Only the best trials, and the best of each model family (so ensembles can mix
+            // families: decisions/0098), keep their predictions for ensembling (bounds memory).
+            let mut families = std::collections::HashSet::new();
+            for (i, r) in rows.iter_mut().enumerate() {
+                let family_best = families.insert(r.row.model.clone());
+                if i >= POOLED_TRIALS && !family_best {
+                    r.predictions = None;
+                }
             }
             for (i, r) in rows.iter_mut().enumerate() {
                 r.row.rank = i as u32 + 1;

@@ -7,6 +7,9 @@ const TRAINER_SHARE: f64 = 0.3;
 const TEXT_LINEAR_SHARE: f64 = 0.7;
 /// The share of the budget kept back from the trainers for ensemble selection and the refit.
 const ENSEMBLE_RESERVE: f64 = 0.04;
+/// Trainers that return with less time left than this (or 1% of the budget) stopped for the
+/// budget, not because their search converged.
+const CONVERGED_MIN_LEFT_S: f64 = 0.05;
 /// The most decision-rule tuning may run past the budget when the reserve is spent.
 const DECISION_ALLOWANCE: Duration = Duration::from_millis(100);
 
@@ -128,12 +131,15 @@ impl RunState {
             }
         }
         // Trainers return before the deadline only when their search converged or their list
-        // was done.
+        // was done; one that returns with a moment left (a search does not start a trial with
+        // less than 20 ms to go) ran out of budget.
         let stop = if self.cx.cancel.is_cancelled() {
             SearchStop::Cancelled
         } else if tcx.trial_limit_reached() {
             SearchStop::TrialLimit
-        } else if tcx.should_stop() {
+        } else if tcx.should_stop()
+            || tcx.time_left().as_secs_f64() < CONVERGED_MIN_LEFT_S.max(budget * 0.01)
+        {
             SearchStop::Budget
         } else {
             SearchStop::Converged

@@ -13,6 +13,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::train::target::TargetTransform;
+
 /// Index of the missing-value bin.
 pub const MISSING_BIN: u8 = 255;
 const MAX_VALUE_BINS: usize = 255;
@@ -159,6 +161,10 @@ pub struct Params {
     pub early_stopping_rounds: usize,
     /// Seed of the subsampling.
     pub seed: u64,
+    /// The regression target's transform: applied by the trainer before fitting and undone on
+    /// the predictions (the engine fits whatever target it is given).
+    #[serde(default, skip_serializing_if = "TargetTransform::is_none")]
+    pub target: TargetTransform,
 }
 
 impl Default for Params {
@@ -176,6 +182,7 @@ impl Default for Params {
             max_rounds: 1000,
             early_stopping_rounds: 30,
             seed: 0,
+            target: TargetTransform::None,
         }
     }
 }
@@ -835,6 +842,7 @@ pub fn train_forest(
         max_rounds: trees,
         early_stopping_rounds: usize::MAX,
         seed: fp.seed,
+        target: TargetTransform::None,
     };
     let mut gain = vec![0.0; nf];
     let mut rounds: Vec<Vec<Tree>> = Vec::new();

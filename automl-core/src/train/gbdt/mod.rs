@@ -34,13 +34,17 @@ use crate::event::{
 };
 use crate::event::{FeatureStep, TaskKind, TransformReport};
 use crate::metrics;
+use crate::train::target::TargetTransform;
 use crate::train::{
     PredictionRows, Predictions, TaskSpec, TrainContext, TrainInput, TrainedModel, Trainer,
     TrialPredictions, TrialRecord,
 };
 
-/// The `format` field of a saved GBDT model.
+/// The `format` field of a saved GBDT model fitted on the target as it is.
 pub const FORMAT: &str = "automl-gbdt/1";
+/// The `format` field of a saved GBDT model with a `target_transform` (decisions/0098): a
+/// reader that knows only [`FORMAT`] refuses it rather than predict on the wrong scale.
+pub const FORMAT_TRANSFORMED: &str = "automl-gbdt/2";
 
 /// Most hash buckets a text column may have in a saved model (bounds memory at predict time).
 const MAX_TEXT_BUCKETS: usize = 1 << 20;
@@ -447,13 +451,42 @@ pub struct GbdtModel {
     pub booster: boost::Model,
     /// Hyper-parameters.
     pub params: serde_json::Value,
+    /// Regression: the transform the trees were fitted on; predictions are mapped back
+    /// (absent = none; present only in [`FORMAT_TRANSFORMED`] files).
+    #[serde(default, skip_serializing_if = "TargetTransform::is_none")]
+    pub target_transform: TargetTransform,
 }
 
 impl GbdtModel {
+    /// A model of `booster` fitted on `target_transform` of the target, with its format.
+    fn new(
+        pipeline: &Pipeline,
+        encoder: &TreeEncoder,
+        booster: boost::Model,
+        params: &Params,
+    ) -> GbdtModel {
+        GbdtModel {
+            format: if params.target.is_none() {
+                FORMAT
+            } else {
+                FORMAT_TRANSFORMED
+            }
+            .to_string(),
+            pipeline: pipeline.clone(),
+            encoder: encoder.clone(),
+            booster,
+            params: serde_json::to_value(params).unwrap_or_default(),
+            target_transform: params.target,
+        }
+    }
+
     fn predict_encoded(&self, data: &[f64], rows: usize) -> Predictions {
-        let p = self.booster.predict(data, rows);
+        let mut p = self.booster.predict(data, rows);
         match self.booster.objective {
-            Objective::Squared => Predictions::Values(p),
+            Objective::Squared => {
+                self.target_transform.inverse_in_place(&mut p);
+                Predictions::Values(p)
+            }
             Objective::Binary => {
                 let mut proba = Array2::<f64>::zeros((rows, 2));
                 for (i, v) in p.into_iter().enumerate() {
@@ -478,8 +511,32 @@ impl GbdtModel {
     /// never a panic or a hang at predict time.
     pub fn from_json(v: serde_json::Value) -> std::result::Result<Self, String> {
         let m: GbdtModel = serde_json::from_value(v).map_err(|e| e.to_string())?;
-        if m.format != FORMAT {
-            return Err(format!("format {:?}, expected {FORMAT:?}", m.format));
+        match (m.format.as_str(), m.target_transform) {
+            (FORMAT, TargetTransform::None) => {}
+            (FORMAT_TRANSFORMED, t) if !t.is_none() => {
+                if m.pipeline.task != TaskKind::Regression {
+                    return Err(format!(
+                        "a target transform ({t:?}) on a {} model",
+                        m.pipeline.task.as_str()
+                    ));
+                }
+            }
+            (FORMAT, t) => {
+                return Err(format!(
+                    "format {FORMAT:?} with a target transform ({t:?}); expected \
+                     {FORMAT_TRANSFORMED:?}"
+                ));
+            }
+            (FORMAT_TRANSFORMED, _) => {
+                return Err(format!(
+                    "format {FORMAT_TRANSFORMED:?} without a target_transform"
+                ));
+            }
+            (f, _) => {
+                return Err(format!(
+                    "format {f:?}, expected {FORMAT:?} or {FORMAT_TRANSFORMED:?}"
+                ));
+            }
         }
         m.pipeline.validate()?;
         let mut width = 0usize;
@@ -602,7 +659,7 @@ impl Trainer for GbdtTrainer {
                 "slower to train than linear models".to_string(),
                 "less smooth extrapolation outside the training range".to_string(),
             ],
-            estimated_cost_s: per_fit * start_configs(task.n_rows as usize, 0).len() as f64,
+            estimated_cost_s: per_fit * start_configs(task.n_rows as usize, 0, &[]).len() as f64,
         }]
     }
 
@@ -751,17 +808,27 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
         let mut rounds_used = Vec::new();
         let mut interrupted = false;
         for (fi, (held, (bf, yf, xh, bh, yh))) in folds.iter().zip(&fold_data).enumerate() {
-            let (model, stop) =
-                boost::train(objective, params, mappers.clone(), bf, yf, bh, yh, |_| {
-                    !cx.should_stop()
-                });
+            // The trees fit (and stop early on) the transformed target; scores are on the
+            // target's own scale.
+            let (yf_t, yh_t) = (params.target.forward(yf), params.target.forward(yh));
+            let (model, stop) = boost::train(
+                objective,
+                params,
+                mappers.clone(),
+                bf,
+                &yf_t,
+                bh,
+                &yh_t,
+                |_| !cx.should_stop(),
+            );
             if stop == Stop::Interrupted {
                 interrupted = true;
                 // The deadline came before any trial of the run finished: rather than end with
                 // nothing, keep this fold's model (fit on the other folds, cut at its best
                 // round so far), scored on its held-out fold, and say so.
                 if cx.best().is_none() && !cx.cancel.is_cancelled() && !model.rounds.is_empty() {
-                    let p = model.predict(xh, held.len());
+                    let mut p = model.predict(xh, held.len());
+                    params.target.inverse_in_place(&mut p);
                     let (m_fold, _) = score(objective, &data.pipeline.classes, p, held.len(), yh);
                     cx.emit(Event::warning(
                         "cv_cut_short",
@@ -785,13 +852,7 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
                         model_name: "gbdt".to_string(),
                         params: params_map,
                         metrics: m_fold,
-                        model: Arc::new(GbdtModel {
-                            format: FORMAT.to_string(),
-                            pipeline: data.pipeline.clone(),
-                            encoder: encoder.clone(),
-                            booster: model,
-                            params: serde_json::to_value(params).unwrap_or_default(),
-                        }),
+                        model: Arc::new(GbdtModel::new(&data.pipeline, &encoder, model, params)),
                         refit: None,
                         duration_s: started.elapsed().as_secs_f64(),
                         predictions: None,
@@ -801,13 +862,14 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
                 break;
             }
             rounds_used.push(model.rounds.len());
-            let p = model.predict(xh, held.len());
+            let mut p = model.predict(xh, held.len());
+            params.target.inverse_in_place(&mut p);
             for (j, i) in held.iter().enumerate() {
                 for o in 0..k_out {
                     oof[i * k_out + o] = p[j * k_out + o];
                 }
             }
-            let fold_loss = boost::loss(objective, &model.raw_scores(xh, held.len()), yh);
+            let fold_loss = boost::loss(objective, &model.raw_scores(xh, held.len()), &yh_t);
             cx.emit(Event::MetricScalar(MetricScalarPayload {
                 run_id: run_id.clone(),
                 name: "loss".to_string(),
@@ -854,7 +916,7 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
             &final_params,
             mappers.clone(),
             &all_binned,
-            &y,
+            &params.target.forward(&y),
             &empty,
             &[],
             |_| !cx.should_stop(),
@@ -890,13 +952,12 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
             model_name: "gbdt".to_string(),
             params: params_map,
             metrics: m_cv,
-            model: Arc::new(GbdtModel {
-                format: FORMAT.to_string(),
-                pipeline: data.pipeline.clone(),
-                encoder: encoder.clone(),
-                booster: model,
-                params: serde_json::to_value(&final_params).unwrap_or_default(),
-            }),
+            model: Arc::new(GbdtModel::new(
+                &data.pipeline,
+                &encoder,
+                model,
+                &final_params,
+            )),
             refit: None,
             duration_s: started.elapsed().as_secs_f64(),
             predictions: Some(TrialPredictions {
@@ -910,7 +971,11 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
             search::Outcome::Stopped
         })
     };
-    search::run(cx, n, &base, start_configs(n, cx.seed), trial)?;
+    let transforms = match &targets {
+        Targets::Values(v) => TargetTransform::candidates(v),
+        Targets::Classes(_) => Vec::new(),
+    };
+    search::run(cx, n, &base, start_configs(n, cx.seed, &transforms), trial)?;
     Ok(())
 }
 
@@ -945,14 +1010,9 @@ fn refit_fn(
             rows: 0,
             codes: vec![Vec::new(); mappers.len()],
         };
+        let y = p.target.forward(&y);
         let (model, _) = boost::train(objective, &p, mappers, &b, &y, &empty, &[], |_| true);
-        Ok(Arc::new(GbdtModel {
-            format: FORMAT.to_string(),
-            pipeline: data.pipeline.clone(),
-            encoder: encoder.clone(),
-            booster: model,
-            params: serde_json::to_value(&p).unwrap_or_default(),
-        }) as Arc<dyn TrainedModel>)
+        Ok(Arc::new(GbdtModel::new(&data.pipeline, &encoder, model, &p)) as Arc<dyn TrainedModel>)
     })
 }
 
@@ -968,15 +1028,25 @@ fn base_params(n_rows: usize, seed: u64) -> Params {
     }
 }
 
-/// Where the search starts, cheapest first: the local search then moves from the best.
-fn start_configs(n_rows: usize, seed: u64) -> Vec<Params> {
+/// Where the search starts, cheapest first: the local search then moves from the best. Each
+/// target transform in `transforms` other than the identity adds the cheapest configuration
+/// fitted on that transform, second in line, so validation chooses the scale the search goes on
+/// with (decisions/0098).
+fn start_configs(n_rows: usize, seed: u64, transforms: &[TargetTransform]) -> Vec<Params> {
     let base = base_params(n_rows, seed);
-    vec![
-        Params {
-            num_leaves: 15,
-            learning_rate: 0.1,
-            ..base.clone()
-        },
+    let first = Params {
+        num_leaves: 15,
+        learning_rate: 0.1,
+        ..base.clone()
+    };
+    let mut out = vec![first.clone()];
+    for t in transforms.iter().filter(|t| !t.is_none()) {
+        out.push(Params {
+            target: *t,
+            ..first.clone()
+        });
+    }
+    out.extend([
         Params {
             num_leaves: 31,
             learning_rate: 0.05,
@@ -990,7 +1060,8 @@ fn start_configs(n_rows: usize, seed: u64) -> Vec<Params> {
             lambda_l2: 5.0,
             ..base
         },
-    ]
+    ]);
+    out
 }
 
 fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
@@ -1041,7 +1112,6 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
     let base = base_params(n_train, cx.seed);
     let trial = |params: &Params| -> Result<search::Outcome> {
         let run_id = cx.next_run_id();
-        let params_json = serde_json::to_value(params).unwrap_or_default();
         let params_map = params_object(params);
         cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
             run_id: run_id.clone(),
@@ -1050,14 +1120,15 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         }));
         let started = Instant::now();
         let mut last_emit = Instant::now();
+        let (y_t, yv_t) = (params.target.forward(&y), params.target.forward(&yv));
         let (model, stop) = boost::train(
             objective,
             params,
             mappers.clone(),
             &b_train,
-            &y,
+            &y_t,
             &b_valid,
-            &yv,
+            &yv_t,
             |r| {
                 // Curves at most every 100 ms (and the first rounds), so big runs stay light.
                 if r.round <= 3 || last_emit.elapsed().as_millis() >= 100 {
@@ -1082,15 +1153,10 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
             },
         );
         let rounds = model.rounds.len();
-        let p = model.predict(&x_valid, n_valid);
+        let mut p = model.predict(&x_valid, n_valid);
+        params.target.inverse_in_place(&mut p);
         let (m_valid, valid_pred) = score(objective, &data.pipeline.classes, p, n_valid, &yv);
-        let gbdt = GbdtModel {
-            format: FORMAT.to_string(),
-            pipeline: data.pipeline.clone(),
-            encoder: encoder.clone(),
-            booster: model,
-            params: params_json,
-        };
+        let gbdt = GbdtModel::new(&data.pipeline, &encoder, model, params);
         if let Some(v) = m_valid.get(cx.metric()) {
             cx.emit(Event::MetricScalar(MetricScalarPayload {
                 run_id: run_id.clone(),
@@ -1148,7 +1214,17 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
             search::Outcome::Stopped
         })
     };
-    search::run(cx, n_train, &base, start_configs(n_train, cx.seed), trial)?;
+    let transforms = match objective {
+        Objective::Squared => TargetTransform::candidates(&y),
+        _ => Vec::new(),
+    };
+    search::run(
+        cx,
+        n_train,
+        &base,
+        start_configs(n_train, cx.seed, &transforms),
+        trial,
+    )?;
     Ok(())
 }
 
