@@ -18,34 +18,8 @@ use std::collections::BTreeMap;
 use automl_core::agents::parser::{explain, parse, parse_rules};
 use automl_core::event::Objective;
 
-struct Entry {
-    modality: String,
-    objective: String,
-    url: String,
-    text: String,
-}
-
-fn load(raw: &str) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
-    for line in raw.lines() {
-        if let Some(h) = line.strip_prefix("=== ") {
-            let mut it = h.split_whitespace();
-            out.push(Entry {
-                modality: it.next().unwrap_or_default().to_string(),
-                objective: it.next().unwrap_or_default().to_string(),
-                url: it.next().unwrap_or_default().to_string(),
-                text: String::new(),
-            });
-        } else if let Some(e) = out.last_mut() {
-            if line.starts_with("# from:") || line.starts_with("# source:") {
-                continue;
-            }
-            e.text.push_str(line);
-            e.text.push('\n');
-        }
-    }
-    out
-}
+/// A corpus entry: the parser's own loader, so the bench reads corpora as the model does.
+use automl_core::agents::parser::learned::{Example as Entry, load_corpus as load};
 
 fn answer(objective: Objective, supported: bool) -> &'static str {
     if !supported {
@@ -74,19 +48,19 @@ fn report(name: &str, entries: &[Entry], verbose: bool) {
         let got_m = i.modality.as_str().to_string();
         let got_o = answer(i.objective, i.supported).to_string();
         let mo = got_m == e.modality;
-        let oo = got_o == e.objective;
+        let oo = got_o == e.answer;
         m_ok += mo as usize;
         o_ok += oo as usize;
         *modality_confusion
             .entry((e.modality.clone(), got_m.clone()))
             .or_default() += 1;
         *objective_confusion
-            .entry((e.objective.clone(), got_o.clone()))
+            .entry((e.answer.clone(), got_o.clone()))
             .or_default() += 1;
         if !mo || !oo {
             misses.push(format!(
                 "  MISS want {} {} got {} {} ({}) :: {}",
-                e.modality, e.objective, got_m, got_o, i.task_type, e.url
+                e.modality, e.answer, got_m, got_o, i.task_type, e.source
             ));
             if verbose {
                 for l in explain(&e.text).lines() {
@@ -147,7 +121,7 @@ fn dump_scores(entries: &[Entry]) {
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             e.modality,
-            e.objective,
+            e.answer,
             i.modality.as_str(),
             answer(i.objective, i.supported),
             val("classification:"),
@@ -158,7 +132,7 @@ fn dump_scores(entries: &[Entry]) {
                 .map(|m| val(&format!("modality {m}:")))
                 .collect::<Vec<_>>()
                 .join("\t"),
-            e.url
+            e.source
         );
     }
 }

@@ -13,6 +13,7 @@
 //! Run: `cargo test --workspace --locked --test parser_corpus -- --nocapture` (prints the
 //! figures and every miss).
 
+use automl_core::agents::parser::learned::{Example as Entry, load_corpus};
 use automl_core::agents::parser::parse;
 use automl_core::event::{Modality, Objective};
 
@@ -33,39 +34,8 @@ const REAL_OBJECTIVE_FLOOR: f64 = 0.98;
 const FRESH_MODALITY_FLOOR: f64 = 0.88;
 const FRESH_OBJECTIVE_FLOOR: f64 = 0.84;
 
-struct Entry {
-    modality: String,
-    objective: String,
-    text: String,
-}
-
 fn corpus() -> Vec<Entry> {
-    load(include_str!("data/parser_corpus.txt"))
-}
-
-/// Entries start with "=== <modality> <objective> [source]"; "# from:" and "# source:" lines
-/// are attribution.
-fn load(raw: &str) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
-    for line in raw.lines() {
-        if let Some(h) = line.strip_prefix("=== ") {
-            let mut it = h.split_whitespace();
-            let modality = it.next().expect("modality").to_string();
-            let objective = it.next().expect("objective").to_string();
-            out.push(Entry {
-                modality,
-                objective,
-                text: String::new(),
-            });
-        } else if let Some(e) = out.last_mut() {
-            if line.starts_with("# from:") || line.starts_with("# source:") {
-                continue;
-            }
-            e.text.push_str(line);
-            e.text.push('\n');
-        }
-    }
-    out
+    load_corpus(include_str!("data/parser_corpus.txt"))
 }
 
 fn modality_name(m: Modality) -> &'static str {
@@ -89,7 +59,7 @@ fn embedded_parser_accuracy_on_the_corpus() {
 
 #[test]
 fn embedded_parser_accuracy_on_the_real_tuning_corpus() {
-    let entries = load(include_str!("data/parser_corpus_tuning.txt"));
+    let entries = load_corpus(include_str!("data/parser_corpus_tuning.txt"));
     assert!(entries.len() >= 100, "corpus has {} entries", entries.len());
     let (ma, oa) = score(&entries);
     assert!(
@@ -104,7 +74,7 @@ fn embedded_parser_accuracy_on_the_real_tuning_corpus() {
 
 #[test]
 fn embedded_parser_accuracy_on_the_fresh_held_out_corpus() {
-    let entries = load(include_str!("data/parser_corpus_fresh7.txt"));
+    let entries = load_corpus(include_str!("data/parser_corpus_fresh7.txt"));
     assert!(entries.len() >= 80, "corpus has {} entries", entries.len());
     let (ma, oa) = score(&entries);
     assert!(
@@ -158,7 +128,7 @@ fn score(entries: &[Entry]) -> (f64, f64) {
     for e in entries {
         let i = parse(&e.text);
         let mo = modality_name(i.modality) == e.modality;
-        let oo = match e.objective.as_str() {
+        let oo = match e.answer.as_str() {
             "unsupported" => !i.supported,
             "classification" => i.supported && i.objective == Objective::Classification,
             "regression" => i.supported && i.objective == Objective::Regression,
@@ -167,7 +137,7 @@ fn score(entries: &[Entry]) -> (f64, f64) {
         m_ok += mo as usize;
         o_ok += oo as usize;
         let k = per_label
-            .entry(format!("{} {}", e.modality, e.objective))
+            .entry(format!("{} {}", e.modality, e.answer))
             .or_default();
         k.0 += 1;
         k.1 += mo as usize;
@@ -177,7 +147,7 @@ fn score(entries: &[Entry]) -> (f64, f64) {
             println!(
                 "MISS [{} {}] got {} {} supported={} :: {first}",
                 e.modality,
-                e.objective,
+                e.answer,
                 i.modality.as_str(),
                 i.objective.as_str(),
                 i.supported
