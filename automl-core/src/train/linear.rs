@@ -444,19 +444,7 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
     let tr = metrics::regression(y_train, &model.values(&data.x_train));
     let va = metrics::regression(y_valid, &model.values(&data.x_valid));
     for (split, m) in [("train", &tr), ("valid", &va)] {
-        for name in ["rmse", "r2"] {
-            cx.emit(Event::MetricScalar(MetricScalarPayload {
-                run_id: run_id.clone(),
-                name: if name == "rmse" {
-                    "loss".to_string()
-                } else {
-                    name.to_string()
-                },
-                split: split.to_string(),
-                step: 1,
-                value: m[name],
-            }));
-        }
+        emit_ols_metrics(cx, &run_id, split, m);
     }
     cx.emit(Event::TrainProgress(TrainProgressPayload {
         run_id: run_id.clone(),
@@ -542,19 +530,7 @@ fn ols_cv(
     let model = fit_ols(&data.pipeline, x, y)?;
     let mut params = params;
     params.insert("cv_folds".into(), (folds.len() as u64).into());
-    for name in ["rmse", "r2"] {
-        cx.emit(Event::MetricScalar(MetricScalarPayload {
-            run_id: run_id.clone(),
-            name: if name == "rmse" {
-                "loss".to_string()
-            } else {
-                name.to_string()
-            },
-            split: "valid".to_string(),
-            step: 1,
-            value: va[name],
-        }));
-    }
+    emit_ols_metrics(cx, &run_id, "valid", &va);
     cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
         run_id: run_id.clone(),
         model: "linear_regression".to_string(),
@@ -576,6 +552,19 @@ fn ols_cv(
         }),
     });
     Ok(())
+}
+
+/// A least-squares fit's one-step curves on `split`: RMSE as `loss`, and R².
+fn emit_ols_metrics(cx: &TrainContext, run_id: &str, split: &str, m: &crate::event::Metrics) {
+    for name in ["rmse", "r2"] {
+        cx.emit(Event::MetricScalar(MetricScalarPayload {
+            run_id: run_id.to_string(),
+            name: if name == "rmse" { "loss" } else { name }.to_string(),
+            split: split.to_string(),
+            step: 1,
+            value: m[name],
+        }));
+    }
 }
 
 fn fit_ols(pipeline: &Pipeline, x: Array2<f64>, y: Vec<f64>) -> Result<LinearModel> {
