@@ -322,6 +322,17 @@ struct Entry {
 /// (besides the best trial of each model family).
 pub const POOLED_TRIALS: usize = 24;
 
+/// How many of the best trials LEADERBOARD_UPDATED shows (besides the best trial of each
+/// model family). A search that runs to its deadline makes hundreds or thousands of trials; a
+/// payload of every row on every trial grew the log quadratically (315 MB for 1,336 iris
+/// trials in 60 s).
+pub const SHOWN_TRIALS: usize = 25;
+
+/// How many of the best trials stay on the board with their fitted models (besides the best
+/// trial of each model family); the rest are dropped, freeing their models. A row's rank only
+/// falls as trials are added, so a dropped row could never have been shown again.
+pub const KEPT_TRIALS: usize = 50;
+
 /// A leaderboard trial with its stored predictions (what ensemble selection works from).
 #[derive(Clone)]
 pub struct PooledTrial {
@@ -469,6 +480,7 @@ impl TrainContext {
                     f64::INFINITY
                 });
         let key = rank_key(&trial.metrics, &self.board.metric);
+        let new_id = trial.run_id.clone();
         let payload = {
             let mut rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
             rows.push(Entry {
@@ -489,21 +501,34 @@ impl TrainContext {
             // full ties the earlier (cheaper) trial stays ahead.
             rows.sort_by(|a, b| compare_keys(a.key, b.key));
             // Only the best trials, and the best of each model family (so ensembles can mix
-            // families: decisions/0098), keep their predictions for ensembling (bounds memory).
+            // families: decisions/0098), keep their predictions for ensembling, and only a
+            // few more keep their models at all (bounds memory).
             let mut families = std::collections::HashSet::new();
-            for (i, r) in rows.iter_mut().enumerate() {
+            let mut i = 0;
+            rows.retain_mut(|r| {
                 let family_best = families.insert(r.row.model.clone());
                 if i >= POOLED_TRIALS && !family_best {
                     r.predictions = None;
                 }
-            }
+                i += 1;
+                i <= KEPT_TRIALS || family_best
+            });
+            let mut shown = Vec::new();
+            let mut families = std::collections::HashSet::new();
             for (i, r) in rows.iter_mut().enumerate() {
                 r.row.rank = i as u32 + 1;
+                if families.insert(r.row.model.clone()) || i < SHOWN_TRIALS {
+                    shown.push(r.row.clone());
+                }
+            }
+            // A trial that lands below every shown row changes nothing shown: no event.
+            if !shown.iter().any(|r| r.run_id == new_id) {
+                return;
             }
             LeaderboardPayload {
                 metric: self.board.metric.clone(),
                 higher_is_better: self.board.higher,
-                rows: rows.iter().map(|r| r.row.clone()).collect(),
+                rows: shown,
                 search: None,
             }
         };
@@ -571,10 +596,16 @@ impl TrainContext {
             .map(Entry::best)
     }
 
-    /// The ranked leaderboard rows.
+    /// The ranked leaderboard as shown: the best [`SHOWN_TRIALS`] rows and each model
+    /// family's best.
     pub fn leaderboard(&self) -> Vec<LeaderboardRow> {
         let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
-        rows.iter().map(|r| r.row.clone()).collect()
+        let mut families = std::collections::HashSet::new();
+        rows.iter()
+            .enumerate()
+            .filter(|(i, r)| families.insert(r.row.model.clone()) || *i < SHOWN_TRIALS)
+            .map(|(_, r)| r.row.clone())
+            .collect()
     }
 }
 
