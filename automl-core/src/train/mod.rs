@@ -328,6 +328,21 @@ pub const POOLED_TRIALS: usize = 24;
 /// trials in 60 s).
 pub const SHOWN_TRIALS: usize = 25;
 
+/// The rows LEADERBOARD_UPDATED shows: the best [`SHOWN_TRIALS`] and each model family's best,
+/// in rank order, numbered 1, 2, 3… as shown (the board's own ranks go on past the cut).
+fn shown_rows(rows: &[Entry]) -> Vec<LeaderboardRow> {
+    let mut families = std::collections::HashSet::new();
+    rows.iter()
+        .enumerate()
+        .filter(|(i, r)| families.insert(r.row.model.clone()) || *i < SHOWN_TRIALS)
+        .enumerate()
+        .map(|(n, (_, r))| LeaderboardRow {
+            rank: n as u32 + 1,
+            ..r.row.clone()
+        })
+        .collect()
+}
+
 /// How many of the best trials stay on the board with their fitted models (besides the best
 /// trial of each model family); the rest are dropped, freeing their models. A row's rank only
 /// falls as trials are added, so a dropped row could never have been shown again.
@@ -513,14 +528,10 @@ impl TrainContext {
                 i += 1;
                 i <= KEPT_TRIALS || family_best
             });
-            let mut shown = Vec::new();
-            let mut families = std::collections::HashSet::new();
             for (i, r) in rows.iter_mut().enumerate() {
                 r.row.rank = i as u32 + 1;
-                if families.insert(r.row.model.clone()) || i < SHOWN_TRIALS {
-                    shown.push(r.row.clone());
-                }
             }
+            let shown = shown_rows(&rows);
             // A trial that lands below every shown row changes nothing shown: no event.
             if !shown.iter().any(|r| r.run_id == new_id) {
                 return;
@@ -600,12 +611,7 @@ impl TrainContext {
     /// family's best.
     pub fn leaderboard(&self) -> Vec<LeaderboardRow> {
         let rows = self.board.rows.lock().unwrap_or_else(|p| p.into_inner());
-        let mut families = std::collections::HashSet::new();
-        rows.iter()
-            .enumerate()
-            .filter(|(i, r)| families.insert(r.row.model.clone()) || *i < SHOWN_TRIALS)
-            .map(|(_, r)| r.row.clone())
-            .collect()
+        shown_rows(&rows)
     }
 }
 
