@@ -113,8 +113,11 @@ async fn a_multiplicative_skewed_target_is_fitted_on_its_log_and_predicted_back(
         panic!("values expected")
     };
     let r2 = metrics::regression(&y_test, &p)["r2"];
+    // The test rows come back through a CSV file, so inputs may differ in their last digits:
+    // the score agrees to 1e-6, where predicting on the log scale would be off by far more
+    // (1e-9 failed once in CI at a difference of 1.04e-9).
     assert!(
-        (r2 - outcome.metrics["r2"]).abs() < 1e-9,
+        (r2 - outcome.metrics["r2"]).abs() < 1e-6,
         "reloaded R² {r2} vs the run's {}",
         outcome.metrics["r2"]
     );
