@@ -29,7 +29,11 @@ impl Agent<Prompt, Intent> for EmbeddedParser {
     }
 
     async fn run(&self, input: Prompt, _cx: &StageContext) -> Result<Intent> {
-        Ok(parse(&input.text))
+        // Off the runtime's worker threads: the first parse of a process fits the learned
+        // model (~0.25 s), which would stall every socket served meanwhile.
+        tokio::task::spawn_blocking(move || parse(&input.text))
+            .await
+            .map_err(|e| crate::error::AutomlError::Internal(format!("the parser failed: {e}")))
     }
 }
 
