@@ -200,10 +200,16 @@ impl ForecastTrainer {
             let r = (rounds.get() / fits.get().max(1)).max(1);
             let hist = histories(data, 0);
             let refs: Vec<&Series> = hist.iter().collect();
+            // A refit cut short by the deadline is not reported: it is not the model the
+            // backtest scored (a 3-round model once went out with a 50-round model's score).
             let Some(g) =
                 GbdtForecaster::fit(&data.setup, &refs, p, Some(r), h, || !cx.should_stop())
             else {
-                return Ok(search::Outcome::Failed);
+                return Ok(if cx.should_stop() {
+                    search::Outcome::Stopped
+                } else {
+                    search::Outcome::Failed
+                });
             };
             let mut params = serde_json::Map::new();
             params.insert("num_leaves".into(), (p.num_leaves as u64).into());

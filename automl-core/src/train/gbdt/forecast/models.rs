@@ -335,7 +335,8 @@ fn rows(
 impl GbdtForecaster {
     /// Trains on `histories` (each in time order). With `rounds`, exactly that many rounds on
     /// everything; else early stopping on the last `valid_steps` steps of every history.
-    /// `None` when there are too few rows.
+    /// `None` when there are too few rows, or when `keep_going` stopped the boosting: a model
+    /// cut short at a deadline is not the model its trial's backtest scored.
     pub fn fit(
         setup: &ForecastSetup,
         histories: &[&Series],
@@ -382,7 +383,7 @@ impl GbdtForecaster {
             p.max_rounds = r.max(1);
             p.early_stopping_rounds = usize::MAX;
         }
-        let (model, _) = boost::train(
+        let (model, stop) = boost::train(
             Objective::Squared,
             &p,
             mappers,
@@ -392,7 +393,7 @@ impl GbdtForecaster {
             &yv,
             |_| keep_going(),
         );
-        if model.rounds.is_empty() {
+        if model.rounds.is_empty() || matches!(stop, boost::Stop::Interrupted) {
             return None;
         }
         Some(GbdtForecaster {
@@ -512,6 +513,14 @@ mod tests {
             ..Params::default()
         };
         let g = GbdtForecaster::fit(&st, &[&a, &b], &p, None, 8, || true).expect("fits");
+        // The same fit stopped after a few rounds (a deadline) is no model: its trial would be
+        // reported with a backtest score it never earned.
+        let mut calls = 0;
+        let cut = GbdtForecaster::fit(&st, &[&a, &b], &p, Some(g.rounds().max(10)), 8, || {
+            calls += 1;
+            calls < 3
+        });
+        assert!(cut.is_none());
         let f = g.forecast(&st, &a, 4);
         for (k, v) in f.iter().enumerate() {
             let want = pat[(120 + k) % 4] + 0.01 * (120 + k) as f64;
