@@ -27,12 +27,13 @@ const OBJECTIVE_FLOOR: f64 = 0.95;
 const REAL_MODALITY_FLOOR: f64 = 0.985;
 const REAL_OBJECTIVE_FLOOR: f64 = 0.975;
 
-/// Floors on the seventh fresh held-out part (102 real public task descriptions), scored once
-/// after round 7 (rules and learned second opinion): measured 0.892 modality and 0.853
-/// objective; the floors sit just under, so a regression fails. They must not be raised by
-/// tuning on this part.
-const FRESH_MODALITY_FLOOR: f64 = 0.88;
-const FRESH_OBJECTIVE_FLOOR: f64 = 0.84;
+/// Floors on the eighth fresh held-out part (61 real public task descriptions), scored twice in
+/// round 8: with round 7's parser (0.885 modality / 0.852 objective) and after round 8's changes
+/// (fresh7 joined the tuning part the learned model is fitted on, one time-series cue):
+/// measured 0.934 modality and 0.836 objective; the floors sit just under, so a regression
+/// fails. They must not be raised by tuning on this part.
+const FRESH_MODALITY_FLOOR: f64 = 0.92;
+const FRESH_OBJECTIVE_FLOOR: f64 = 0.82;
 
 fn corpus() -> Vec<Entry> {
     load_corpus(include_str!("data/parser_corpus.txt"))
