@@ -1,15 +1,15 @@
 //! Accuracy of the embedded parser on the collected corpus of real task descriptions.
 //!
 //! Prints modality and objective accuracy on the tuning part
-//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 793 entries) and the seventh fresh held-out
-//! part (`parser_corpus_fresh7.txt`, 102 real public task descriptions collected before round 7
-//! changed the parser), a confusion
+//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 895 entries since round 8, fresh7
+//! included) and the eighth fresh held-out part (`parser_corpus_fresh8.txt`, 61 real public task
+//! descriptions collected before round 8 changed the parser), a confusion
 //! table per part and every miss with its source URL. No LLM is involved.
 //!
-//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh7|all|written] [-v]`
-//! (default `all`: tuning and fresh7, printed separately; `written` is the older hand-written
+//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh8|all|written] [-v]`
+//! (default `all`: tuning and fresh8, printed separately; `written` is the older hand-written
 //! corpus; `-v` prints the weighed evidence behind every miss; `tuning -s` prints the scores
-//! of every entry, one line each). Tune on `tuning` only: `fresh7`
+//! of every entry, one line each). Tune on `tuning` only: `fresh8`
 //! is scored when reporting. Not a timed test: it reports, it does not assert. `RULES_ONLY=1`
 //! scores the rules without the learned second opinion (decision 0099).
 
@@ -154,18 +154,18 @@ fn main() {
         return;
     }
     let tuning = load(include_str!("../tests/data/parser_corpus_tuning.txt"));
-    let fresh7 = load(include_str!("../tests/data/parser_corpus_fresh7.txt"));
+    let fresh8 = load(include_str!("../tests/data/parser_corpus_fresh8.txt"));
     let written = load(include_str!("../tests/data/parser_corpus.txt"));
     match part.as_str() {
         "written" => report("written (tests/data/parser_corpus.txt)", &written, verbose),
         "tuning" => report("tuning", &tuning, verbose),
-        "fresh7" => report("fresh7 held-out", &fresh7, verbose),
+        "fresh8" => report("fresh8 held-out", &fresh8, verbose),
         "all" => {
             report("tuning", &tuning, verbose);
-            report("fresh7 held-out", &fresh7, verbose);
+            report("fresh8 held-out", &fresh8, verbose);
         }
         other => {
-            eprintln!("unknown part {other:?}: use tuning, fresh7, all or written");
+            eprintln!("unknown part {other:?}: use tuning, fresh8, all or written");
             std::process::exit(2);
         }
     }

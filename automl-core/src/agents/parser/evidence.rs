@@ -752,7 +752,14 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         // Values per period laid out period by period ("month by month"), or a periodic
         // measure over a span of years ("monthly passengers 2010-2024"), are a series.
         c(
-            r"\b(minute|hour|day|week|month|quarter|year) by (minute|hour|day|week|month|quarter|year)\b|\b(daily|weekly|monthly|hourly|quarterly)\b[^.;\n]{0,60}?\b(since (19|20)\d\d|(19|20)\d\d\s?(-|–|to|until)\s?(19|20)\d\d)\b",
+            r"\b(minute|hour|day|week|month|quarter|year) by (minute|hour|day|week|month|quarter|year)\b|\b(daily|weekly|monthly|hourly|quarterly)\b[^.;\n]{0,60}?\b(since (19|20)\d\d|(19|20)\d\d\s?(-|–|to|until|through)\s?((jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s)?(19|20)\d\d)\b",
+            Modality(crate::event::Modality::TimeSeries),
+            2.0,
+        ),
+        // A count or value reported period after period ("the number of cases reported each
+        // week") is a series.
+        c(
+            r"\b(reported|recorded|measured|observed|logged|sold|counted|collected|published)\s+(each|every)\s+(hour|day|week|month|quarter)\b",
             Modality(crate::event::Modality::TimeSeries),
             2.0,
         ),
