@@ -6,11 +6,12 @@
 //! descriptions collected before round 8 changed the parser), a confusion
 //! table per part and every miss with its source URL. No LLM is involved.
 //!
-//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh8|all|written] [-v]`
+//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh8|all|written] [-v] [--misses]`
 //! (default `all`: tuning and fresh8, printed separately; `written` is the older hand-written
 //! corpus; `-v` prints the weighed evidence behind every miss; `tuning -s` prints the scores
 //! of every entry, one line each). Tune on `tuning` only: `fresh8`
-//! is scored when reporting. Not a timed test: it reports, it does not assert. `RULES_ONLY=1`
+//! is scored when reporting, and prints its figures and confusion tables only (`--misses` lists
+//! its misses too, which spends it as held-out data). Not a timed test: it reports, it does not assert. `RULES_ONLY=1`
 //! scores the rules without the learned second opinion (decision 0099).
 
 use std::collections::BTreeMap;
@@ -29,7 +30,7 @@ fn answer(objective: Objective, supported: bool) -> &'static str {
     }
 }
 
-fn report(name: &str, entries: &[Entry], verbose: bool) {
+fn report(name: &str, entries: &[Entry], verbose: bool, show_misses: bool) {
     // `RULES_ONLY=1` scores the rules without the learned second opinion, for comparison.
     let parse = |t: &str| {
         if std::env::var("RULES_ONLY").is_ok_and(|v| v == "1") {
@@ -94,8 +95,15 @@ fn report(name: &str, entries: &[Entry], verbose: bool) {
     for ((w, g), c) in &objective_confusion {
         println!("  {w:14} -> {g:14} {c}");
     }
-    for m in misses {
-        println!("{m}");
+    if show_misses {
+        for m in misses {
+            println!("{m}");
+        }
+    } else if !misses.is_empty() {
+        println!(
+            "({} misses not shown: this part is held out; `--misses` shows them and spends it)",
+            misses.iter().filter(|m| !m.starts_with("      ")).count()
+        );
     }
     println!();
 }
@@ -141,6 +149,8 @@ fn main() {
     let part = std::env::args().nth(1).unwrap_or_else(|| "all".to_string());
     // `-v` after the part prints the weighed evidence of every miss.
     let verbose = std::env::args().nth(2).as_deref() == Some("-v");
+    // A held-out part prints its figures only: seeing its misses would make it tuning data.
+    let held_out_misses = std::env::args().any(|a| a == "--misses");
     if std::env::args().nth(2).as_deref() == Some("-s") {
         let raw = match part.as_str() {
             "tuning" => include_str!("../tests/data/parser_corpus_tuning.txt"),
@@ -157,12 +167,17 @@ fn main() {
     let fresh8 = load(include_str!("../tests/data/parser_corpus_fresh8.txt"));
     let written = load(include_str!("../tests/data/parser_corpus.txt"));
     match part.as_str() {
-        "written" => report("written (tests/data/parser_corpus.txt)", &written, verbose),
-        "tuning" => report("tuning", &tuning, verbose),
-        "fresh8" => report("fresh8 held-out", &fresh8, verbose),
+        "written" => report(
+            "written (tests/data/parser_corpus.txt)",
+            &written,
+            verbose,
+            true,
+        ),
+        "tuning" => report("tuning", &tuning, verbose, true),
+        "fresh8" => report("fresh8 held-out", &fresh8, verbose, held_out_misses),
         "all" => {
-            report("tuning", &tuning, verbose);
-            report("fresh8 held-out", &fresh8, verbose);
+            report("tuning", &tuning, verbose, true);
+            report("fresh8 held-out", &fresh8, verbose, held_out_misses);
         }
         other => {
             eprintln!("unknown part {other:?}: use tuning, fresh8, all or written");
