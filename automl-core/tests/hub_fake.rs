@@ -357,6 +357,11 @@ fn stage_messages(bus: &EventBus) -> Vec<String> {
         .collect()
 }
 
+/// A Hub address where nothing listens. Port 1 lies below the ephemeral range, so no fake
+/// server of a test running beside this one is ever given it; a port taken with `:0` and
+/// dropped again was (twice in one CI run): the "dead" Hub answered another test's requests.
+const DEAD_HUB: &str = "http://127.0.0.1:1";
+
 #[tokio::test]
 async fn cat_dog_from_the_hub_top3_allowed_rejections_and_cache_layout() {
     let (base, searches) = start(1, Duration::ZERO).await;
@@ -447,11 +452,9 @@ async fn cat_dog_from_the_hub_top3_allowed_rejections_and_cache_layout() {
     assert!(w[0].1.contains("HTTP 429"), "{w:?}");
 
     // Hub down now: the same prompt is served from the cache.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead = format!("http://{}", l.local_addr().expect("addr"));
-    drop(l);
+    let dead = DEAD_HUB;
     let bus2 = EventBus::default();
-    let choice = chain(Some(config(&dead, cache.path())), cache.path())
+    let choice = chain(Some(config(dead, cache.path())), cache.path())
         .run(query(), &cx(&bus2))
         .await
         .expect("finder");
@@ -466,13 +469,11 @@ async fn cat_dog_from_the_hub_top3_allowed_rejections_and_cache_layout() {
 
 #[tokio::test]
 async fn hub_down_and_empty_cache_falls_back_to_the_catalog() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead = format!("http://{}", l.local_addr().expect("addr"));
-    drop(l);
+    let dead = DEAD_HUB;
     let cache = tempfile::tempdir().expect("tmp");
     let bus = EventBus::default();
     let t = std::time::Instant::now();
-    let choice = chain(Some(config(&dead, cache.path())), cache.path())
+    let choice = chain(Some(config(dead, cache.path())), cache.path())
         .run(query(), &cx(&bus))
         .await
         .expect("finder");
