@@ -156,7 +156,7 @@ fn fit_once(
     let mut seen: Vec<usize> = y.to_vec();
     seen.sort_unstable();
     seen.dedup();
-    let w = DenseLogistic::new(x, y, &seen, alpha).fit(None, iterations, &|| false);
+    let w = DenseLogistic::new(x, y, &seen, alpha).fit(None, iterations);
     Ok((w, seen))
 }
 
@@ -175,18 +175,10 @@ struct DenseLogistic {
 }
 
 impl DenseLogistic {
+    /// `seen` is the sorted classes of `y` (so every label has a position).
     fn new(x: &Array2<f64>, y: &[usize], seen: &[usize], alpha: f64) -> DenseLogistic {
-        let mut m = Csr::new(x.ncols());
-        for row in x.rows() {
-            m.push_row(
-                row.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v != 0.0)
-                    .map(|(j, v)| (j as u32, *v as f32)),
-            );
-        }
         DenseLogistic {
-            x: m,
+            x: rows_csr(x.ncols(), x, None),
             y: y.iter()
                 .map(|c| seen.binary_search(c).unwrap_or(0))
                 .collect(),
@@ -197,12 +189,7 @@ impl DenseLogistic {
 
     /// Runs at most `iterations` L-BFGS iterations from `init` (zeros when `None`); returns
     /// the (d + 1) × k weights, the last row the intercepts.
-    fn fit(
-        &self,
-        init: Option<&Array2<f64>>,
-        iterations: u64,
-        stop: &dyn Fn() -> bool,
-    ) -> Array2<f64> {
+    fn fit(&self, init: Option<&Array2<f64>>, iterations: u64) -> Array2<f64> {
         let obj = SparseObjective {
             x: &self.x,
             y: Target::Classes(&self.y),
@@ -219,7 +206,7 @@ impl DenseLogistic {
             &|t, g| obj.eval(t, g),
             &mut theta,
             iterations,
-            stop,
+            &|| false,
             &mut |_, _| {},
         );
         Array2::from_shape_vec((d + 1, self.k), theta)
@@ -364,7 +351,7 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
                 };
                 break;
             }
-            let next = solver.fit(Some(&w), chunk, &|| false);
+            let next = solver.fit(Some(&w), chunk);
             let change = (&next - &w).mapv(|v| v * v).sum().sqrt();
             let scale = next.mapv(|v| v * v).sum().sqrt().max(1.0);
             w = next;
@@ -871,8 +858,14 @@ impl TrainedModel for LinearModel {
 /// The model's input rows as one CSR matrix: the dense features (non-zeros only), then the
 /// sparse ones.
 fn design(pipeline: &Pipeline, dense: &Array2<f64>, sparse: Option<&Csr>) -> Csr {
+    rows_csr(pipeline.width(), dense, sparse)
+}
+
+/// `ncols`-wide CSR rows: each dense row's non-zeros, then its sparse entries shifted past the
+/// dense columns.
+fn rows_csr(ncols: usize, dense: &Array2<f64>, sparse: Option<&Csr>) -> Csr {
     let dw = dense.ncols();
-    let mut m = Csr::new(pipeline.width());
+    let mut m = Csr::new(ncols);
     for i in 0..dense.nrows() {
         let d = dense
             .row(i)
@@ -1435,9 +1428,9 @@ mod tests {
         );
         // Warm-started chunks reach the same optimum as one long fit.
         let solver = DenseLogistic::new(&x, &y, &seen, 1.0);
-        let mut chunked = solver.fit(None, 5, &|| false);
+        let mut chunked = solver.fit(None, 5);
         for _ in 0..40 {
-            chunked = solver.fit(Some(&chunked), 5, &|| false);
+            chunked = solver.fit(Some(&chunked), 5);
         }
         let diff = (&chunked - &w)
             .mapv(f64::abs)
