@@ -33,7 +33,9 @@ stub() { # lib soname regex [exclude]
   local syms
   syms=$(nm -u --format=just-symbols target/debug/deps/libcudarc-*.rlib target/debug/deps/libcandle_core-*.rlib 2>/dev/null \
     | grep -E "$3" | { if [ -n "${4:-}" ]; then grep -vE "$4"; else cat; fi; } | sort -u || true)
-  printf 'void %s(void){}\n' $syms > "/tmp/automl-stub-$1.c"
+  # Before the first pass no rlib exists yet: an empty stub still carries the soname.
+  : > "/tmp/automl-stub-$1.c"
+  for s in $syms; do printf 'void %s(void){}\n' "$s" >> "/tmp/automl-stub-$1.c"; done
   gcc -shared -fPIC -o "$ROOT/lib/lib$1.so" "/tmp/automl-stub-$1.c" -Wl,-soname,"$2"
 }
 make_stubs() {

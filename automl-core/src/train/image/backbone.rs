@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{CpuStorage, CustomOp1, D, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Result, Shape, Tensor};
 
 use super::net::subsample;
 use super::weights::{Backbone, BackboneWeights, lite0_blocks};
@@ -29,7 +29,13 @@ struct Folded {
     b: Tensor,
 }
 
-fn fold(t: &HashMap<String, Tensor>, conv: &str, bn: &str, eps: f64) -> Result<Folded> {
+fn fold(
+    t: &HashMap<String, Tensor>,
+    conv: &str,
+    bn: &str,
+    eps: f64,
+    dev: &Device,
+) -> Result<Folded> {
     let get = |n: String| {
         t.get(&n)
             .cloned()
@@ -44,7 +50,10 @@ fn fold(t: &HashMap<String, Tensor>, conv: &str, bn: &str, eps: f64) -> Result<F
     let cout = scale.dim(0)?;
     let w = w.broadcast_mul(&scale.reshape((cout, 1, 1, 1))?)?;
     let b = (beta - (mean * &scale)?)?;
-    Ok(Folded { w, b })
+    Ok(Folded {
+        w: w.to_device(dev)?,
+        b: b.to_device(dev)?,
+    })
 }
 
 /// A depthwise `k × k` convolution on channel-major input (`C × N × H × W`) with
@@ -141,6 +150,29 @@ impl CustomOp1 for DepthwiseOp {
     }
 }
 
+/// The same depthwise convolution (channel-major input, "SAME" padding, bias, ReLU6) as a
+/// sum of `k²` shifted views scaled per channel: candle ops only, so it runs on any device
+/// (the fused [`DepthwiseOp`] has a CPU kernel only). `w` is `C × 1 × k × k`, `b` is `C`.
+fn depthwise_views(x: &Tensor, w: &Tensor, b: &Tensor, k: usize, s: usize) -> Result<Tensor> {
+    let (c, _, h, wd) = x.dims4()?;
+    let (ho, pt, pb) = same_pad3(h, k, s);
+    let (wo, pl, pr) = same_pad3(wd, k, s);
+    let xp = x.pad_with_zeros(2, pt, pb)?.pad_with_zeros(3, pl, pr)?;
+    let wk = w.reshape((c, k * k))?;
+    let mut acc = b.reshape((c, 1, 1, 1))?;
+    for ky in 0..k {
+        for kx in 0..k {
+            let v = xp
+                .narrow(2, ky, (ho - 1) * s + 1)?
+                .narrow(3, kx, (wo - 1) * s + 1)?;
+            let v = if s > 1 { subsample(&v, s)? } else { v };
+            let scale = wk.narrow(1, ky * k + kx, 1)?.reshape((c, 1, 1, 1))?;
+            acc = acc.broadcast_add(&v.broadcast_mul(&scale)?)?;
+        }
+    }
+    acc.clamp(0f32, 6f32)
+}
+
 /// A 1×1 convolution on channel-major input: one matrix product for the whole batch.
 fn pointwise(x: &Tensor, f: &Folded, relu6: bool) -> Result<Tensor> {
     let (c, n, h, w) = x.dims4()?;
@@ -194,6 +226,8 @@ fn dense(x: &Tensor, f: &Folded, stride: usize, pad: usize) -> Result<Tensor> {
 struct LiteBlock {
     expand: Option<Folded>,
     dw: DepthwiseOp,
+    /// The depthwise weights as tensors on the net's device, for [`depthwise_views`].
+    dwf: Folded,
     project: Folded,
     skip: bool,
 }
@@ -230,18 +264,20 @@ pub struct BackboneNet {
 }
 
 impl BackboneNet {
-    /// Builds the network from checked weights and a classifier (zeros when `None`).
+    /// Builds the network on `dev` from checked weights and a classifier (zeros when
+    /// `None`).
     pub fn new(
         weights: &BackboneWeights,
         head: Option<(Tensor, Tensor)>,
         n_classes: usize,
+        dev: &Device,
     ) -> Result<Self> {
         let b = weights.backbone;
         let t = &weights.tensors;
         let eps = bn_eps(b);
         let (trunk, top) = match b {
             Backbone::EfficientnetLite0 => {
-                let stem = fold(t, "_conv_stem", "_bn0", eps)?;
+                let stem = fold(t, "_conv_stem", "_bn0", eps, dev)?;
                 let mut blocks = Vec::new();
                 for (i, (k, s, e, cin, cout)) in lite0_blocks().into_iter().enumerate() {
                     let p = format!("_blocks.{i}");
@@ -251,6 +287,7 @@ impl BackboneNet {
                             &format!("{p}._expand_conv"),
                             &format!("{p}._bn0"),
                             eps,
+                            dev,
                         )?)
                     } else {
                         None
@@ -260,6 +297,7 @@ impl BackboneNet {
                         &format!("{p}._depthwise_conv"),
                         &format!("{p}._bn1"),
                         eps,
+                        dev,
                     )?;
                     let dw = DepthwiseOp {
                         w: dwf.w.flatten_all()?.to_vec1::<f32>()?,
@@ -267,35 +305,42 @@ impl BackboneNet {
                         k,
                         stride: s,
                     };
-                    let project =
-                        fold(t, &format!("{p}._project_conv"), &format!("{p}._bn2"), eps)?;
+                    let project = fold(
+                        t,
+                        &format!("{p}._project_conv"),
+                        &format!("{p}._bn2"),
+                        eps,
+                        dev,
+                    )?;
                     blocks.push(LiteBlock {
                         expand,
                         dw,
+                        dwf,
                         project,
                         skip: s == 1 && cin == cout,
                     });
                 }
-                let head = fold(t, "_conv_head", "_bn1", eps)?;
+                let head = fold(t, "_conv_head", "_bn1", eps, dev)?;
                 let w = head.w.reshape((1280, 320))?;
                 (Trunk::Lite { stem, blocks }, Some((w, head.b)))
             }
             Backbone::Resnet18 | Backbone::Resnet34 => {
-                let stem = fold(t, "conv1", "bn1", eps)?;
+                let stem = fold(t, "conv1", "bn1", eps, dev)?;
                 let mut blocks = Vec::new();
                 for (l, (n, _c)) in b.resnet_layers().into_iter().enumerate() {
                     for i in 0..n {
                         let p = format!("layer{}.{i}", l + 1);
                         let first = i == 0 && l > 0;
                         blocks.push(ResBlock {
-                            conv1: fold(t, &format!("{p}.conv1"), &format!("{p}.bn1"), eps)?,
-                            conv2: fold(t, &format!("{p}.conv2"), &format!("{p}.bn2"), eps)?,
+                            conv1: fold(t, &format!("{p}.conv1"), &format!("{p}.bn1"), eps, dev)?,
+                            conv2: fold(t, &format!("{p}.conv2"), &format!("{p}.bn2"), eps, dev)?,
                             down: if first {
                                 Some(fold(
                                     t,
                                     &format!("{p}.downsample.0"),
                                     &format!("{p}.downsample.1"),
                                     eps,
+                                    dev,
                                 )?)
                             } else {
                                 None
@@ -307,9 +352,8 @@ impl BackboneNet {
                 (Trunk::Res { stem, blocks }, None)
             }
         };
-        let dev = candle_core::Device::Cpu;
         let head = match head {
-            Some(h) => h,
+            Some((w, b)) => (w.to_device(dev)?, b.to_device(dev)?),
             None => (
                 Tensor::zeros((n_classes, b.feature_dim()), DType::F32, &dev)?,
                 Tensor::zeros(n_classes, DType::F32, &dev)?,
@@ -322,6 +366,11 @@ impl BackboneNet {
             head,
             raw: t.clone(),
         })
+    }
+
+    /// The device the net's tensors live on (its input must be there too).
+    pub fn device(&self) -> &Device {
+        self.head.0.device()
     }
 
     /// The frozen trunk's output for a batch `n × 3 × S × S`, as `n × D × P`: EfficientNet's
@@ -344,7 +393,11 @@ impl BackboneNet {
                     if let Some(e) = &b.expand {
                         y = pointwise(&y, e, true)?;
                     }
-                    y = y.contiguous()?.apply_op1_no_bwd(&b.dw)?;
+                    y = if y.device().is_cpu() {
+                        y.contiguous()?.apply_op1_no_bwd(&b.dw)?
+                    } else {
+                        depthwise_views(&y, &b.dwf.w, &b.dwf.b, b.dw.k, b.dw.stride)?
+                    };
                     y = pointwise(&y, &b.project, false)?;
                     if b.skip {
                         y = (y + inp)?;
@@ -408,13 +461,14 @@ impl BackboneNet {
     /// `head.weight` / `head.bias`.
     pub fn tensors_to_save(&self) -> Result<HashMap<String, Tensor>> {
         let mut t = self.raw.clone();
+        let dev = &Device::Cpu;
         if let Some((w, b)) = &self.top {
             let eps = bn_eps(self.backbone);
             let c = w.dim(0)?;
-            let dev = w.device();
+            let (w, b) = (w.to_device(dev)?, b.to_device(dev)?);
             t.insert("_conv_head.weight".into(), w.reshape((c, 320, 1, 1))?);
             t.insert("_bn1.weight".into(), Tensor::ones(c, DType::F32, dev)?);
-            t.insert("_bn1.bias".into(), b.clone());
+            t.insert("_bn1.bias".into(), b);
             t.insert(
                 "_bn1.running_mean".into(),
                 Tensor::zeros(c, DType::F32, dev)?,
@@ -424,8 +478,8 @@ impl BackboneNet {
                 Tensor::full((1.0 - eps) as f32, c, dev)?,
             );
         }
-        t.insert("head.weight".into(), self.head.0.clone());
-        t.insert("head.bias".into(), self.head.1.clone());
+        t.insert("head.weight".into(), self.head.0.to_device(dev)?);
+        t.insert("head.bias".into(), self.head.1.to_device(dev)?);
         Ok(t)
     }
 }
@@ -469,6 +523,33 @@ mod op_tests {
                 .expect("want");
             assert_eq!(ours.dims(), want.dims(), "k={k} s={s}");
             let diff = (ours - want)
+                .and_then(|d| d.abs())
+                .and_then(|d| d.max_all())
+                .and_then(|d| d.to_scalar::<f32>())
+                .expect("diff");
+            assert!(diff < 1e-4, "k={k} s={s}: {diff}");
+        }
+    }
+
+    #[test]
+    fn depthwise_views_match_the_fused_cpu_op() {
+        // The device-generic path (what a CUDA trunk runs) against the CPU kernel.
+        let dev = Device::Cpu;
+        for (k, s, side) in [(3, 1, 7), (5, 1, 6), (3, 2, 8), (5, 2, 9), (3, 2, 7)] {
+            let (c, n) = (4, 3);
+            let x = Tensor::randn(0f32, 2.0, (c, n, side, side), &dev).expect("x");
+            let w = Tensor::randn(0f32, 1.0, (c, 1, k, k), &dev).expect("w");
+            let b = Tensor::new(&[0.1f32, -0.2, 0.3, 2.0], &dev).expect("b");
+            let op = DepthwiseOp {
+                w: w.flatten_all().and_then(|t| t.to_vec1()).expect("w"),
+                b: b.to_vec1().expect("b"),
+                k,
+                stride: s,
+            };
+            let fused = x.apply_op1_no_bwd(&op).expect("fused");
+            let views = depthwise_views(&x, &w, &b, k, s).expect("views");
+            assert_eq!(fused.dims(), views.dims(), "k={k} s={s}");
+            let diff = (fused - views)
                 .and_then(|d| d.abs())
                 .and_then(|d| d.max_all())
                 .and_then(|d| d.to_scalar::<f32>())

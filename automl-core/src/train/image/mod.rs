@@ -421,6 +421,7 @@ fn train_blocking(data: &ImageData, cx: &TrainContext, config: &ImageTrainerConf
                 let deadline = Instant::now() + cx.time_left().mul_f64(0.6);
                 let run_id = cx.next_run_id();
                 if let Some(record) = transfer::run_transfer_trial(
+                    &dev,
                     data,
                     &prep.classes,
                     cx,
@@ -1345,6 +1346,7 @@ impl ImageModel {
                 b,
                 &weights,
                 doc.classes.len(),
+                &device,
             )?))
         } else {
             let mut varmap = VarMap::new();
@@ -1539,6 +1541,7 @@ fn load_backbone_model(
     b: weights::Backbone,
     file: &Path,
     n_classes: usize,
+    dev: &Device,
 ) -> Result<backbone::BackboneNet> {
     let mut raw = weights::read_checkpoint(file)?;
     let bad = |message: String| AutomlError::ModelLoad {
@@ -1560,6 +1563,6 @@ fn load_backbone_model(
         )));
     }
     let w = weights::check(b, raw, file)?;
-    backbone::BackboneNet::new(&w, Some((hw, hb)), n_classes)
+    backbone::BackboneNet::new(&w, Some((hw, hb)), n_classes, dev)
         .map_err(|e| bad(format!("building {}: {e}", b.name())))
 }

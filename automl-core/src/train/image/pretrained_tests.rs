@@ -54,7 +54,7 @@ fn lite0_imagenet_classifier_names_cats_and_dogs() {
     assert_eq!(weights::recognise(&raw), Some(Backbone::EfficientnetLite0));
     let fc = (raw["_fc.weight"].clone(), raw["_fc.bias"].clone());
     let w = weights::check(Backbone::EfficientnetLite0, raw, &path).expect("check");
-    let net = BackboneNet::new(&w, Some(fc), 1000).expect("net");
+    let net = BackboneNet::new(&w, Some(fc), 1000, &Device::Cpu).expect("net");
     let side = 128;
     let cats = images("cat", 16);
     let dogs = images("dog", 16);
@@ -171,7 +171,7 @@ fn a_resnet_checkpoint_runs_forward_and_round_trips_through_save() {
         &synthetic(Backbone::Resnet18, true),
     );
     let w = weights::load_backbone(&p).expect("load");
-    let net = BackboneNet::new(&w, None, 3).expect("net");
+    let net = BackboneNet::new(&w, None, 3, &Device::Cpu).expect("net");
     let x = Tensor::randn(0f32, 1.0, (2, 3, 64, 64), &Device::Cpu).expect("x");
     let trunk = net.trunk(&x).expect("trunk");
     assert_eq!(trunk.dims(), &[2, 512, 1]);

@@ -62,7 +62,7 @@ fn embed(
         let end = (start + EMBED_BATCH).min(n);
         let mut buf = pixels[start * len..end * len].to_vec();
         normalised(&mut buf, spec);
-        let x = Tensor::from_vec(buf, (end - start, 3, spec.side, spec.side), &Device::Cpu)
+        let x = Tensor::from_vec(buf, (end - start, 3, spec.side, spec.side), net.device())
             .map_err(cerr("embed"))?;
         let t = net.trunk(&x).map_err(cerr("embed"))?;
         (_, d, p) = t.dims3().map_err(cerr("embed"))?;
@@ -82,6 +82,10 @@ fn seconds_per_image(net: &BackboneNet, sample: &[PathBuf], side: usize) -> Resu
     let list: Vec<(PathBuf, usize)> = sample.iter().map(|p| (p.clone(), 0)).collect();
     let (dec, _) = decode::decode_all(&list, side, 3, 1);
     let n = dec.labels.len().max(1);
+    if !net.device().is_cpu() {
+        // The first pass on a GPU loads its kernels: time the second.
+        embed(net, &dec.pixels, &spec, |_| {})?;
+    }
     let t0 = Instant::now();
     embed(net, &dec.pixels, &spec, |_| {})?;
     Ok(t0.elapsed().as_secs_f64() / n as f64)
@@ -202,6 +206,7 @@ pub(crate) struct TransferredNet {
 }
 
 pub(crate) fn run_transfer_trial(
+    dev: &Device,
     data: &ImageData,
     classes: &[String],
     cx: &TrainContext,
@@ -216,7 +221,7 @@ pub(crate) fn run_transfer_trial(
     let k = classes.len();
     let train_files = data.files_at(&data.split.train);
     let valid_files = data.files_at(&data.split.valid);
-    let mut net = BackboneNet::new(weights, None, k).map_err(cerr("backbone"))?;
+    let mut net = BackboneNet::new(weights, None, k, dev).map_err(cerr("backbone"))?;
     // Input side: the largest whose embedding of train + valid fits the share of the time.
     let sample: Vec<PathBuf> = train_files.iter().take(4).map(|(p, _)| p.clone()).collect();
     let per_128 = seconds_per_image(&net, &sample, 128)?;
@@ -274,7 +279,7 @@ pub(crate) fn run_transfer_trial(
     let (va_cache, _, _) = embed(&net, &valid.pixels, &spec, |i| emit_progress(n_tr + i))?;
     let embed_s = started.elapsed().as_secs_f64();
     let n_va = valid.labels.len();
-    let dev = Device::Cpu;
+    let dev = dev.clone();
     let tr_t = Tensor::from_vec(tr_cache, (n_tr, d, p), &dev).map_err(cerr("cache"))?;
     let va_t = Tensor::from_vec(va_cache, (n_va, d, p), &dev).map_err(cerr("cache"))?;
     let top = net.top.clone();
