@@ -536,6 +536,21 @@ struct Grower<'a> {
     features: Vec<usize>,
     /// Where each feature's bins start in a leaf's histogram ([`hist_offsets`]).
     offsets: &'a [usize],
+    /// Randomised splits of a forest's tree ([`SplitDraw`]); `None` in boosting.
+    draw: Option<SplitDraw>,
+}
+
+/// How a forest's tree randomises each split: a fresh draw of the features tried at each node
+/// (random-forest style, rather than one draw per tree) and, for extremely randomised trees,
+/// one random cut per feature instead of the best one.
+#[derive(Debug, Clone, Copy)]
+struct SplitDraw {
+    /// Share of the tree's features tried at each node.
+    fraction: f64,
+    /// One random threshold (numeric) or cut of the sorted categories per feature.
+    extra: bool,
+    /// The tree's seed; each node's draw is seeded by it and the node's index.
+    seed: u64,
 }
 
 /// The histogram layout: feature `f` owns slots `offsets[f]..offsets[f + 1]`, one per bin and
@@ -597,17 +612,45 @@ impl Grower<'_> {
         let parent = self.score(leaf.g, leaf.h);
         let n_total = leaf.rows.len() as u32;
         let mut best: Option<Split> = None;
-        for &f in &self.features {
+        let mut rng = self.draw.map(|d| {
+            rand_chacha::ChaCha8Rng::seed_from_u64(
+                d.seed ^ (leaf.node as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            )
+        });
+        let mut tried = self.features.clone();
+        if let (Some(d), Some(rng)) = (self.draw, rng.as_mut())
+            && d.fraction < 1.0
+        {
+            tried.shuffle(rng);
+            tried.truncate(((tried.len() as f64 * d.fraction).ceil() as usize).max(1));
+        }
+        let extra = self.draw.is_some_and(|d| d.extra);
+        for &f in &tried {
             let hf = &leaf.hist[self.offsets[f]..self.offsets[f + 1]];
             let nb = self.mappers[f].n_bins();
             let miss = hf[nb];
             match &self.mappers[f] {
                 BinMapper::Numeric { edges } => {
+                    // Extra trees: one cut, drawn between the node's lowest and highest
+                    // occupied bins.
+                    let cut = match rng.as_mut().filter(|_| extra) {
+                        Some(rng) => {
+                            let occupied = || (0..nb).filter(|t| hf[*t].n > 0);
+                            match (occupied().next(), occupied().last()) {
+                                (Some(lo), Some(hi)) if lo < hi => Some(rng.gen_range(lo..hi)),
+                                _ => continue,
+                            }
+                        }
+                        None => None,
+                    };
                     let (mut gl, mut hl, mut nl) = (0.0, 0.0, 0u32);
                     for t in 0..nb.saturating_sub(1) {
                         gl += hf[t].g;
                         hl += hf[t].h;
                         nl += hf[t].n;
+                        if cut.is_some_and(|c| c != t) {
+                            continue;
+                        }
                         for missing_left in [false, true] {
                             let (g1, h1, n1) = if missing_left {
                                 (gl + miss.g, hl + miss.h, nl + miss.n)
@@ -651,11 +694,19 @@ impl Grower<'_> {
                         let rb = hf[*b].g / (hf[*b].h + smooth);
                         ra.total_cmp(&rb)
                     });
+                    // Extra trees: one random cut of the sorted categories.
+                    let cut = rng
+                        .as_mut()
+                        .filter(|_| extra)
+                        .map(|rng| rng.gen_range(0..cats.len() - 1));
                     let (mut gl, mut hl, mut nl) = (0.0, 0.0, 0u32);
                     for (i, c) in cats.iter().enumerate().take(cats.len() - 1) {
                         gl += hf[*c].g;
                         hl += hf[*c].h;
                         nl += hf[*c].n;
+                        if cut.is_some_and(|x| x != i) {
+                            continue;
+                        }
                         let (g2, h2, n2) = (leaf.g - gl, leaf.h - hl, n_total - nl);
                         if !self.ok(nl, hl) || !self.ok(n2, h2) {
                             continue;
@@ -770,6 +821,7 @@ pub fn train(
                 mappers: &mappers,
                 features,
                 offsets: &offsets,
+                draw: None,
             };
             let tree = grow(&grower, rows.clone(), &g, &h, &mut gain);
             for i in 0..n {
@@ -832,8 +884,31 @@ pub struct ForestParams {
     pub min_child_samples: usize,
     /// Share of features each tree may split on.
     pub feature_fraction: f64,
+    /// Share of the tree's features tried at each split, drawn afresh at every node (1: all
+    /// of them). Absent in forests saved before it existed.
+    #[serde(default = "one")]
+    pub split_fraction: f64,
+    /// Extremely randomised trees: each tried feature gets one random cut instead of its best
+    /// one (Geurts et al. 2006); the best of those cuts splits the node.
+    #[serde(default)]
+    pub extra: bool,
     /// Seed of the bootstrap and feature draws.
     pub seed: u64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl ForestParams {
+    /// The model name the leaderboard shows for this configuration.
+    pub fn model_name(&self) -> &'static str {
+        if self.extra {
+            "extra_trees"
+        } else {
+            "random_forest"
+        }
+    }
 }
 
 /// Fits a random forest of regression trees on `y` with the same histogram tree grower as the
@@ -877,7 +952,10 @@ pub fn train_forest(
     let all: Vec<usize> = (0..nf).collect();
     let offsets = hist_offsets(&mappers);
     for t in 1..=trees {
-        let rows: Vec<u32> = if n > 0 {
+        // Extra trees see every row (their randomness is in the cuts); forests a bootstrap.
+        let rows: Vec<u32> = if fp.extra {
+            (0..n as u32).collect()
+        } else if n > 0 {
             (0..n).map(|_| rng.gen_range(0..n) as u32).collect()
         } else {
             Vec::new()
@@ -885,12 +963,18 @@ pub fn train_forest(
         let mut features = all.clone();
         features.shuffle(&mut rng);
         features.truncate(((nf as f64 * fp.feature_fraction).ceil() as usize).clamp(1, nf.max(1)));
+        let draw = (fp.split_fraction < 1.0 || fp.extra).then(|| SplitDraw {
+            fraction: fp.split_fraction,
+            extra: fp.extra,
+            seed: rng.r#gen(),
+        });
         let grower = Grower {
             p: &params,
             codes: &train.codes,
             mappers: &mappers,
             features,
             offsets: &offsets,
+            draw,
         };
         rounds.push(vec![grow(&grower, rows, &g, &h, &mut gain)]);
         if !on_tree(t) {
@@ -1094,6 +1178,78 @@ mod tests {
         // Raw-value prediction agrees with the binned path on a missing value.
         let one = m.predict(&[f64::NAN, 0.3], 1);
         assert!(one[0] > 0.5);
+    }
+
+    /// Forests with a fresh feature draw at each split, and extra trees (random cuts, every
+    /// row): both fit a smooth function of one informative feature among noise features, are
+    /// reproducible from their seed, and the random cuts really change the trees.
+    #[test]
+    fn forests_with_split_draws_and_extra_trees_fit_and_repeat() {
+        let (n, d) = (600, 6);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|_| (0..d).map(|_| rng.r#gen::<f64>() * 4.0).collect())
+            .collect();
+        let truth = |r: &[f64]| (r[0] * 1.5).sin() * 2.0;
+        let y: Vec<f64> = rows
+            .iter()
+            .map(|r| truth(r) + (rng.r#gen::<f64>() - 0.5) * 0.5)
+            .collect();
+        let x = column_major(&rows);
+        let mappers: Vec<BinMapper> = (0..d)
+            .map(|f| BinMapper::fit(&x[f * n..(f + 1) * n], false))
+            .collect();
+        let b = bin_data(&x, n, &mappers);
+        // Fresh points, scored against the noiseless function.
+        let test: Vec<Vec<f64>> = (0..300)
+            .map(|_| (0..d).map(|_| rng.r#gen::<f64>() * 4.0).collect())
+            .collect();
+        let xt = column_major(&test);
+        let r2 = |m: &Model| {
+            let p = m.predict(&xt, test.len());
+            let t: Vec<f64> = test.iter().map(|r| truth(r)).collect();
+            let mean = t.iter().sum::<f64>() / t.len() as f64;
+            let ss_res: f64 = p.iter().zip(&t).map(|(p, t)| (p - t).powi(2)).sum();
+            let ss_tot: f64 = t.iter().map(|t| (t - mean).powi(2)).sum();
+            1.0 - ss_res / ss_tot
+        };
+        let base = ForestParams {
+            trees: 40,
+            num_leaves: 64,
+            min_child_samples: 3,
+            feature_fraction: 1.0,
+            split_fraction: 0.5,
+            extra: false,
+            seed: 7,
+        };
+        let extra = ForestParams {
+            extra: true,
+            split_fraction: 1.0,
+            ..base.clone()
+        };
+        for fp in [&base, &extra] {
+            let (m1, stop) = train_forest(fp, mappers.clone(), &b, &y, |_| true);
+            assert_eq!(stop, Stop::MaxRounds);
+            let score = r2(&m1);
+            assert!(score > 0.85, "{}: R² {score}", fp.model_name());
+            assert!(
+                m1.gain[0] > m1.gain[1..].iter().sum::<f64>(),
+                "{}: the informative feature carries most of the gain",
+                fp.model_name()
+            );
+            let (m2, _) = train_forest(fp, mappers.clone(), &b, &y, |_| true);
+            assert_eq!(m1, m2, "{}: same seed, same forest", fp.model_name());
+        }
+        // Random cuts differ from the best cuts on the same rows.
+        let best_cuts = ForestParams {
+            extra: false,
+            ..extra.clone()
+        };
+        let (a, _) = train_forest(&extra, mappers.clone(), &b, &y, |_| true);
+        let (c, _) = train_forest(&best_cuts, mappers.clone(), &b, &y, |_| true);
+        assert_ne!(a, c);
+        assert_eq!(extra.model_name(), "extra_trees");
+        assert_eq!(base.model_name(), "random_forest");
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl ForestModel {
 
 impl TrainedModel for ForestModel {
     fn model_name(&self) -> &str {
-        "random_forest"
+        self.params.model_name()
     }
 
     fn task(&self) -> TaskKind {
@@ -183,34 +183,50 @@ fn outputs(task: TaskKind, k: usize) -> usize {
 
 /// The configurations tried in order; with `quick_first` (no trial of the run has finished
 /// yet) a small forest comes first, so a first model is ready within a second on small data.
-fn configs(n_rows: usize, outputs: usize, seed: u64, quick_first: bool) -> Vec<ForestParams> {
+/// Random forests and extremely randomised trees alternate: the two make different errors,
+/// which is what the ensemble selection after the search needs from them.
+fn configs(
+    n_rows: usize,
+    width: usize,
+    task: TaskKind,
+    outputs: usize,
+    seed: u64,
+    quick_first: bool,
+) -> Vec<ForestParams> {
     let leaves = (n_rows / 2).clamp(8, 256);
     // One forest per class: fewer trees each when there are many classes.
     let trees = if outputs > 2 { 40 } else { 100 };
+    // The usual shares of features tried per split: all of them for regression, about the
+    // square root of their number for classification.
+    let per_split = match task {
+        TaskKind::Regression => 1.0,
+        TaskKind::Classification => {
+            let w = width.max(1) as f64;
+            (w.sqrt().ceil() / w).clamp(0.05, 1.0)
+        }
+    };
+    let forest =
+        |min_child_samples, feature_fraction, split_fraction, extra, s: u64| ForestParams {
+            trees,
+            num_leaves: leaves,
+            min_child_samples,
+            feature_fraction,
+            split_fraction,
+            extra,
+            seed: seed.wrapping_add(s),
+        };
     let quick = quick_first.then(|| ForestParams {
         trees: trees / 5,
         num_leaves: leaves.min(64),
-        min_child_samples: 2,
-        feature_fraction: 0.5,
-        seed: seed.wrapping_add(2),
+        ..forest(2, 0.5, 1.0, false, 2)
     });
     quick
         .into_iter()
         .chain([
-            ForestParams {
-                trees,
-                num_leaves: leaves,
-                min_child_samples: 2,
-                feature_fraction: 0.5,
-                seed,
-            },
-            ForestParams {
-                trees,
-                num_leaves: leaves,
-                min_child_samples: 5,
-                feature_fraction: 0.8,
-                seed: seed.wrapping_add(1),
-            },
+            forest(2, 0.5, 1.0, false, 0),
+            forest(2, 1.0, per_split, true, 3),
+            forest(5, 0.8, 1.0, false, 1),
+            forest(5, 1.0, (per_split * 0.5).max(0.05), true, 4),
         ])
         .collect()
 }
@@ -229,22 +245,40 @@ impl Trainer for ForestTrainer {
         let out = outputs(task.task, task.n_classes as usize) as f64;
         // ~100 bagged trees per configuration, each about one boosting round's work.
         let per_fit = 0.02 + 80.0 * out * task.n_rows as f64 * task.n_features.max(1) as f64 / 5e7;
-        vec![ModelCandidate {
-            model: "random_forest".to_string(),
-            family: "bagged_trees".to_string(),
-            trainer: self.name().to_string(),
-            pros: vec![
-                "robust with little tuning; averages away much of the variance of deep trees"
-                    .to_string(),
-                "handles missing values and categories natively".to_string(),
-                "a different bias from boosting, which helps ensembles".to_string(),
-            ],
-            cons: vec![
-                "larger saved models than boosting".to_string(),
-                "usually a little less accurate than tuned boosting".to_string(),
-            ],
-            estimated_cost_s: per_fit * 2.0,
-        }]
+        vec![
+            ModelCandidate {
+                model: "random_forest".to_string(),
+                family: "bagged_trees".to_string(),
+                trainer: self.name().to_string(),
+                pros: vec![
+                    "robust with little tuning; averages away much of the variance of deep trees"
+                        .to_string(),
+                    "handles missing values and categories natively".to_string(),
+                    "a different bias from boosting, which helps ensembles".to_string(),
+                ],
+                cons: vec![
+                    "larger saved models than boosting".to_string(),
+                    "usually a little less accurate than tuned boosting".to_string(),
+                ],
+                estimated_cost_s: per_fit * 2.0,
+            },
+            ModelCandidate {
+                model: "extra_trees".to_string(),
+                family: "bagged_trees".to_string(),
+                trainer: self.name().to_string(),
+                pros: vec![
+                    "random cuts make smoother, lower-variance fits than a forest on small, noisy \
+                 data"
+                        .to_string(),
+                    "errs differently from forests and boosting, which helps ensembles".to_string(),
+                ],
+                cons: vec![
+                    "needs more leaves than a forest to fit sharp boundaries".to_string(),
+                    "larger saved models than boosting".to_string(),
+                ],
+                estimated_cost_s: per_fit * 2.0,
+            },
+        ]
     }
 
     async fn train(&self, input: TrainInput, cx: TrainContext) -> Result<()> {
@@ -366,7 +400,14 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
     };
     let (x_valid, _) = encoder.encode(&data.valid_rows);
     let n_valid = data.valid_rows.num_rows();
-    for fp in configs(n, outputs(data.pipeline.task, k), cx.seed, cx.trials() == 0) {
+    for fp in configs(
+        n,
+        width,
+        data.pipeline.task,
+        outputs(data.pipeline.task, k),
+        cx.seed,
+        cx.trials() == 0,
+    ) {
         if !cx.may_start_trial() || cx.time_left().as_secs_f64() < 0.05 {
             break;
         }
@@ -380,7 +421,7 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         }
         cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
             run_id: run_id.clone(),
-            model: "random_forest".to_string(),
+            model: fp.model_name().to_string(),
             params: params.clone(),
         }));
         let started = Instant::now();
@@ -463,7 +504,7 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         if !ok {
             cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
                 run_id,
-                model: "random_forest".to_string(),
+                model: fp.model_name().to_string(),
                 metrics: Metrics::new(),
                 duration_s: started.elapsed().as_secs_f64(),
                 status: status.to_string(),
@@ -485,7 +526,7 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         let m = metrics_of(&y_held, &preds);
         cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
             run_id: run_id.clone(),
-            model: "random_forest".to_string(),
+            model: fp.model_name().to_string(),
             metrics: m.clone(),
             duration_s: started.elapsed().as_secs_f64(),
             status: status.to_string(),
@@ -493,7 +534,7 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         let refit = (!cv).then(|| refit_fn(fp.clone(), encoder.clone(), cats.clone()));
         cx.report_trial(TrialRecord {
             run_id,
-            model_name: "random_forest".to_string(),
+            model_name: fp.model_name().to_string(),
             params,
             metrics: m,
             model: Arc::new(model),
