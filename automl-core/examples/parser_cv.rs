@@ -14,8 +14,8 @@
 //! other parts are in-sample), the model alone (its most probable modality and answer) and the
 //! blend (`parse_with`, the rule that `parse` uses).
 //!
-//! Run: `cargo run --locked -p automl-core --example parser_cv -- [cv|dump|explain <text>]`
-//! (`explain` prints the rules' scores and the learned opinion for one request; `dump` prints, tab-separated, every entry's label, the rules' answer and scores and the
+//! Run: `cargo run --locked -p automl-core --example parser_cv -- [cv|misses|dump|explain <text>]`
+//! (`misses` lists the blend's 10-fold out-of-fold misses on the tuning part; `explain` prints the rules' scores and the learned opinion for one request; `dump` prints, tab-separated, every entry's label, the rules' answer and scores and the
 //! out-of-fold model probabilities, for studying the blending rule).
 
 use automl_core::agents::parser::learned::{Example, Models, load_corpus};
@@ -169,6 +169,28 @@ fn main() {
                     t.n,
                     train.len()
                 ));
+            }
+        }
+        "misses" => {
+            // The blend's out-of-fold misses on the tuning part (never the held-out part).
+            for (test, models) in folds(&all) {
+                for i in test {
+                    let e = &all[i];
+                    let b = parse_with(&e.text, &models);
+                    let (m, a) = (b.modality.as_str(), answer(b.objective, b.supported));
+                    if m != e.modality || a != e.answer {
+                        println!(
+                            "MISS {}\twant {} {}\tgot {} {} ({})\t{}",
+                            part_at(&all, i),
+                            e.modality,
+                            e.answer,
+                            m,
+                            a,
+                            b.task_type,
+                            e.source
+                        );
+                    }
+                }
             }
         }
         "dump" => {

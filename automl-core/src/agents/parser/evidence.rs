@@ -454,6 +454,16 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Unsupported("token_classification"),
             3.0,
         ),
+        // Labels kept per token: a field of tag arrays (`ner_tags`, `pos_tags`), a tag for each
+        // word, a tagging scheme (BIO, IOB, IOBES; "B-PER"), or labels given as character
+        // spans. The unit labelled is a token or a span, not the document.
+        c(
+            r"\b(ner|pos|chunk|entity|bio|iob)_tags?\b|\b(tags?|labels?) (of|for) (each|every) (token|word)\b|\b(iob|bio|iobes|bioes|iob2) (format|scheme|notation|tags?|tagging|labels?)\b|\b[bi]-(per|org|loc|misc|gpe)\b|\bfirst token of\b|\bcharacter spans?\b|\bspan (offsets|start|end)\b",
+            Unsupported("token_classification"),
+            3.0,
+        ),
+        // An answer given by its offset in a context passage is an extracted span.
+        c(r"\banswer_start\b", Unsupported("question_answering"), 3.0),
         c(
             r"\b(recommend(er|ers|ation|ations)|recommend (products|items|movies|articles|songs)|purchase history|personali[sz]ed (ranking|recommendations?))\b",
             Unsupported("recommendation"),
@@ -1455,6 +1465,33 @@ mod tests {
         let task = weigh(&sections("classify the letters written by the mayor"));
         let context = weigh(&sections("the letters written by the mayor are here"));
         assert!(modality_of(&task, Modality::Text) > modality_of(&context, Modality::Text));
+    }
+
+    fn unsupported_of(e: &Evidence, kind: &str) -> f64 {
+        e.unsupported
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|x| x.1)
+            .unwrap_or(0.0)
+    }
+
+    #[test]
+    fn labels_kept_per_token_are_token_tagging() {
+        let e = weigh(&sections(
+            "Data Fields\n- `tokens`: the words of a sentence\n- `ner_tags`: one tag per token",
+        ));
+        assert!(unsupported_of(&e, "token_classification") >= 3.0);
+        let e = weigh(&sections("spans are annotated in the BIO format"));
+        assert!(unsupported_of(&e, "token_classification") > 0.0);
+        // A subject area named "q-bio" is no tagging scheme.
+        let e = weigh(&sections(
+            "classify abstracts into cs, math, q-bio, q-fin, stat or econ",
+        ));
+        assert_eq!(unsupported_of(&e, "token_classification"), 0.0);
+        let e = weigh(&sections(
+            "- `answers`: a dict with `text` and `answer_start`",
+        ));
+        assert!(unsupported_of(&e, "question_answering") >= 3.0);
     }
 
     #[test]
