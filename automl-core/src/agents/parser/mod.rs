@@ -522,6 +522,11 @@ const UNSUPPORTED_MIN: f64 = 4.0;
 /// objective (classification or regression) that it competes with.
 const UNSUPPORTED_RATIO: f64 = 0.5;
 
+/// On an image brief, locating things (boxes, masks) speaks the words of classification too:
+/// the classes of the objects, "detection", precision and recall of the boxes. A localisation
+/// task there competes with only this share of the classification or regression evidence.
+const LOCALISATION_RATIO: f64 = 0.35;
+
 /// A time series is forecast (regression) unless its classification evidence outweighs its
 /// regression evidence by this factor: forecasting briefs name classes of items and events
 /// ("by category", "holiday") beside the quantity they forecast.
@@ -1070,7 +1075,14 @@ fn decide(text: &str, models: Option<&learned::Models>) -> Intent {
     (objective, task_type) = task_type_of(modality, objective, cls, reg);
     if let Some((tt, score)) = unsup.first().copied() {
         let rival = cls.max(reg);
-        let refuse = (score >= UNSUPPORTED_MIN && score >= UNSUPPORTED_RATIO * rival)
+        let ratio = if modality == Modality::Image
+            && matches!(tt, "object_detection" | "image_segmentation")
+        {
+            LOCALISATION_RATIO
+        } else {
+            UNSUPPORTED_RATIO
+        };
+        let refuse = (score >= UNSUPPORTED_MIN && score >= ratio * rival)
             || (score >= UNSUPPORTED_DOMINANT_MIN && score >= UNSUPPORTED_DOMINANCE * rival);
         if refuse {
             supported = false;
@@ -1571,6 +1583,26 @@ mod tests {
             "Find the tram stops in the CCTV footage and mark where they are in every frame.",
         );
         assert_eq!(i.modality, Modality::Image, "{i:?}");
+    }
+
+    #[test]
+    fn boxes_on_images_are_detection_even_among_class_words() {
+        // The classes of the objects and the precision of the boxes are detection's own
+        // vocabulary: they do not make the brief a classification.
+        let brief = "Vehicle detection. For each of the three classes (car, bus and truck), \
+            predict the bounding boxes of all objects of that class in each test image, each with \
+            a confidence, so that a precision/recall curve can be drawn for every class. The \
+            images are RGB photographs. The metric is the mean average precision over the classes; \
+            a detection with the wrong class counts as a false positive.";
+        let i = parse_rules(brief);
+        assert!(!i.supported, "{i:?}");
+        assert_eq!(i.task_type, "object_detection");
+        // A classification of images that mentions a box once stays a classification.
+        let i = parse_rules(
+            "Classify each photo of a shop shelf as tidy or messy; the photos were cropped to the \
+             bounding box of the shelf. Accuracy, precision and recall per class are reported.",
+        );
+        assert!(i.supported, "{i:?}");
     }
 
     #[test]
