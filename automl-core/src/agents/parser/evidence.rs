@@ -941,10 +941,12 @@ pub(super) fn without_negated(text: &str) -> String {
     blank(text, &negated_spans(text))
 }
 
-/// `text` with its negated phrases and what was turned into a table (up to the conversion
-/// verb, see [`converted_spans`]) blanked out, for the word cues.
+/// `text` with its negated phrases, what was turned into a table (up to the conversion
+/// verb, see [`converted_spans`]) and translations that are the data (see
+/// [`translation_data_spans`]) blanked out, for the word cues.
 pub(super) fn plain_words(text: &str) -> String {
     let mut spans = negated_spans(text);
+    spans.extend(translation_data_spans(text));
     spans.extend(
         converted_spans(text)
             .into_iter()
@@ -1207,6 +1209,50 @@ pub(super) struct Evidence {
     pub absent: Vec<Modality>,
 }
 
+/// Words before "translation" that make it the thing judged ("the quality of machine
+/// translation output"), not the task.
+static JUDGED_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(quality|scores?|scoring|adequacy|fluency|ratings?|assess\w*|judg\w*|evaluat\w*|estimat\w*) of (the |their |its |machine |neural |automatic |human |reference |these )*$")
+        .expect("static regex")
+});
+
+/// Words after a translation that make it how the data was made ("a translation of the STS
+/// dataset", "translation has been done with deepl.com", "translated from English").
+static PROVENANCE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s+(of the\b|of an?\b|has been|have been|was|were|done|made|produced|quality|output|from|into|by|with|using)\b")
+        .expect("static regex")
+});
+
+/// Words before "translations" that make them what the model writes ("produce English
+/// translations of the menus"): the plural noun otherwise names texts at hand.
+static MADE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(produc\w*|generat\w*|writ\w*|outputs?|returns?|gives?|provides?|creat\w*|makes?|deliver\w*|suggest\w*|predict\w*)\s+([\w-]+\s+){0,3}$")
+        .expect("static regex")
+});
+
+static TRANSLATION_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\btranslat\w*").expect("static regex"));
+
+/// The byte ranges of the translation words of `text` that name the data rather than the
+/// task: a corpus made by translating ("a translation of the STS dataset", "translated from
+/// English", "translation has been done with deepl.com", "multilingual translations" of a
+/// benchmark, unless something is to produce them) or translations whose quality is the
+/// target ("the quality of machine translation output"). Translating is the task only when it
+/// is what the model is asked to do.
+pub(super) fn translation_data_spans(text: &str) -> Vec<(usize, usize)> {
+    TRANSLATION_WORD
+        .find_iter(text)
+        .filter(|m| {
+            let word = m.as_str();
+            word.starts_with("translated")
+                || (word == "translations" && !MADE_BEFORE.is_match(&text[..m.start()]))
+                || JUDGED_BEFORE.is_match(&text[..m.start()])
+                || (word == "translation" && PROVENANCE_AFTER.is_match(&text[m.end()..]))
+        })
+        .map(|m| (m.start(), m.end()))
+        .collect()
+}
+
 /// Diminishing returns: the first match counts fully, the next ones less, at most 3 in all.
 fn repeat_factor(n: usize) -> f64 {
     match n {
@@ -1240,6 +1286,7 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
         let task = task_sentences(&s.text);
         let converted = converted_spans(&s.text);
         let attributes = attribute_spans(&s.text);
+        let translated = translation_data_spans(&s.text);
         // The input phrase of the task clause says what the model reads: its modality cues
         // count once more.
         for input in input_phrases(&s.text) {
@@ -1281,6 +1328,10 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
                         .any(|(a, b)| m.start() >= *a && m.start() < *b)
                         && !NEGATED_AFTER.is_match(&s.text[m.end()..])
                         && !names_an_input(cue.claim, m.start(), &attributes)
+                        && !(cue.claim == Claim::Unsupported("generation")
+                            && translated
+                                .iter()
+                                .any(|(a, b)| m.start() >= *a && m.start() < *b))
                         && !(matches!(
                             cue.claim,
                             Claim::Modality(Modality::Image | Modality::Audio | Modality::Text)
@@ -1492,6 +1543,36 @@ mod tests {
             "- `answers`: a dict with `text` and `answer_start`",
         ));
         assert!(unsupported_of(&e, "question_answering") >= 3.0);
+    }
+
+    #[test]
+    fn a_translated_corpus_is_data_not_a_translation_task() {
+        // How the data was made, or the translations whose quality is scored.
+        for t in [
+            "ro-sts is a high-quality translation of the english sts dataset; score each pair",
+            "these are multilingual translations of the benchmark. translation has been done with deepl",
+            "estimate the quality of machine translation output, without reference translations",
+            "the sentences were translated from english by volunteers",
+        ] {
+            assert!(translation_data_spans(t).len() >= 1, "{t}");
+            assert_eq!(
+                unsupported_of(&weigh(&sections(t)), "generation"),
+                0.0,
+                "{t}"
+            );
+        }
+        // Translating as the task.
+        for t in [
+            "translate the product descriptions from german into english",
+            "a model that produces english translations of the menus",
+            "machine translation of support tickets into french",
+        ] {
+            assert!(translation_data_spans(t).is_empty(), "{t}");
+        }
+        let e = weigh(&sections(
+            "translate the product descriptions from german into english",
+        ));
+        assert!(unsupported_of(&e, "generation") > 0.0);
     }
 
     #[test]
