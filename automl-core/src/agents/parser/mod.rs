@@ -527,6 +527,18 @@ const UNSUPPORTED_RATIO: f64 = 0.5;
 /// task there competes with only this share of the classification or regression evidence.
 const LOCALISATION_RATIO: f64 = 0.35;
 
+/// A metric over a ranked list cut at k ("MAP@12", "NDCG@10", "recall@20", "precision at
+/// cutoff k"): the answer is a list of items per user or query.
+static RANKED_LIST_METRIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(map|mapk|ndcg|recall|precision|hit ?rate|hr|mrr)\s?@\s?(\d+|k)\b|\bat cutoff\b|\b(mean average precision|ndcg|recall) at (\d+|k)\b")
+        .expect("static regex")
+});
+
+/// Ranking, recommending and retrieving items scored by a ranked-list metric speak the words of
+/// classification too (precision, relevant labels, an indicator per item): they compete with
+/// only this share of the classification or regression evidence.
+const RANKED_LIST_RATIO: f64 = 0.35;
+
 /// A time series is forecast (regression) unless its classification evidence outweighs its
 /// regression evidence by this factor: forecasting briefs name classes of items and events
 /// ("by category", "holiday") beside the quantity they forecast.
@@ -1079,6 +1091,10 @@ fn decide(text: &str, models: Option<&learned::Models>) -> Intent {
             && matches!(tt, "object_detection" | "image_segmentation")
         {
             LOCALISATION_RATIO
+        } else if matches!(tt, "recommendation" | "ranking" | "similarity_search")
+            && RANKED_LIST_METRIC.is_match(&lower)
+        {
+            RANKED_LIST_RATIO
         } else {
             UNSUPPORTED_RATIO
         };
@@ -1603,6 +1619,26 @@ mod tests {
              bounding box of the shelf. Accuracy, precision and recall per class are reported.",
         );
         assert!(i.supported, "{i:?}");
+    }
+
+    #[test]
+    fn recommendations_scored_by_a_ranked_list_metric_are_unsupported() {
+        let brief = "Personalised product recommendations. Develop product recommendations for \
+            each customer from previous transactions and customer and product metadata.\n\n\
+            ## Evaluation\nSubmissions are evaluated by the Mean Average Precision @ 12 (MAP@12), \
+            where P(k) is the precision at cutoff k and rel(k) is an indicator equal to 1 if the \
+            item at rank k is a relevant (correct) label. Predict up to 12 article ids per \
+            customer.";
+        let i = parse_rules(brief);
+        assert!(!i.supported, "{i:?}");
+        assert_eq!(i.task_type, "recommendation");
+        // Top-k classes of a classification scored by MAP@3 stay a classification.
+        let i = parse_rules(
+            "Predict the disease of each patient from 64 symptom flags. Submissions are scored \
+             by MAP@3: list up to three disease classes per patient.",
+        );
+        assert!(i.supported, "{i:?}");
+        assert_eq!(i.objective, Objective::Classification);
     }
 
     #[test]
