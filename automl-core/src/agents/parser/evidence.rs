@@ -1328,8 +1328,8 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
                         .any(|(a, b)| m.start() >= *a && m.start() < *b)
                         && !NEGATED_AFTER.is_match(&s.text[m.end()..])
                         && !names_an_input(cue.claim, m.start(), &attributes)
-                        && !(cue.claim == Claim::Unsupported("generation")
-                            && translated
+                        && (cue.claim != Claim::Unsupported("generation")
+                            || !translated
                                 .iter()
                                 .any(|(a, b)| m.start() >= *a && m.start() < *b))
                         && !(matches!(
