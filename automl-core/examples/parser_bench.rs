@@ -1,15 +1,15 @@
 //! Accuracy of the embedded parser on the collected corpus of real task descriptions.
 //!
 //! Prints modality and objective accuracy on the tuning part
-//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 895 entries since round 8, fresh7
-//! included) and the eighth fresh held-out part (`parser_corpus_fresh8.txt`, 61 real public task
-//! descriptions collected before round 8 changed the parser), a confusion
+//! (`automl-core/tests/data/parser_corpus_tuning.txt`, 956 entries since round 9, fresh7 and
+//! fresh8 included) and the ninth fresh held-out part (`parser_corpus_fresh9.txt`, 72 real public task
+//! descriptions collected before round 9 changed the parser), a confusion
 //! table per part and every miss with its source URL. No LLM is involved.
 //!
-//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh8|all|written] [-v] [--misses]`
-//! (default `all`: tuning and fresh8, printed separately; `written` is the older hand-written
+//! Run: `cargo run --locked --example parser_bench -- [tuning|fresh9|all|written] [-v] [--misses]`
+//! (default `all`: tuning and fresh9, printed separately; `written` is the older hand-written
 //! corpus; `-v` prints the weighed evidence behind every miss; `tuning -s` prints the scores
-//! of every entry, one line each). Tune on `tuning` only: `fresh8`
+//! of every entry, one line each). Tune on `tuning` only: `fresh9`
 //! is scored when reporting, and prints its figures and confusion tables only (`--misses` lists
 //! its misses too, which spends it as held-out data). Not a timed test: it reports, it does not assert. `RULES_ONLY=1`
 //! scores the rules without the learned second opinion (decision 0099).
@@ -164,7 +164,7 @@ fn main() {
         return;
     }
     let tuning = load(include_str!("../tests/data/parser_corpus_tuning.txt"));
-    let fresh8 = load(include_str!("../tests/data/parser_corpus_fresh8.txt"));
+    let fresh9 = load(include_str!("../tests/data/parser_corpus_fresh9.txt"));
     let written = load(include_str!("../tests/data/parser_corpus.txt"));
     match part.as_str() {
         "written" => report(
@@ -174,13 +174,13 @@ fn main() {
             true,
         ),
         "tuning" => report("tuning", &tuning, verbose, true),
-        "fresh8" => report("fresh8 held-out", &fresh8, verbose, held_out_misses),
+        "fresh9" => report("fresh9 held-out", &fresh9, verbose, held_out_misses),
         "all" => {
             report("tuning", &tuning, verbose, true);
-            report("fresh8 held-out", &fresh8, verbose, held_out_misses);
+            report("fresh9 held-out", &fresh9, verbose, held_out_misses);
         }
         other => {
-            eprintln!("unknown part {other:?}: use tuning, fresh8, all or written");
+            eprintln!("unknown part {other:?}: use tuning, fresh9, all or written");
             std::process::exit(2);
         }
     }

@@ -6,15 +6,16 @@
 //! - 10-fold: entry i goes to fold i mod 10; each fold is scored by models fitted on the other
 //!   nine, so no entry is scored by a model that saw it;
 //! - leave one part out: the real briefs (parts 1-3), the real briefs of fresh7 (appended in
-//!   round 8) and each hand-written part (fresh2 to fresh6) in turn are scored by models fitted on all the other parts.
+//!   round 8), those of fresh8 (appended in round 9) and each hand-written part (fresh2 to
+//!   fresh6) in turn are scored by models fitted on all the other parts.
 //!
 //! For each, three answers are scored: the rules alone (`parse_rules`; note the rules were
 //! tuned on every part except fresh6, which they scored once as held-out: their figures on the
 //! other parts are in-sample), the model alone (its most probable modality and answer) and the
 //! blend (`parse_with`, the rule that `parse` uses).
 //!
-//! Run: `cargo run --locked -p automl-core --example parser_cv -- [cv|dump|explain <text>]`
-//! (`explain` prints the rules' scores and the learned opinion for one request; `dump` prints, tab-separated, every entry's label, the rules' answer and scores and the
+//! Run: `cargo run --locked -p automl-core --example parser_cv -- [cv|misses|dump|explain <text>]`
+//! (`misses` lists the blend's 10-fold out-of-fold misses on the tuning part; `explain` prints the rules' scores and the learned opinion for one request; `dump` prints, tab-separated, every entry's label, the rules' answer and scores and the
 //! out-of-fold model probabilities, for studying the blending rule).
 
 use automl_core::agents::parser::learned::{Example, Models, load_corpus};
@@ -35,10 +36,16 @@ fn answer(objective: Objective, supported: bool) -> &'static str {
 /// the round 7 held-out part at the end, and they form their own part here.
 const FRESH7_START: usize = 793;
 
-/// The part of entry `i`: "real" (parts 1-3), "fresh7", or a hand-written part.
+/// Index of the first fresh8 entry: round 9 appended the 61 real briefs of the round 8
+/// held-out part after fresh7.
+const FRESH8_START: usize = 895;
+
+/// The part of entry `i`: "real" (parts 1-3), "fresh7", "fresh8", or a hand-written part.
 fn part_at(all: &[Example], i: usize) -> String {
     let p = part(&all[i]);
-    if i >= FRESH7_START && p == "real" {
+    if i >= FRESH8_START && p == "real" {
+        "fresh8".to_string()
+    } else if i >= FRESH7_START && p == "real" {
         "fresh7".to_string()
     } else {
         p
@@ -162,6 +169,28 @@ fn main() {
                     t.n,
                     train.len()
                 ));
+            }
+        }
+        "misses" => {
+            // The blend's out-of-fold misses on the tuning part (never the held-out part).
+            for (test, models) in folds(&all) {
+                for i in test {
+                    let e = &all[i];
+                    let b = parse_with(&e.text, &models);
+                    let (m, a) = (b.modality.as_str(), answer(b.objective, b.supported));
+                    if m != e.modality || a != e.answer {
+                        println!(
+                            "MISS {}\twant {} {}\tgot {} {} ({})\t{}",
+                            part_at(&all, i),
+                            e.modality,
+                            e.answer,
+                            m,
+                            a,
+                            b.task_type,
+                            e.source
+                        );
+                    }
+                }
             }
         }
         "dump" => {

@@ -454,6 +454,16 @@ static CUES: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             Unsupported("token_classification"),
             3.0,
         ),
+        // Labels kept per token: a field of tag arrays (`ner_tags`, `pos_tags`), a tag for each
+        // word, a tagging scheme (BIO, IOB, IOBES; "B-PER"), or labels given as character
+        // spans. The unit labelled is a token or a span, not the document.
+        c(
+            r"\b(ner|pos|chunk|entity|bio|iob)_tags?\b|\b(tags?|labels?) (of|for) (each|every) (token|word)\b|\b(iob|bio|iobes|bioes|iob2) (format|scheme|notation|tags?|tagging|labels?)\b|\b[bi]-(per|org|loc|misc|gpe)\b|\bfirst token of\b|\bcharacter spans?\b|\bspan (offsets|start|end)\b",
+            Unsupported("token_classification"),
+            3.0,
+        ),
+        // An answer given by its offset in a context passage is an extracted span.
+        c(r"\banswer_start\b", Unsupported("question_answering"), 3.0),
         c(
             r"\b(recommend(er|ers|ation|ations)|recommend (products|items|movies|articles|songs)|purchase history|personali[sz]ed (ranking|recommendations?))\b",
             Unsupported("recommendation"),
@@ -931,10 +941,12 @@ pub(super) fn without_negated(text: &str) -> String {
     blank(text, &negated_spans(text))
 }
 
-/// `text` with its negated phrases and what was turned into a table (up to the conversion
-/// verb, see [`converted_spans`]) blanked out, for the word cues.
+/// `text` with its negated phrases, what was turned into a table (up to the conversion
+/// verb, see [`converted_spans`]) and translations that are the data (see
+/// [`translation_data_spans`]) blanked out, for the word cues.
 pub(super) fn plain_words(text: &str) -> String {
     let mut spans = negated_spans(text);
+    spans.extend(translation_data_spans(text));
     spans.extend(
         converted_spans(text)
             .into_iter()
@@ -1197,6 +1209,50 @@ pub(super) struct Evidence {
     pub absent: Vec<Modality>,
 }
 
+/// Words before "translation" that make it the thing judged ("the quality of machine
+/// translation output"), not the task.
+static JUDGED_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(quality|scores?|scoring|adequacy|fluency|ratings?|assess\w*|judg\w*|evaluat\w*|estimat\w*) of (the |their |its |machine |neural |automatic |human |reference |these )*$")
+        .expect("static regex")
+});
+
+/// Words after a translation that make it how the data was made ("a translation of the STS
+/// dataset", "translation has been done with deepl.com", "translated from English").
+static PROVENANCE_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s+(of the\b|of an?\b|has been|have been|was|were|done|made|produced|quality|output|from|into|by|with|using)\b")
+        .expect("static regex")
+});
+
+/// Words before "translations" that make them what the model writes ("produce English
+/// translations of the menus"): the plural noun otherwise names texts at hand.
+static MADE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(produc\w*|generat\w*|writ\w*|outputs?|returns?|gives?|provides?|creat\w*|makes?|deliver\w*|suggest\w*|predict\w*)\s+([\w-]+\s+){0,3}$")
+        .expect("static regex")
+});
+
+static TRANSLATION_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\btranslat\w*").expect("static regex"));
+
+/// The byte ranges of the translation words of `text` that name the data rather than the
+/// task: a corpus made by translating ("a translation of the STS dataset", "translated from
+/// English", "translation has been done with deepl.com", "multilingual translations" of a
+/// benchmark, unless something is to produce them) or translations whose quality is the
+/// target ("the quality of machine translation output"). Translating is the task only when it
+/// is what the model is asked to do.
+pub(super) fn translation_data_spans(text: &str) -> Vec<(usize, usize)> {
+    TRANSLATION_WORD
+        .find_iter(text)
+        .filter(|m| {
+            let word = m.as_str();
+            word.starts_with("translated")
+                || (word == "translations" && !MADE_BEFORE.is_match(&text[..m.start()]))
+                || JUDGED_BEFORE.is_match(&text[..m.start()])
+                || (word == "translation" && PROVENANCE_AFTER.is_match(&text[m.end()..]))
+        })
+        .map(|m| (m.start(), m.end()))
+        .collect()
+}
+
 /// Diminishing returns: the first match counts fully, the next ones less, at most 3 in all.
 fn repeat_factor(n: usize) -> f64 {
     match n {
@@ -1230,6 +1286,7 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
         let task = task_sentences(&s.text);
         let converted = converted_spans(&s.text);
         let attributes = attribute_spans(&s.text);
+        let translated = translation_data_spans(&s.text);
         // The input phrase of the task clause says what the model reads: its modality cues
         // count once more.
         for input in input_phrases(&s.text) {
@@ -1271,6 +1328,10 @@ pub(super) fn weigh(sections: &[Section]) -> Evidence {
                         .any(|(a, b)| m.start() >= *a && m.start() < *b)
                         && !NEGATED_AFTER.is_match(&s.text[m.end()..])
                         && !names_an_input(cue.claim, m.start(), &attributes)
+                        && (cue.claim != Claim::Unsupported("generation")
+                            || !translated
+                                .iter()
+                                .any(|(a, b)| m.start() >= *a && m.start() < *b))
                         && !(matches!(
                             cue.claim,
                             Claim::Modality(Modality::Image | Modality::Audio | Modality::Text)
@@ -1455,6 +1516,63 @@ mod tests {
         let task = weigh(&sections("classify the letters written by the mayor"));
         let context = weigh(&sections("the letters written by the mayor are here"));
         assert!(modality_of(&task, Modality::Text) > modality_of(&context, Modality::Text));
+    }
+
+    fn unsupported_of(e: &Evidence, kind: &str) -> f64 {
+        e.unsupported
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|x| x.1)
+            .unwrap_or(0.0)
+    }
+
+    #[test]
+    fn labels_kept_per_token_are_token_tagging() {
+        let e = weigh(&sections(
+            "Data Fields\n- `tokens`: the words of a sentence\n- `ner_tags`: one tag per token",
+        ));
+        assert!(unsupported_of(&e, "token_classification") >= 3.0);
+        let e = weigh(&sections("spans are annotated in the BIO format"));
+        assert!(unsupported_of(&e, "token_classification") > 0.0);
+        // A subject area named "q-bio" is no tagging scheme.
+        let e = weigh(&sections(
+            "classify abstracts into cs, math, q-bio, q-fin, stat or econ",
+        ));
+        assert_eq!(unsupported_of(&e, "token_classification"), 0.0);
+        let e = weigh(&sections(
+            "- `answers`: a dict with `text` and `answer_start`",
+        ));
+        assert!(unsupported_of(&e, "question_answering") >= 3.0);
+    }
+
+    #[test]
+    fn a_translated_corpus_is_data_not_a_translation_task() {
+        // How the data was made, or the translations whose quality is scored.
+        for t in [
+            "ro-sts is a high-quality translation of the english sts dataset; score each pair",
+            "these are multilingual translations of the benchmark. translation has been done with deepl",
+            "estimate the quality of machine translation output, without reference translations",
+            "the sentences were translated from english by volunteers",
+        ] {
+            assert!(translation_data_spans(t).len() >= 1, "{t}");
+            assert_eq!(
+                unsupported_of(&weigh(&sections(t)), "generation"),
+                0.0,
+                "{t}"
+            );
+        }
+        // Translating as the task.
+        for t in [
+            "translate the product descriptions from german into english",
+            "a model that produces english translations of the menus",
+            "machine translation of support tickets into french",
+        ] {
+            assert!(translation_data_spans(t).is_empty(), "{t}");
+        }
+        let e = weigh(&sections(
+            "translate the product descriptions from german into english",
+        ));
+        assert!(unsupported_of(&e, "generation") > 0.0);
     }
 
     #[test]
