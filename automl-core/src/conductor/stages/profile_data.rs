@@ -1,5 +1,6 @@
 //! PROFILE_DATA: column kinds and statistics, the target and why, the task, warnings.
 
+use crate::conductor::request::{normalise_metric, task_of_metric};
 use crate::conductor::run::{RunState, blocking};
 use crate::data::Dataset;
 use crate::data::profile::{self, TargetHints};
@@ -24,6 +25,11 @@ impl RunState {
             from_prompt: intent.target.clone(),
             from_catalog: self.dataset.as_ref().and_then(|d| d.target.clone()),
             task: self.req.task,
+            metric_task: self
+                .req
+                .metric
+                .as_deref()
+                .and_then(|m| task_of_metric(&normalise_metric(m))),
         };
         if let (Dataset::Images(_), Some(t)) = (&loaded, &self.req.target) {
             if t != "label" {
