@@ -319,6 +319,49 @@ async fn replay_reconnect_many_clients_artifacts_and_restart() {
     srv.shutdown().await.expect("clean shutdown");
 }
 
+/// A run that ends within milliseconds: every event is emitted, and the stream closed, before
+/// the client's socket finds the project, while the log's writer has not yet marked them on
+/// disk. The socket must wait for them, not drop them (the UI's "hello there" run once sat at
+/// seq 3 with the run long failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_not_on_disk_when_the_stream_closes_still_reach_the_socket() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let srv = start(config(dir.path())).await;
+    let bus = srv.state.bus().clone();
+    bus.hold_until_durable("quick", 0);
+    let em = bus.emitter("quick");
+    em.emit(Event::stage(
+        automl_core::Stage::ParseIntent,
+        automl_core::StageStatus::Running,
+        "x",
+    ));
+    em.emit(Event::warning("w", "about to fail"));
+    em.emit(Event::Error(automl_core::event::ErrorPayload {
+        code: "bad_prompt".into(),
+        message: "nothing to predict".into(),
+        stage: Some(automl_core::Stage::ParseIntent),
+        user_error: true,
+    }));
+    bus.close("quick");
+    let mut c = ws(srv.addr, "quick", 0).await;
+    // Nothing is on disk yet, so nothing may be sent yet.
+    let early = tokio::time::timeout(Duration::from_millis(300), c.next()).await;
+    assert!(early.is_err(), "an event went out before it was on disk: {early:?}");
+    bus.mark_durable("quick", 2);
+    let in_time = Duration::from_secs(20);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let e = tokio::time::timeout(in_time, next_env(&mut c)).await;
+        got.push(e.expect("sent in time").expect("an event on disk is sent"));
+    }
+    bus.release_durable("quick");
+    let e = tokio::time::timeout(in_time, next_env(&mut c)).await;
+    got.push(e.expect("sent in time").expect("the last event, once the writer is done"));
+    assert_eq!(seqs(&got), vec![1, 2, 3]);
+    assert_eq!(got[2]["event"]["payload"]["code"], "bad_prompt");
+    srv.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_log_is_closed_with_an_error_on_restart() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -185,6 +185,11 @@ pub async fn serve_connection<S, R, E>(
             Some(Located::Live(sub, live)) => (Some(sub), Some(live)),
         };
         let mut live_open = live.is_some();
+        // After the live stream ends, the rest of the log is read from `sub` by waiting on it:
+        // an event the run emitted before the hub began may not be on disk yet (a durable
+        // subscription holds it back until the log's writer marks it), and a non-blocking
+        // drain at that moment would lose it for good.
+        let mut draining = false;
         // Replay.
         let backlog = sub
             .as_mut()
@@ -232,6 +237,30 @@ pub async fn serve_connection<S, R, E>(
                         break 'conn fail(f, counters, next);
                     }
                 }
+                e = async { match sub.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } }, if draining => {
+                    let Some(e) = e else {
+                        // The whole log has been sent: let go of the project's memory.
+                        sub = None;
+                        draining = false;
+                        continue;
+                    };
+                    let mut out = Vec::new();
+                    if e.seq >= next {
+                        next = e.seq + 1;
+                        out.push(Message::Text(Utf8Bytes::from(e.to_json_line())));
+                    }
+                    if let Some(s) = sub.as_mut() {
+                        out.extend(from_sub(s, &mut next));
+                    }
+                    if out.is_empty() {
+                        continue;
+                    }
+                    let n = out.len();
+                    match send_batch(&mut tx, out, cfg.ws_send_timeout).await {
+                        Ok(()) => add_sent(counters, n),
+                        Err(f) => break 'conn fail(f, counters, next - n as u64),
+                    }
+                }
                 r = async { match live.as_mut() { Some(l) => l.recv().await, None => std::future::pending().await } }, if live_open => {
                     let mut frames: Vec<Frame> = Vec::new();
                     match r {
@@ -264,9 +293,10 @@ pub async fn serve_connection<S, R, E>(
                     }
                     if !live_open {
                         // The project's stream ended: whatever the hub did not carry is in the
-                        // log. Then let go of the project's memory.
-                        if let Some(mut s) = sub.take() {
-                            out.extend(from_sub(&mut s, &mut next));
+                        // log; what is ready goes now, the rest as it reaches the disk.
+                        if let Some(s) = sub.as_mut() {
+                            out.extend(from_sub(s, &mut next));
+                            draining = true;
                         }
                         live = None;
                     }
