@@ -346,7 +346,10 @@ async fn events_not_on_disk_when_the_stream_closes_still_reach_the_socket() {
     let mut c = ws(srv.addr, "quick", 0).await;
     // Nothing is on disk yet, so nothing may be sent yet.
     let early = tokio::time::timeout(Duration::from_millis(300), c.next()).await;
-    assert!(early.is_err(), "an event went out before it was on disk: {early:?}");
+    assert!(
+        early.is_err(),
+        "an event went out before it was on disk: {early:?}"
+    );
     bus.mark_durable("quick", 2);
     let in_time = Duration::from_secs(20);
     let mut got = Vec::new();
@@ -356,7 +359,10 @@ async fn events_not_on_disk_when_the_stream_closes_still_reach_the_socket() {
     }
     bus.release_durable("quick");
     let e = tokio::time::timeout(in_time, next_env(&mut c)).await;
-    got.push(e.expect("sent in time").expect("the last event, once the writer is done"));
+    got.push(
+        e.expect("sent in time")
+            .expect("the last event, once the writer is done"),
+    );
     assert_eq!(seqs(&got), vec![1, 2, 3]);
     assert_eq!(got[2]["event"]["payload"]["code"], "bad_prompt");
     srv.shutdown().await.expect("shutdown");
