@@ -415,3 +415,91 @@ async fn with_no_usable_data_the_run_waits_for_an_upload() {
     assert_eq!(outcome.status, RunStatus::Finished);
     assert!(outcome.metrics["accuracy"] > 0.8);
 }
+
+/// A trainer that fails at once (as least squares did on collinear folds).
+struct BrokenTrainer {
+    inner: automl_core::train::linear::LinearTrainer,
+}
+
+#[async_trait]
+impl Trainer for BrokenTrainer {
+    fn name(&self) -> &str {
+        "broken"
+    }
+    fn supports(&self, task: &TaskSpec) -> bool {
+        self.inner.supports(task)
+    }
+    fn candidates(&self, task: &TaskSpec) -> Vec<ModelCandidate> {
+        let mut c = self.inner.candidates(task);
+        for x in &mut c {
+            x.trainer = "broken".into();
+        }
+        c
+    }
+    async fn train(&self, _input: TrainInput, _cx: TrainContext) -> automl_core::Result<()> {
+        Err(AutomlError::Training {
+            model: "broken".into(),
+            message: "Matrix is non-invertible".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_trainer_that_fails_first_is_skipped_with_a_warning_and_the_next_one_trains() {
+    let out = tempfile::tempdir().expect("tmp");
+    let c = conductor()
+        .without_default_trainers()
+        .trainer(Arc::new(BrokenTrainer {
+            inner: Default::default(),
+        }))
+        .trainer(Arc::new(
+            automl_core::train::linear::LinearTrainer::default(),
+        ))
+        .build()
+        .expect("build");
+    let outcome = c
+        .start(
+            RunRequest::new("classify iris species")
+                .out_dir(out.path())
+                .time_budget(10.0),
+        )
+        .expect("valid request")
+        .wait()
+        .await
+        .expect("the second trainer's model is kept");
+    assert_eq!(outcome.status, RunStatus::Finished);
+    let log = automl_core::sink::read_jsonl(out.path().join("events.jsonl")).expect("log");
+    let warned = log
+        .iter()
+        .position(|e| matches!(&e.event, Event::Warning(w) if w.code == "trainer_failed" && w.message.contains("non-invertible")))
+        .expect("the failure is announced");
+    let first_trial = log
+        .iter()
+        .position(|e| matches!(&e.event, Event::TrainRunFinished(_)))
+        .expect("a trial");
+    assert!(
+        warned < first_trial,
+        "the broken trainer ran first, with no model yet"
+    );
+    assert!(automl_core::load_model(out.path()).is_ok());
+
+    // With no trainer left to give a model, the run fails with the trainer's error.
+    let alone = conductor()
+        .without_default_trainers()
+        .trainer(Arc::new(BrokenTrainer {
+            inner: Default::default(),
+        }))
+        .build()
+        .expect("build");
+    let err = alone
+        .start(
+            RunRequest::new("classify iris species")
+                .out_dir(out.path().join("alone"))
+                .time_budget(5.0),
+        )
+        .expect("valid request")
+        .wait()
+        .await
+        .expect_err("nothing trained");
+    assert!(err.to_string().contains("non-invertible"), "{err}");
+}

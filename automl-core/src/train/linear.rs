@@ -602,22 +602,80 @@ fn emit_ols_metrics(cx: &TrainContext, run_id: &str, split: &str, m: &crate::eve
 fn fit_ols(pipeline: &Pipeline, x: Array2<f64>, y: Vec<f64>) -> Result<LinearModel> {
     let d = x.ncols();
     let dataset = Dataset::new(x, Array1::from(y));
-    let fitted = LinearRegression::new()
-        .fit(&dataset)
-        .map_err(|e| AutomlError::Training {
-            model: "linear_regression".to_string(),
-            message: e.to_string(),
-        })?;
-    let mut w = Array2::<f64>::zeros((d + 1, 1));
-    w.slice_mut(ndarray::s![..d, 0]).assign(fitted.params());
-    w[[d, 0]] = fitted.intercept();
+    let (coef, intercept, params) = match LinearRegression::new().fit(&dataset) {
+        Ok(fitted) => (
+            fitted.params().to_vec(),
+            fitted.intercept(),
+            json!({"fit_intercept": true}),
+        ),
+        // Collinear columns (an indicator that is all zero in a fold, two columns that are
+        // copies): the normal equations have no unique solution. A ridge penalty too small to
+        // move a well-posed fit makes them solvable, and the model says it was used.
+        Err(e) => {
+            let (coef, intercept, lambda) = fit_ridge(dataset.records(), dataset.targets())
+                .map_err(|r| AutomlError::Training {
+                    model: "linear_regression".to_string(),
+                    message: format!("{e}; with a ridge penalty too: {r}"),
+                })?;
+            (
+                coef,
+                intercept,
+                json!({"fit_intercept": true, "ridge_lambda": lambda}),
+            )
+        }
+    };
+    let mut weights: Vec<Vec<f64>> = coef.into_iter().map(|c| vec![c]).collect();
+    weights.push(vec![intercept]);
+    debug_assert_eq!(weights.len(), d + 1);
     Ok(LinearModel {
         format: FORMAT.to_string(),
         name: "linear_regression".to_string(),
         pipeline: pipeline.clone(),
-        weights: w.rows().into_iter().map(|r| r.to_vec()).collect(),
-        params: json!({"fit_intercept": true}),
+        weights,
+        params,
     })
+}
+
+/// Least squares with a small L2 penalty on centred columns (so the intercept is not
+/// penalised): `λ · (XᵀX)ⱼⱼ + 1e-10 · mean(diag XᵀX)` on column j's diagonal, `λ = 1e-8`,
+/// solved by Cholesky. Always positive definite, so it answers where the plain normal
+/// equations are singular. Returns the coefficients, the intercept and λ.
+fn fit_ridge(
+    x: &Array2<f64>,
+    y: &Array1<f64>,
+) -> std::result::Result<(Vec<f64>, f64, f64), String> {
+    use linfa_linalg::cholesky::SolveC;
+    let n = x.nrows();
+    if n == 0 {
+        return Err("no rows".to_string());
+    }
+    let mean_x = x.mean_axis(Axis(0)).ok_or("no rows")?;
+    let mean_y = y.mean().ok_or("no rows")?;
+    let xc = x - &mean_x;
+    let yc = y - mean_y;
+    let mut gram = xc.t().dot(&xc);
+    let d = gram.nrows();
+    let scale = (0..d).map(|i| gram[[i, i]]).sum::<f64>() / d.max(1) as f64;
+    // Each column's penalty follows its own scale (as if the columns were standardised); the
+    // floor covers a column that is zero in every row.
+    let floor = 1e-10 * scale.max(1e-12);
+    let lambda = 1e-8;
+    for i in 0..d {
+        gram[[i, i]] += lambda * gram[[i, i]] + floor;
+    }
+    let rhs = xc.t().dot(&yc).insert_axis(Axis(1));
+    let w = gram.solvec(&rhs).map_err(|e| e.to_string())?;
+    let coef: Vec<f64> = w.column(0).to_vec();
+    if coef.iter().any(|c| !c.is_finite()) {
+        return Err("the solution is not finite".to_string());
+    }
+    let intercept = mean_y
+        - coef
+            .iter()
+            .zip(mean_x.iter())
+            .map(|(c, m)| c * m)
+            .sum::<f64>();
+    Ok((coef, intercept, lambda))
 }
 
 fn model_iterations(trajectory: &[Vec<f64>], chunk: u64) -> u64 {
@@ -1436,5 +1494,45 @@ mod tests {
             .mapv(f64::abs)
             .fold(0.0f64, |m, v| m.max(*v));
         assert!(diff < 1e-2, "chunked fit differs by {diff}");
+    }
+
+    /// Collinear columns (a copy of a column, and one that is zero in every row, as an
+    /// indicator can be in a cross-validation fold) make the normal equations singular; the
+    /// ridge fallback still recovers the signal, and a well-posed fit is unchanged by it.
+    #[test]
+    fn singular_least_squares_falls_back_to_a_tiny_ridge() {
+        let n = 60;
+        let x = Array2::from_shape_fn((n, 3), |(i, j)| match j {
+            0 => i as f64 / 10.0,
+            1 => i as f64 / 10.0,
+            _ => 0.0,
+        });
+        let y: Array1<f64> = (0..n).map(|i| 2.0 + 3.0 * i as f64 / 10.0).collect();
+        let (coef, intercept, lambda) = fit_ridge(&x, &y).expect("ridge");
+        assert!(lambda > 0.0);
+        assert!((coef[0] + coef[1] - 3.0).abs() < 1e-3, "{coef:?}");
+        assert!(
+            (coef[0] - coef[1]).abs() < 1e-6,
+            "copies share the weight: {coef:?}"
+        );
+        assert_eq!(coef[2], 0.0);
+        assert!((intercept - 2.0).abs() < 1e-3, "{intercept}");
+        // Well posed: the same answer as plain least squares to many places.
+        let x2 = Array2::from_shape_fn((n, 2), |(i, j)| {
+            if j == 0 {
+                i as f64
+            } else {
+                ((i * 7) % 5) as f64
+            }
+        });
+        let y2: Array1<f64> = (0..n)
+            .map(|i| 1.0 + 0.5 * i as f64 - 2.0 * ((i * 7) % 5) as f64)
+            .collect();
+        let (c2, b2, _) = fit_ridge(&x2, &y2).expect("ridge");
+        assert!(
+            (c2[0] - 0.5).abs() < 1e-6 && (c2[1] + 2.0).abs() < 1e-5,
+            "{c2:?}"
+        );
+        assert!((b2 - 1.0).abs() < 1e-4, "{b2}");
     }
 }

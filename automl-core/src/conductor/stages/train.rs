@@ -101,6 +101,9 @@ impl RunState {
         let tcx_all = tcx.clone();
         let tcx = trainers_cx;
         let n = order.len();
+        // A trainer that fails is skipped, and said so, while another may still give a model;
+        // the run fails with the first error only when no trainer gave a trial.
+        let mut first_error: Option<AutomlError> = None;
         for (i, t) in order.into_iter().enumerate() {
             if tcx.should_stop() {
                 break;
@@ -120,12 +123,19 @@ impl RunState {
                 if matches!(e, AutomlError::Cancelled) {
                     break;
                 }
-                if tcx.best().is_some() {
-                    self.emit(Event::warning(
-                        "trainer_failed",
-                        format!("trainer {} failed and was skipped: {e}", t.name()),
-                    ));
-                } else {
+                if tcx.best().is_none() && i + 1 == n {
+                    return Err(first_error.unwrap_or(e));
+                }
+                self.emit(Event::warning(
+                    "trainer_failed",
+                    format!("trainer {} failed and was skipped: {e}", t.name()),
+                ));
+                first_error.get_or_insert(e);
+            }
+        }
+        if tcx.best().is_none() {
+            if let Some(e) = first_error {
+                if !self.cx.cancel.is_cancelled() {
                     return Err(e);
                 }
             }
