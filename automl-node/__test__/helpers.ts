@@ -2,7 +2,7 @@
 // (../shared/datasets beside the repository, as CI lays it out; the repository's bundled
 // datasets/ holds the same files) and a conductor whose runs go to a temporary folder.
 
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -26,8 +26,17 @@ export const DATASETS = datasets()
 export const IRIS = join(DATASETS, 'tabular', 'iris.csv')
 export const DIABETES = join(DATASETS, 'tabular', 'diabetes.csv')
 
+// Every temporary folder a test made, removed when the test process exits (runs, models and
+// uploads would otherwise pile up in /tmp, one folder per test per CI run).
+const made: string[] = []
+process.on('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true })
+})
+
 export function tmpDir(): string {
-  return mkdtempSync(join(tmpdir(), 'automl-node-test-'))
+  const d = mkdtempSync(join(tmpdir(), 'automl-node-test-'))
+  made.push(d)
+  return d
 }
 
 export function conductor(): Conductor {

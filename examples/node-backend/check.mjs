@@ -6,11 +6,12 @@
 //     cd examples/node-backend && AUTOML_CATALOG=../../datasets node check.mjs
 
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const runsDir = mkdtempSync(join(tmpdir(), 'automl-node-backend-'))
+process.on('exit', () => rmSync(runsDir, { recursive: true, force: true }))
 const server = spawn(process.execPath, ['server.mjs'], {
   cwd: import.meta.dirname,
   env: { ...process.env, PORT: '0', RUNS_DIR: runsDir },
