@@ -12,8 +12,6 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use linfa::prelude::*;
-use linfa_linear::LinearRegression;
 use ndarray::{Array1, Array2, Axis};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -447,6 +445,11 @@ fn train_logistic(data: &TabularData, cx: &TrainContext) -> Result<()> {
     Ok(())
 }
 
+/// The L2 penalties least squares tries (as scikit-learn's `Ridge(alpha)`: the penalty is
+/// `alpha · |w|²` beside the residual sum of squares, on the standardised columns); 0 is plain
+/// least squares. The one with the lowest held-out RMSE is kept (decisions/0105).
+pub const RIDGE_ALPHAS: [f64; 6] = [0.0, 0.1, 1.0, 10.0, 100.0, 1000.0];
+
 fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
     let Targets::Values(y_train) = &data.y_train else {
         return Err(AutomlError::Internal(
@@ -462,7 +465,11 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
         return Ok(());
     }
     let run_id = cx.next_run_id();
-    let params = params_map(json!({"fit_intercept": true, "solver": "least_squares"}));
+    let params = params_map(json!({
+        "fit_intercept": true,
+        "solver": "least_squares",
+        "ridge_alphas": RIDGE_ALPHAS.to_vec(),
+    }));
     cx.emit(Event::TrainRunStarted(TrainRunStartedPayload {
         run_id: run_id.clone(),
         model: "linear_regression".to_string(),
@@ -472,9 +479,22 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
     if data.use_cv() {
         return ols_cv(data, cx, run_id, params, started);
     }
-    let model = fit_ols(&data.pipeline, data.x_train.clone(), y_train.clone())?;
+    let train = Gram::new(&data.x_train, y_train);
+    let mut best: Option<(f64, f64, Vec<f64>)> = None;
+    for alpha in RIDGE_ALPHAS {
+        let Ok(w) = train.solve(alpha) else { continue };
+        let p = w.predict(&data.x_valid);
+        let rmse = metrics::regression(y_valid, &p)["rmse"];
+        if rmse.is_finite() && best.as_ref().is_none_or(|b| rmse < b.0) {
+            best = Some((rmse, alpha, p));
+        }
+    }
+    let Some((_, alpha, held_out)) = best else {
+        return Err(no_solution(data.x_train.ncols()));
+    };
+    let model = fit_ols(&data.pipeline, &data.x_train, y_train, alpha)?;
     let tr = metrics::regression(y_train, &model.values(&data.x_train));
-    let va = metrics::regression(y_valid, &model.values(&data.x_valid));
+    let va = metrics::regression(y_valid, &held_out);
     for (split, m) in [("train", &tr), ("valid", &va)] {
         emit_ols_metrics(cx, &run_id, split, m);
     }
@@ -491,21 +511,22 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
         duration_s: started.elapsed().as_secs_f64(),
         status: "completed".to_string(),
     }));
-    let held_out = model.values(&data.x_valid);
+    let mut params = params;
+    params.insert("ridge_alpha".into(), alpha.into());
     cx.report_trial(TrialRecord {
         run_id,
         model_name: "linear_regression".to_string(),
         params,
         metrics: va,
         model: Arc::new(model),
-        refit: Some(Arc::new(|data: &TabularData| {
+        refit: Some(Arc::new(move |data: &TabularData| {
             let (_, x, y) = data.train_and_valid()?;
             let Targets::Values(y) = y else {
                 return Err(AutomlError::Internal(
                     "regression without values".to_string(),
                 ));
             };
-            Ok(Arc::new(fit_ols(&data.pipeline, x, y)?) as Arc<dyn TrainedModel>)
+            Ok(Arc::new(fit_ols(&data.pipeline, &x, &y, alpha)?) as Arc<dyn TrainedModel>)
         })),
         duration_s: started.elapsed().as_secs_f64(),
         predictions: Some(TrialPredictions {
@@ -516,10 +537,18 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
     Ok(())
 }
 
+fn no_solution(d: usize) -> AutomlError {
+    AutomlError::Training {
+        model: "linear_regression".to_string(),
+        message: format!("no least-squares solution over {d} columns at any ridge penalty"),
+    }
+}
+
 /// Small data (decisions/0098): least squares scored by the same cross-validation folds as the
 /// tree searches (one validation split of a few hundred rows made its score too noisy to
 /// compare with theirs, and its validation-row predictions could not join their out-of-fold
-/// ensemble); the trial's model is fitted on all of train + valid.
+/// ensemble); every ridge penalty is scored on the folds' out-of-fold predictions, and the
+/// trial's model is fitted on all of train + valid with the best one.
 fn ols_cv(
     data: &TabularData,
     cx: &TrainContext,
@@ -535,21 +564,28 @@ fn ols_cv(
     };
     let n = y.len();
     let folds = data.cv_folds(None, crate::data::preprocess::CV_FOLDS, cx.seed);
-    let mut oof = vec![0.0; n];
+    // Out-of-fold predictions per penalty; a penalty that cannot be solved on a fold drops out.
+    let mut oof: Vec<Option<Vec<f64>>> = vec![Some(vec![0.0; n]); RIDGE_ALPHAS.len()];
     for (fi, held) in folds.iter().enumerate() {
         let mut is_held = vec![false; n];
         for i in held {
             is_held[*i] = true;
         }
         let fit_idx: Vec<usize> = (0..n).filter(|i| !is_held[*i]).collect();
-        let m = fit_ols(
-            &data.pipeline,
-            x.select(ndarray::Axis(0), &fit_idx),
-            fit_idx.iter().map(|i| y[*i]).collect(),
-        )?;
-        let p = m.values(&x.select(ndarray::Axis(0), held));
-        for (j, i) in held.iter().enumerate() {
-            oof[*i] = p[j];
+        let xf = x.select(Axis(0), &fit_idx);
+        let yf: Vec<f64> = fit_idx.iter().map(|i| y[*i]).collect();
+        let xh = x.select(Axis(0), held);
+        let gram = Gram::new(&xf, &yf);
+        for (k, alpha) in RIDGE_ALPHAS.iter().enumerate() {
+            let Some(out) = oof[k].as_mut() else { continue };
+            match gram.solve(*alpha) {
+                Ok(w) => {
+                    for (j, p) in held.iter().zip(w.predict(&xh)) {
+                        out[*j] = p;
+                    }
+                }
+                Err(_) => oof[k] = None,
+            }
         }
         cx.emit(Event::TrainProgress(TrainProgressPayload {
             run_id: run_id.clone(),
@@ -558,10 +594,22 @@ fn ols_cv(
             eta_s: None,
         }));
     }
+    let mut best: Option<(f64, f64, Vec<f64>)> = None;
+    for (alpha, p) in RIDGE_ALPHAS.iter().zip(oof) {
+        let Some(p) = p else { continue };
+        let rmse = metrics::regression(&y, &p)["rmse"];
+        if rmse.is_finite() && best.as_ref().is_none_or(|b| rmse < b.0) {
+            best = Some((rmse, *alpha, p));
+        }
+    }
+    let Some((_, alpha, oof)) = best else {
+        return Err(no_solution(x.ncols()));
+    };
     let va = metrics::regression(&y, &oof);
-    let model = fit_ols(&data.pipeline, x, y)?;
+    let model = fit_ols(&data.pipeline, &x, &y, alpha)?;
     let mut params = params;
     params.insert("cv_folds".into(), (folds.len() as u64).into());
+    params.insert("ridge_alpha".into(), alpha.into());
     emit_ols_metrics(cx, &run_id, "valid", &va);
     cx.emit(Event::TrainRunFinished(TrainRunFinishedPayload {
         run_id: run_id.clone(),
@@ -599,83 +647,96 @@ fn emit_ols_metrics(cx: &TrainContext, run_id: &str, split: &str, m: &crate::eve
     }
 }
 
-fn fit_ols(pipeline: &Pipeline, x: Array2<f64>, y: Vec<f64>) -> Result<LinearModel> {
-    let d = x.ncols();
-    let dataset = Dataset::new(x, Array1::from(y));
-    let (coef, intercept, params) = match LinearRegression::new().fit(&dataset) {
-        Ok(fitted) => (
-            fitted.params().to_vec(),
-            fitted.intercept(),
-            json!({"fit_intercept": true}),
-        ),
-        // Collinear columns (an indicator that is all zero in a fold, two columns that are
-        // copies): the normal equations have no unique solution. A ridge penalty too small to
-        // move a well-posed fit makes them solvable, and the model says it was used.
-        Err(e) => {
-            let (coef, intercept, lambda) = fit_ridge(dataset.records(), dataset.targets())
-                .map_err(|r| AutomlError::Training {
-                    model: "linear_regression".to_string(),
-                    message: format!("{e}; with a ridge penalty too: {r}"),
-                })?;
-            (
-                coef,
-                intercept,
-                json!({"fit_intercept": true, "ridge_lambda": lambda}),
-            )
-        }
-    };
-    let mut weights: Vec<Vec<f64>> = coef.into_iter().map(|c| vec![c]).collect();
-    weights.push(vec![intercept]);
-    debug_assert_eq!(weights.len(), d + 1);
+/// Least squares with penalty `alpha` on all of `x`, as a saved model.
+fn fit_ols(pipeline: &Pipeline, x: &Array2<f64>, y: &[f64], alpha: f64) -> Result<LinearModel> {
+    let w = Gram::new(x, y)
+        .solve(alpha)
+        .map_err(|e| AutomlError::Training {
+            model: "linear_regression".to_string(),
+            message: e,
+        })?;
+    let mut weights: Vec<Vec<f64>> = w.coef.into_iter().map(|c| vec![c]).collect();
+    weights.push(vec![w.intercept]);
     Ok(LinearModel {
         format: FORMAT.to_string(),
         name: "linear_regression".to_string(),
         pipeline: pipeline.clone(),
         weights,
-        params,
+        params: json!({"fit_intercept": true, "ridge_alpha": alpha}),
     })
 }
 
-/// Least squares with a small L2 penalty on centred columns (so the intercept is not
-/// penalised): `λ · (XᵀX)ⱼⱼ + 1e-10 · mean(diag XᵀX)` on column j's diagonal, `λ = 1e-8`,
-/// solved by Cholesky. Always positive definite, so it answers where the plain normal
-/// equations are singular. Returns the coefficients, the intercept and λ.
-fn fit_ridge(
-    x: &Array2<f64>,
-    y: &Array1<f64>,
-) -> std::result::Result<(Vec<f64>, f64, f64), String> {
-    use linfa_linalg::cholesky::SolveC;
-    let n = x.nrows();
-    if n == 0 {
-        return Err("no rows".to_string());
+/// The normal equations of least squares on centred columns (so the intercept is never
+/// penalised), built once and solved for any ridge penalty.
+struct Gram {
+    mean_x: Array1<f64>,
+    mean_y: f64,
+    xtx: Array2<f64>,
+    xty: Array2<f64>,
+}
+
+/// Coefficients and intercept of one least-squares solution.
+struct LsFit {
+    coef: Vec<f64>,
+    intercept: f64,
+}
+
+impl LsFit {
+    fn predict(&self, x: &Array2<f64>) -> Vec<f64> {
+        x.rows()
+            .into_iter()
+            .map(|r| self.intercept + r.iter().zip(&self.coef).map(|(a, b)| a * b).sum::<f64>())
+            .collect()
     }
-    let mean_x = x.mean_axis(Axis(0)).ok_or("no rows")?;
-    let mean_y = y.mean().ok_or("no rows")?;
-    let xc = x - &mean_x;
-    let yc = y - mean_y;
-    let mut gram = xc.t().dot(&xc);
-    let d = gram.nrows();
-    let scale = (0..d).map(|i| gram[[i, i]]).sum::<f64>() / d.max(1) as f64;
-    // Each column's penalty follows its own scale (as if the columns were standardised); the
-    // floor covers a column that is zero in every row.
-    let floor = 1e-10 * scale.max(1e-12);
-    let lambda = 1e-8;
-    for i in 0..d {
-        gram[[i, i]] += lambda * gram[[i, i]] + floor;
+}
+
+impl Gram {
+    fn new(x: &Array2<f64>, y: &[f64]) -> Self {
+        let n = x.nrows().max(1) as f64;
+        let mean_x = x.sum_axis(Axis(0)) / n;
+        let mean_y = y.iter().sum::<f64>() / n;
+        let xc = x - &mean_x;
+        let yc = Array1::from_iter(y.iter().map(|v| v - mean_y));
+        Self {
+            xtx: xc.t().dot(&xc),
+            xty: xc.t().dot(&yc).insert_axis(Axis(1)),
+            mean_x,
+            mean_y,
+        }
     }
-    let rhs = xc.t().dot(&yc).insert_axis(Axis(1));
-    let w = gram.solvec(&rhs).map_err(|e| e.to_string())?;
-    let coef: Vec<f64> = w.column(0).to_vec();
-    if coef.iter().any(|c| !c.is_finite()) {
-        return Err("the solution is not finite".to_string());
+
+    /// Solves `(XᵀX + αI + εD) w = Xᵀy` by Cholesky, where `εD` (`1e-8` of each column's own
+    /// diagonal, plus `1e-10` of their mean for a column that is zero in every row) keeps the
+    /// system positive definite when columns are collinear (an indicator that is all zero in
+    /// a fold, two copies of a column): at `α = 0` that is least squares wherever it is unique.
+    fn solve(&self, alpha: f64) -> std::result::Result<LsFit, String> {
+        use linfa_linalg::cholesky::SolveC;
+        let d = self.xtx.nrows();
+        if d == 0 {
+            return Ok(LsFit {
+                coef: Vec::new(),
+                intercept: self.mean_y,
+            });
+        }
+        let mut a = self.xtx.clone();
+        let scale = (0..d).map(|i| a[[i, i]]).sum::<f64>() / d as f64;
+        let floor = 1e-10 * scale.max(1e-12);
+        for i in 0..d {
+            a[[i, i]] += alpha + 1e-8 * a[[i, i]] + floor;
+        }
+        let w = a.solvec(&self.xty).map_err(|e| e.to_string())?;
+        let coef: Vec<f64> = w.column(0).to_vec();
+        if coef.iter().any(|c| !c.is_finite()) {
+            return Err("the least-squares solution is not finite".to_string());
+        }
+        let intercept = self.mean_y
+            - coef
+                .iter()
+                .zip(self.mean_x.iter())
+                .map(|(c, m)| c * m)
+                .sum::<f64>();
+        Ok(LsFit { coef, intercept })
     }
-    let intercept = mean_y
-        - coef
-            .iter()
-            .zip(mean_x.iter())
-            .map(|(c, m)| c * m)
-            .sum::<f64>();
-    Ok((coef, intercept, lambda))
 }
 
 fn model_iterations(trajectory: &[Vec<f64>], chunk: u64) -> u64 {
@@ -1497,27 +1558,28 @@ mod tests {
     }
 
     /// Collinear columns (a copy of a column, and one that is zero in every row, as an
-    /// indicator can be in a cross-validation fold) make the normal equations singular; the
-    /// ridge fallback still recovers the signal, and a well-posed fit is unchanged by it.
+    /// indicator can be in a cross-validation fold) make the plain normal equations singular;
+    /// the solver still recovers the signal, a well-posed fit at α = 0 is least squares, and a
+    /// larger α shrinks the weights.
     #[test]
-    fn singular_least_squares_falls_back_to_a_tiny_ridge() {
+    fn least_squares_solves_collinear_columns_and_ridge_shrinks() {
         let n = 60;
         let x = Array2::from_shape_fn((n, 3), |(i, j)| match j {
             0 => i as f64 / 10.0,
             1 => i as f64 / 10.0,
             _ => 0.0,
         });
-        let y: Array1<f64> = (0..n).map(|i| 2.0 + 3.0 * i as f64 / 10.0).collect();
-        let (coef, intercept, lambda) = fit_ridge(&x, &y).expect("ridge");
-        assert!(lambda > 0.0);
-        assert!((coef[0] + coef[1] - 3.0).abs() < 1e-3, "{coef:?}");
+        let y: Vec<f64> = (0..n).map(|i| 2.0 + 3.0 * i as f64 / 10.0).collect();
+        let w = Gram::new(&x, &y).solve(0.0).expect("solved");
+        assert!((w.coef[0] + w.coef[1] - 3.0).abs() < 1e-3, "{:?}", w.coef);
         assert!(
-            (coef[0] - coef[1]).abs() < 1e-6,
-            "copies share the weight: {coef:?}"
+            (w.coef[0] - w.coef[1]).abs() < 1e-6,
+            "copies share the weight: {:?}",
+            w.coef
         );
-        assert_eq!(coef[2], 0.0);
-        assert!((intercept - 2.0).abs() < 1e-3, "{intercept}");
-        // Well posed: the same answer as plain least squares to many places.
+        assert_eq!(w.coef[2], 0.0);
+        assert!((w.intercept - 2.0).abs() < 1e-3, "{}", w.intercept);
+        // Well posed: plain least squares to many places.
         let x2 = Array2::from_shape_fn((n, 2), |(i, j)| {
             if j == 0 {
                 i as f64
@@ -1525,14 +1587,23 @@ mod tests {
                 ((i * 7) % 5) as f64
             }
         });
-        let y2: Array1<f64> = (0..n)
+        let y2: Vec<f64> = (0..n)
             .map(|i| 1.0 + 0.5 * i as f64 - 2.0 * ((i * 7) % 5) as f64)
             .collect();
-        let (c2, b2, _) = fit_ridge(&x2, &y2).expect("ridge");
+        let g = Gram::new(&x2, &y2);
+        let w2 = g.solve(0.0).expect("solved");
         assert!(
-            (c2[0] - 0.5).abs() < 1e-6 && (c2[1] + 2.0).abs() < 1e-5,
-            "{c2:?}"
+            (w2.coef[0] - 0.5).abs() < 1e-6 && (w2.coef[1] + 2.0).abs() < 1e-5,
+            "{:?}",
+            w2.coef
         );
-        assert!((b2 - 1.0).abs() < 1e-4, "{b2}");
+        assert!((w2.intercept - 1.0).abs() < 1e-4, "{}", w2.intercept);
+        let p = w2.predict(&x2);
+        assert!(p.iter().zip(&y2).all(|(a, b)| (a - b).abs() < 1e-4));
+        // Ridge shrinks towards zero as α grows.
+        let norm = |w: &LsFit| w.coef.iter().map(|c| c * c).sum::<f64>();
+        let w10 = g.solve(10.0).expect("solved");
+        let w1000 = g.solve(1000.0).expect("solved");
+        assert!(norm(&w1000) < norm(&w10) && norm(&w10) < norm(&w2));
     }
 }
