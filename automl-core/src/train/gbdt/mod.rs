@@ -975,8 +975,58 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
         Targets::Values(v) => TargetTransform::candidates(v),
         Targets::Classes(_) => Vec::new(),
     };
-    search::run(cx, n, &base, start_configs(n, cx.seed, &transforms), trial)?;
+    let floor = match &targets {
+        Targets::Values(v) => heavy_tail_min_child(v),
+        Targets::Classes(_) => 1,
+    };
+    search::run_floored(
+        cx,
+        n,
+        &base,
+        start_configs(n, cx.seed, &transforms),
+        floor,
+        trial,
+    )?;
     Ok(())
+}
+
+/// Leaves of at least this many rows for a regression target whose few extreme values carry
+/// most of its variance (the 0.5% of rows farthest from the median hold over half of the sum
+/// of squares: medical expenditures, claim sizes): a small leaf holding one of them carries it
+/// into the predictions of ordinary rows, and a validation split rewards that by chance
+/// (docs/tabular.md, rd_medexp). 1 (no floor) otherwise.
+pub fn heavy_tail_min_child(y: &[f64]) -> usize {
+    if heavy_tail_share(y) > HEAVY_TAIL_SHARE {
+        HEAVY_TAIL_MIN_CHILD
+    } else {
+        1
+    }
+}
+
+/// Above this share of the sum of squares in the extreme 0.5% of rows, a target is heavy-tailed.
+pub const HEAVY_TAIL_SHARE: f64 = 0.5;
+/// The leaf-size floor for heavy-tailed targets.
+pub const HEAVY_TAIL_MIN_CHILD: usize = 20;
+
+/// The share of `y`'s sum of squares around its mean that the 0.5% of values farthest from the
+/// median hold (at least one value).
+pub fn heavy_tail_share(y: &[f64]) -> f64 {
+    let y: Vec<f64> = y.iter().copied().filter(|v| v.is_finite()).collect();
+    if y.len() < 2 {
+        return 0.0;
+    }
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let total: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let mut sorted = y.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let mut dev: Vec<f64> = y.iter().map(|v| (v - median).abs()).collect();
+    dev.sort_by(|a, b| b.total_cmp(a));
+    let k = (y.len() / 200).max(1);
+    dev[..k].iter().map(|d| d * d).sum::<f64>() / total
 }
 
 /// Refits `params` for the validated number of rounds (scaled up a little for the extra rows)
@@ -1218,11 +1268,16 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         Objective::Squared => TargetTransform::candidates(&y),
         _ => Vec::new(),
     };
-    search::run(
+    let floor = match &data.y_train {
+        Targets::Values(v) => heavy_tail_min_child(v),
+        Targets::Classes(_) => 1,
+    };
+    search::run_floored(
         cx,
         n_train,
         &base,
         start_configs(n_train, cx.seed, &transforms),
+        floor,
         trial,
     )?;
     Ok(())
@@ -1314,5 +1369,33 @@ mod tests {
             assert_eq!(x[n + i], f64::from(u8::from(present)), "row {i}");
         }
         assert_eq!(enc.owner(), ["name", "name"]);
+    }
+
+    /// A target whose few extreme values hold most of its variance gets the leaf floor; a
+    /// normal-looking or merely skewed one (prices) does not.
+    #[test]
+    fn heavy_tailed_targets_get_a_leaf_size_floor() {
+        // 1,000 ordinary values and 3 extreme ones.
+        let mut heavy: Vec<f64> = (0..1000).map(|i| (i % 97) as f64).collect();
+        heavy.extend([40_000.0, 25_000.0, 30_000.0]);
+        assert!(
+            heavy_tail_share(&heavy) > 0.9,
+            "{}",
+            heavy_tail_share(&heavy)
+        );
+        assert_eq!(heavy_tail_min_child(&heavy), HEAVY_TAIL_MIN_CHILD);
+        // Log-normal-like prices: skewed, but no few rows dominate.
+        let prices: Vec<f64> = (0..1000)
+            .map(|i| (1.0 + (i as f64) / 250.0).exp() * 100.0)
+            .collect();
+        assert!(
+            heavy_tail_share(&prices) < HEAVY_TAIL_SHARE,
+            "{}",
+            heavy_tail_share(&prices)
+        );
+        assert_eq!(heavy_tail_min_child(&prices), 1);
+        let flat = vec![3.0; 50];
+        assert_eq!(heavy_tail_share(&flat), 0.0);
+        assert_eq!(heavy_tail_min_child(&[]), 1);
     }
 }

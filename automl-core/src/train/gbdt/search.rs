@@ -217,7 +217,32 @@ pub fn run(
     start: Vec<Params>,
     trial: impl FnMut(&Params) -> Result<Outcome>,
 ) -> Result<Ended> {
-    run_in(cx, n_rows, base, start, decode, trial)
+    run_floored(cx, n_rows, base, start, 1, trial)
+}
+
+/// [`run`] with every configuration's `min_child_samples` at least `min_child` (the start
+/// configurations' and every point of the local search's).
+pub fn run_floored(
+    cx: &TrainContext,
+    n_rows: usize,
+    base: &Params,
+    start: Vec<Params>,
+    min_child: usize,
+    trial: impl FnMut(&Params) -> Result<Outcome>,
+) -> Result<Ended> {
+    let floor = |mut p: Params| {
+        p.min_child_samples = p.min_child_samples.max(min_child);
+        p
+    };
+    let start = start.into_iter().map(floor).collect();
+    run_in(
+        cx,
+        n_rows,
+        base,
+        start,
+        |x, b, n| floor(decode(x, b, n)),
+        trial,
+    )
 }
 
 /// [`run`] over the configurations `decode` gives (tests use a coarse grid to exhaust it).
