@@ -252,13 +252,8 @@ pub async fn serve_connection<S, R, E>(
                     if let Some(s) = sub.as_mut() {
                         out.extend(from_sub(s, &mut next));
                     }
-                    if out.is_empty() {
-                        continue;
-                    }
-                    let n = out.len();
-                    match send_batch(&mut tx, out, cfg.ws_send_timeout).await {
-                        Ok(()) => add_sent(counters, n),
-                        Err(f) => break 'conn fail(f, counters, next - n as u64),
+                    if let Err(why) = send_out(&mut tx, out, cfg.ws_send_timeout, counters, next).await {
+                        break 'conn why;
                     }
                 }
                 r = async { match live.as_mut() { Some(l) => l.recv().await, None => std::future::pending().await } }, if live_open => {
@@ -300,13 +295,8 @@ pub async fn serve_connection<S, R, E>(
                         }
                         live = None;
                     }
-                    if out.is_empty() {
-                        continue;
-                    }
-                    let n = out.len();
-                    match send_batch(&mut tx, out, cfg.ws_send_timeout).await {
-                        Ok(()) => add_sent(counters, n),
-                        Err(f) => break 'conn fail(f, counters, next - n as u64),
+                    if let Err(why) = send_out(&mut tx, out, cfg.ws_send_timeout, counters, next).await {
+                        break 'conn why;
                     }
                 }
             }
@@ -330,6 +320,31 @@ pub async fn serve_connection<S, R, E>(
         .ws_open
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(project = %id, "websocket closed");
+}
+
+/// Sends `out` (nothing when it is empty), the batch ending just before `next`; on failure,
+/// what to close the connection with (`None`: the socket is gone).
+async fn send_out<S>(
+    tx: &mut S,
+    out: Vec<Message>,
+    timeout: Duration,
+    counters: &Counters,
+    next: u64,
+) -> Result<(), Option<(u16, String)>>
+where
+    S: Sink<Message> + Unpin,
+{
+    if out.is_empty() {
+        return Ok(());
+    }
+    let n = out.len();
+    match send_batch(tx, out, timeout).await {
+        Ok(()) => {
+            add_sent(counters, n);
+            Ok(())
+        }
+        Err(f) => Err(fail(f, counters, next - n as u64)),
+    }
 }
 
 fn add_sent(c: &Counters, n: usize) {
