@@ -6,6 +6,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
+import { afterAll } from 'vitest'
+
 import { Conductor, type Envelope } from '../lib/automl'
 
 export const REPO = resolve(__dirname, '..', '..')
@@ -26,11 +28,12 @@ export const DATASETS = datasets()
 export const IRIS = join(DATASETS, 'tabular', 'iris.csv')
 export const DIABETES = join(DATASETS, 'tabular', 'diabetes.csv')
 
-// Every temporary folder a test made, removed when the test process exits (runs, models and
-// uploads would otherwise pile up in /tmp, one folder per test per CI run).
+// Every temporary folder a test made, removed after the test file (runs, models and uploads
+// would otherwise pile up in /tmp, one folder per test per CI run). A vitest hook, not
+// process.on('exit'): vitest ends its workers without an exit event.
 const made: string[] = []
-process.on('exit', () => {
-  for (const d of made) rmSync(d, { recursive: true, force: true })
+afterAll(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 
 export function tmpDir(): string {
