@@ -10,11 +10,14 @@ fn root() -> PathBuf {
 }
 
 fn automl(args: &[&str]) -> Output {
+    // A fresh working folder, removed afterwards: a run without --out writes runs/<id> there
+    // (the shared temp folder collected ten of them per test run).
+    let cwd = tempfile::tempdir().expect("tmp");
     Command::new(env!("CARGO_BIN_EXE_automl"))
         .args(args)
         .env("AUTOML_CATALOG", root().join("datasets"))
         .env("HF_HUB_OFFLINE", "1")
-        .current_dir(std::env::temp_dir())
+        .current_dir(cwd.path())
         .output()
         .expect("run automl")
 }
