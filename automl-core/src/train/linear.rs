@@ -480,19 +480,19 @@ fn train_ols(data: &TabularData, cx: &TrainContext) -> Result<()> {
         return ols_cv(data, cx, run_id, params, started);
     }
     let train = Gram::new(&data.x_train, y_train);
-    let mut best: Option<(f64, f64, Vec<f64>)> = None;
-    for alpha in RIDGE_ALPHAS {
-        let Ok(w) = train.solve(alpha) else { continue };
-        let p = w.predict(&data.x_valid);
-        let rmse = metrics::regression(y_valid, &p)["rmse"];
-        if rmse.is_finite() && best.as_ref().is_none_or(|b| rmse < b.0) {
-            best = Some((rmse, alpha, p));
-        }
-    }
-    let Some((_, alpha, held_out)) = best else {
+    let fits: Vec<Option<LsFit>> = RIDGE_ALPHAS.iter().map(|a| train.solve(*a).ok()).collect();
+    let held: Vec<Option<Vec<f64>>> = fits
+        .iter()
+        .map(|f| f.as_ref().map(|f| f.predict(&data.x_valid)))
+        .collect();
+    let Some((k, held_out)) = lowest_rmse(y_valid, held) else {
         return Err(no_solution(data.x_train.ncols()));
     };
-    let model = fit_ols(&data.pipeline, &data.x_train, y_train, alpha)?;
+    let alpha = RIDGE_ALPHAS[k];
+    let Some(fit) = fits.into_iter().nth(k).flatten() else {
+        return Err(no_solution(data.x_train.ncols()));
+    };
+    let model = LinearModel::least_squares(&data.pipeline, fit, alpha);
     let tr = metrics::regression(y_train, &model.values(&data.x_train));
     let va = metrics::regression(y_valid, &held_out);
     for (split, m) in [("train", &tr), ("valid", &va)] {
@@ -594,17 +594,10 @@ fn ols_cv(
             eta_s: None,
         }));
     }
-    let mut best: Option<(f64, f64, Vec<f64>)> = None;
-    for (alpha, p) in RIDGE_ALPHAS.iter().zip(oof) {
-        let Some(p) = p else { continue };
-        let rmse = metrics::regression(&y, &p)["rmse"];
-        if rmse.is_finite() && best.as_ref().is_none_or(|b| rmse < b.0) {
-            best = Some((rmse, *alpha, p));
-        }
-    }
-    let Some((_, alpha, oof)) = best else {
+    let Some((k, oof)) = lowest_rmse(&y, oof) else {
         return Err(no_solution(x.ncols()));
     };
+    let alpha = RIDGE_ALPHAS[k];
     let va = metrics::regression(&y, &oof);
     let model = fit_ols(&data.pipeline, &x, &y, alpha)?;
     let mut params = params;
@@ -647,23 +640,30 @@ fn emit_ols_metrics(cx: &TrainContext, run_id: &str, split: &str, m: &crate::eve
     }
 }
 
+/// Of the candidates' held-out predictions (`None`: the candidate could not be solved), the
+/// index and predictions of the one with the lowest finite RMSE against `y`.
+fn lowest_rmse(y: &[f64], candidates: Vec<Option<Vec<f64>>>) -> Option<(usize, Vec<f64>)> {
+    candidates
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, p)| {
+            let p = p?;
+            let rmse = metrics::regression(y, &p)["rmse"];
+            rmse.is_finite().then_some((rmse, k, p))
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k, p)| (k, p))
+}
+
 /// Least squares with penalty `alpha` on all of `x`, as a saved model.
 fn fit_ols(pipeline: &Pipeline, x: &Array2<f64>, y: &[f64], alpha: f64) -> Result<LinearModel> {
-    let w = Gram::new(x, y)
+    let fit = Gram::new(x, y)
         .solve(alpha)
         .map_err(|e| AutomlError::Training {
             model: "linear_regression".to_string(),
             message: e,
         })?;
-    let mut weights: Vec<Vec<f64>> = w.coef.into_iter().map(|c| vec![c]).collect();
-    weights.push(vec![w.intercept]);
-    Ok(LinearModel {
-        format: FORMAT.to_string(),
-        name: "linear_regression".to_string(),
-        pipeline: pipeline.clone(),
-        weights,
-        params: json!({"fit_intercept": true, "ridge_alpha": alpha}),
-    })
+    Ok(LinearModel::least_squares(pipeline, fit, alpha))
 }
 
 /// The normal equations of least squares on centred columns (so the intercept is never
@@ -781,6 +781,19 @@ pub struct LinearModel {
 }
 
 impl LinearModel {
+    /// A least-squares solution (penalty `alpha`) as a saved model.
+    fn least_squares(pipeline: &Pipeline, fit: LsFit, alpha: f64) -> Self {
+        let mut weights: Vec<Vec<f64>> = fit.coef.into_iter().map(|c| vec![c]).collect();
+        weights.push(vec![fit.intercept]);
+        Self {
+            format: FORMAT.to_string(),
+            name: "linear_regression".to_string(),
+            pipeline: pipeline.clone(),
+            weights,
+            params: json!({"fit_intercept": true, "ridge_alpha": alpha}),
+        }
+    }
+
     fn from_logistic(
         pipeline: &Pipeline,
         w: &Array2<f64>,

@@ -123,9 +123,6 @@ impl RunState {
                 if matches!(e, AutomlError::Cancelled) {
                     break;
                 }
-                if tcx.best().is_none() && i + 1 == n {
-                    return Err(first_error.unwrap_or(e));
-                }
                 self.emit(Event::warning(
                     "trainer_failed",
                     format!("trainer {} failed and was skipped: {e}", t.name()),
@@ -133,11 +130,9 @@ impl RunState {
                 first_error.get_or_insert(e);
             }
         }
-        if tcx.best().is_none() {
-            if let Some(e) = first_error {
-                if !self.cx.cancel.is_cancelled() {
-                    return Err(e);
-                }
+        if let (None, Some(e)) = (tcx.best(), first_error) {
+            if !self.cx.cancel.is_cancelled() {
+                return Err(e);
             }
         }
         // Trainers return before the deadline only when their search converged or their list

@@ -975,16 +975,12 @@ fn search_cv(data: &TabularData, cx: &TrainContext) -> Result<()> {
         Targets::Values(v) => TargetTransform::candidates(v),
         Targets::Classes(_) => Vec::new(),
     };
-    let floor = match &targets {
-        Targets::Values(v) => heavy_tail_min_child(v),
-        Targets::Classes(_) => 1,
-    };
     search::run_floored(
         cx,
         n,
         &base,
         start_configs(n, cx.seed, &transforms),
-        floor,
+        min_child_floor(&targets),
         trial,
     )?;
     Ok(())
@@ -1000,6 +996,15 @@ pub fn heavy_tail_min_child(y: &[f64]) -> usize {
         HEAVY_TAIL_MIN_CHILD
     } else {
         1
+    }
+}
+
+/// The leaf-size floor of a search on `targets`: [`heavy_tail_min_child`] of a regression
+/// target, none (1) for classes.
+fn min_child_floor(targets: &Targets) -> usize {
+    match targets {
+        Targets::Values(v) => heavy_tail_min_child(v),
+        Targets::Classes(_) => 1,
     }
 }
 
@@ -1268,16 +1273,12 @@ fn search(data: &TabularData, cx: &TrainContext) -> Result<()> {
         Objective::Squared => TargetTransform::candidates(&y),
         _ => Vec::new(),
     };
-    let floor = match &data.y_train {
-        Targets::Values(v) => heavy_tail_min_child(v),
-        Targets::Classes(_) => 1,
-    };
     search::run_floored(
         cx,
         n_train,
         &base,
         start_configs(n_train, cx.seed, &transforms),
-        floor,
+        min_child_floor(&data.y_train),
         trial,
     )?;
     Ok(())
