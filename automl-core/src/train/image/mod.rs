@@ -14,6 +14,7 @@
 //! scratch.
 
 pub mod backbone;
+mod cpu_ops;
 pub mod decode;
 pub mod net;
 mod transfer;

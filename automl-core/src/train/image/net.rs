@@ -4,6 +4,8 @@ use candle_core::{D, Module, ModuleT, Result, Tensor};
 use candle_nn::{BatchNorm, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::cpu_ops;
+
 /// Which network, and its size. Saved in `model.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchSpec {
@@ -110,6 +112,15 @@ struct Conv {
 
 impl Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() {
+            cpu_ops::conv2d(x, &self.weight, self.k, self.stride)
+        } else {
+            self.forward_ops(x)
+        }
+    }
+
+    /// The same convolution from candle ops (im2col as shifted views), for other devices.
+    fn forward_ops(&self, x: &Tensor) -> Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
         let (cout, k) = (self.weight.dim(0)?, self.k);
         // Columns laid out `c·k·k × n·h·w`, so the whole batch is one large matrix product
@@ -203,8 +214,24 @@ impl ConvBn {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.bn.forward_t(&self.conv.forward(x)?, train)
+    /// Convolution, batch norm, and a ReLU when `relu`: on the CPU the batch norm (with its
+    /// ReLU) is one fused op.
+    fn forward_t(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let y = self.conv.forward(x)?;
+        if y.device().is_cpu() {
+            return cpu_ops::batch_norm(&self.bn, &y, train, relu);
+        }
+        let y = self.bn.forward_t(&y, train)?;
+        if relu { y.relu() } else { Ok(y) }
+    }
+}
+
+/// 2×2 max pooling: the fused op on the CPU, candle's elsewhere.
+fn max_pool2(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        cpu_ops::max_pool2(x)
+    } else {
+        x.max_pool2d(2)
     }
 }
 
@@ -228,10 +255,10 @@ impl Block {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.a.forward_t(x, train)?.relu()?;
-        let y = self.b.forward_t(&y, train)?;
+        let y = self.a.forward_t(x, train, true)?;
+        let y = self.b.forward_t(&y, train, false)?;
         let s = match &self.short {
-            Some(s) => s.forward_t(x, train)?,
+            Some(s) => s.forward_t(x, train, false)?,
             None => x.clone(),
         };
         (y + s)?.relu()
@@ -299,17 +326,17 @@ impl Net {
         match &self.body {
             Body::Small(layers) => {
                 for (i, l) in layers.iter().enumerate() {
-                    x = l.forward_t(&x, train)?.relu()?;
+                    x = l.forward_t(&x, train, true)?;
                     // Pool after the first two layers, and after the third on large inputs.
                     if i < 2 || x.dim(2)? > 8 {
-                        x = x.max_pool2d(2)?;
+                        x = max_pool2(&x)?;
                     }
                 }
             }
             Body::Res { stem, pool, blocks } => {
-                x = stem.forward_t(&x, train)?.relu()?;
+                x = stem.forward_t(&x, train, true)?;
                 if *pool {
-                    x = x.max_pool2d(2)?;
+                    x = max_pool2(&x)?;
                 }
                 for b in blocks {
                     x = b.forward_t(&x, train)?;
@@ -349,7 +376,7 @@ mod conv_tests {
                 k,
                 stride,
             }
-            .forward(&x)
+            .forward_ops(&x)
             .expect("ours");
             let want = x.conv2d(&weight, k / 2, stride, 1, 1).expect("candle");
             assert_eq!(ours.dims(), want.dims(), "k={k} stride={stride}");
