@@ -38,6 +38,16 @@ class Block(nn.Module):
         return torch.relu(y + s)
 
 
+def final_side(spec):
+    """Side of the last feature map, as ArchSpec::final_side computes it."""
+    s = spec["side"]
+    if spec["arch"] == "resnet":
+        s0 = s // 2 if s > 32 else s
+        return max(1, -(-(-(-s0 // 2)) // 2))
+    s2 = s // 4
+    return max(1, s2 // 2 if s2 > 8 else s2)
+
+
 class Net(nn.Module):
     def __init__(self, spec):
         super().__init__()
@@ -49,7 +59,10 @@ class Net(nn.Module):
             self.blocks = nn.ModuleList([Block(w, w, 1), Block(w, 2 * w, 2), Block(2 * w, 4 * w, 2)])
         else:
             self.layers = nn.ModuleList([ConvBn(c, w, 3, 1), ConvBn(w, 2 * w, 3, 1), ConvBn(2 * w, 4 * w, 3, 1)])
-        self.head = nn.Linear(4 * w, spec["n_classes"])
+        # A flat head reads the last feature map flattened (automl's ArchSpec::flat_head).
+        self.flat = bool(spec.get("flat_head", False))
+        side = final_side(spec)
+        self.head = nn.Linear(4 * w * (side * side if self.flat else 1), spec["n_classes"])
 
     def forward(self, x):
         if self.arch == "resnet":
@@ -63,7 +76,7 @@ class Net(nn.Module):
                 x = torch.relu(layer(x))
                 if i < 2 or x.shape[2] > 8:
                     x = torch.max_pool2d(x, 2)
-        return self.head(x.mean(dim=(2, 3)))
+        return self.head(x.flatten(1) if self.flat else x.mean(dim=(2, 3)))
 
 
 def main():

@@ -1157,7 +1157,8 @@ fn run_trial(
 
 /// Training throughput of an architecture on random data, in images per second: `steps`
 /// timed AdamW steps (after two warm-up steps) of batch `batch`, batch norm in training mode,
-/// the trainer's batch assembly (normalisation and augmentation) included. For benchmarks.
+/// the trainer's batch assembly included, with normalisation only (no augmentation), as the
+/// PyTorch twin in bench/image does. For benchmarks.
 pub fn throughput(arch: &ArchSpec, batch: usize, steps: usize, seed: u64) -> Result<f64> {
     let dev = device()?;
     let varmap = VarMap::new();
@@ -1189,12 +1190,14 @@ pub fn throughput(arch: &ArchSpec, batch: usize, steps: usize, seed: u64) -> Res
         labels: (0..n).map(|i| (i % arch.n_classes.max(1)) as u32).collect(),
         files: vec![],
     };
+    // Normalisation only, as bench/image/torch_bench.py does: the figure is the network's
+    // step (forward, backward, AdamW), not the augmentation's resampling.
     let aug = Augment {
-        flip: arch.in_channels == 3,
-        shift: (arch.side / 8).max(1),
-        jitter: if arch.in_channels == 3 { 0.1 } else { 0.0 },
-        rotate: ImageTrainerConfig::default().rotate,
-        zoom: ImageTrainerConfig::default().zoom,
+        flip: false,
+        shift: 0,
+        jitter: 0.0,
+        rotate: 0.0,
+        zoom: 0.0,
     };
     let idx: Vec<usize> = (0..n).collect();
     let mut t0 = Instant::now();
